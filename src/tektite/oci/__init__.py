@@ -1,0 +1,1 @@
+"""A small OCI distribution client: image references, registry auth, manifests and blobs."""
