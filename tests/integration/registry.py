@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-__all__ = ["AuthRegistry", "auth_registry", "registry"]
+__all__ = ["AuthRegistry", "auth_registry", "push_random_image", "registry"]
 
 REGISTRY_BINARY = os.environ.get("TEKTITE_DOCKER_REGISTRY", "/usr/bin/docker-registry")
 
@@ -120,3 +120,47 @@ def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthRegi
     htpasswd.write_text(_bcrypt_htpasswd(username, password))
     for address in _start(workdir, htpasswd):
         yield AuthRegistry(address=address, username=username, password=password)
+
+
+def push_random_image(
+    address: str, repository: str, tag: str = "latest", auth: tuple[str, str] | None = None
+) -> str:
+    """Push a small synthetic OCI image (random layer, config, manifest) with plain httpx.
+
+    Returns ``address/repository@sha256:<manifest digest>``. Written without tektite's client so the
+    tests of that client do not depend on themselves.
+    """
+    import hashlib
+    import json
+
+    base = f"http://{address}/v2/{repository}"
+    http = httpx.Client(auth=auth)
+
+    def push_blob(data: bytes) -> dict[str, object]:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        started = http.post(f"{base}/blobs/uploads/")
+        started.raise_for_status()
+        location = started.url.join(started.headers["Location"])
+        http.put(location.copy_merge_params({"digest": digest}), content=data).raise_for_status()
+        return {"digest": digest, "size": len(data)}
+
+    layer = push_blob(secrets.token_bytes(256))
+    config = json.dumps(
+        {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]}}
+    ).encode()
+    config_desc = push_blob(config)
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config_desc},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **layer}],
+        }
+    ).encode()
+    http.put(
+        f"{base}/manifests/{tag}",
+        content=manifest,
+        headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+    ).raise_for_status()
+    http.close()
+    return f"{address}/{repository}@sha256:{hashlib.sha256(manifest).hexdigest()}"

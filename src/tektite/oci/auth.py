@@ -23,7 +23,6 @@ from tektite.oci.reference import DEFAULT_REGISTRY, DOCKER_HUB_ALIASES
 
 __all__ = ["Credentials", "DockerConfig", "normalize_registry"]
 
-DOCKER_HUB_CONFIG_KEY = "https://index.docker.io/v1/"
 SECRET_TYPES = {
     "kubernetes.io/dockerconfigjson": ".dockerconfigjson",
     "kubernetes.io/dockercfg": ".dockercfg",
@@ -43,7 +42,7 @@ class Credentials:
 
 
 def normalize_registry(key: str) -> str:
-    """``https://index.docker.io/v1/`` -> ``docker.io``; ``http://host:5000/v2/`` -> ``host:5000``."""
+    """``https://index.docker.io/v1/`` -> ``index.docker.io``; ``http://host:5000/v2/`` -> ``host:5000``."""
     host = key.strip()
     if "://" in host:
         host = host.split("://", 1)[1]

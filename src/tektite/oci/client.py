@@ -21,7 +21,7 @@ from tektite.errors import Forbidden, NotFound, TektiteError, Unauthorized
 from tektite.oci.auth import DockerConfig
 from tektite.oci.challenge import RegistryAuth
 from tektite.oci.manifest import MANIFEST_ACCEPT
-from tektite.oci.reference import ImageReference, parse_reference
+from tektite.oci.reference import DEFAULT_REGISTRY, ImageReference, parse_reference
 
 __all__ = ["ManifestInfo", "RegistryClient", "RegistryError", "api_host"]
 
@@ -44,8 +44,8 @@ class ManifestInfo:
 
 
 def api_host(registry: str) -> str:
-    """The host that serves the registry API (docker.io is served by registry-1.docker.io)."""
-    return "registry-1.docker.io" if registry == "docker.io" else registry
+    """The host that serves the registry API (Docker Hub's API is at registry-1.docker.io)."""
+    return "registry-1.docker.io" if registry == DEFAULT_REGISTRY else registry
 
 
 def _is_local(registry: str) -> bool:

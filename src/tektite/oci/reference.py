@@ -1,6 +1,6 @@
 """Image references as docker and go-containerregistry read them.
 
-``busybox`` -> ``docker.io/library/busybox:latest``; ``localhost:5000/app@sha256:...``;
+``busybox`` -> ``index.docker.io/library/busybox:latest`` (go-containerregistry's spelling); ``localhost:5000/app@sha256:...``;
 ``ghcr.io/org/app:v1@sha256:...`` (tag and digest together: the digest wins for pulls).
 """
 
@@ -19,7 +19,7 @@ __all__ = [
     "validate_digest",
 ]
 
-DEFAULT_REGISTRY = "docker.io"
+DEFAULT_REGISTRY = "index.docker.io"
 DEFAULT_TAG = "latest"
 DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 
@@ -99,7 +99,7 @@ def _split_registry(name: str) -> tuple[str, str]:
 
 
 def parse_reference(text: str) -> ImageReference:
-    """Parse ``[registry/]repository[:tag][@digest]``; docker.io and ``library/`` are the defaults.
+    """Parse ``[registry/]repository[:tag][@digest]``; Docker Hub and ``library/`` are the defaults.
 
     Raises :class:`ValidationError` naming the reference and the part that is wrong.
     """
