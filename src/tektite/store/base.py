@@ -1,0 +1,85 @@
+"""The Store protocol: Kubernetes-style object storage with resourceVersions and watch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+JSON = dict[str, Any]
+EventType = Literal["ADDED", "MODIFIED", "DELETED"]
+DEFAULT_NAMESPACE = "default"
+ALL_NAMESPACES = "*"
+
+
+@dataclass(frozen=True)
+class Event:
+    type: EventType
+    object: JSON
+    resource_version: int
+
+    @property
+    def kind(self) -> str:
+        return str(self.object.get("kind", ""))
+
+    @property
+    def namespace(self) -> str:
+        return str((self.object.get("metadata") or {}).get("namespace", ""))
+
+    @property
+    def name(self) -> str:
+        return str((self.object.get("metadata") or {}).get("name", ""))
+
+
+@dataclass
+class ListResult:
+    items: list[JSON]
+    resource_version: int
+    continue_token: str | None = None
+    remaining: int | None = None
+
+
+@dataclass
+class DeleteResult:
+    """What a delete removed: the object itself and everything it owned (cascade)."""
+
+    deleted: list[JSON] = field(default_factory=list)
+    pending: list[JSON] = field(default_factory=list)  # marked for deletion, held by finalizers
+
+
+Listener = Callable[[Event], None]
+
+
+class Store(Protocol):
+    """All callers use this protocol; SQLite and PostgreSQL implement it (``store.sql``)."""
+
+    def create(self, obj: JSON) -> JSON: ...
+
+    def get(self, kind: str, name: str, namespace: str | None = DEFAULT_NAMESPACE) -> JSON: ...
+
+    def try_get(self, kind: str, name: str, namespace: str | None = DEFAULT_NAMESPACE) -> JSON | None: ...
+
+    def list(
+        self,
+        kind: str,
+        namespace: str | None = ALL_NAMESPACES,
+        label_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+        order: Literal["name", "-created"] = "name",
+        owner_uid: str | None = None,
+    ) -> ListResult: ...
+
+    def update(self, obj: JSON, *, status_only: bool = False) -> JSON: ...
+
+    def delete(self, kind: str, name: str, namespace: str | None = DEFAULT_NAMESPACE,
+               *, cascade: bool = True) -> DeleteResult: ...
+
+    def events_since(self, resource_version: int, kinds: tuple[str, ...] | None = None,
+                     limit: int = 1000) -> list[Event]: ...
+
+    def current_resource_version(self) -> int: ...
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,429 @@
+"""SQL store (SQLAlchemy Core): SQLite (WAL) embedded by default, PostgreSQL when scaled out.
+
+One global resourceVersion counter; every write appends an event row in the same
+transaction, so watches replay exactly what happened, in order, from any resourceVersion
+still retained.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import random
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+
+from tektite.api.scheme import KINDS
+from tektite.core.conditions import now
+from tektite.core.selectors import parse_selector
+from tektite.errors import AlreadyExists, Conflict, NotFound, TektiteError
+from tektite.store.base import (
+    ALL_NAMESPACES,
+    DEFAULT_NAMESPACE,
+    DeleteResult,
+    Event,
+    EventType,
+    JSON,
+    Listener,
+    ListResult,
+)
+
+metadata = sa.MetaData()
+
+objects = sa.Table(
+    "objects",
+    metadata,
+    sa.Column("pk", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("namespace", sa.String(253), nullable=False),
+    sa.Column("name", sa.String(253), nullable=False),
+    sa.Column("uid", sa.String(36), nullable=False, unique=True),
+    sa.Column("rv", sa.BigInteger, nullable=False),
+    sa.Column("created", sa.String(40), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.UniqueConstraint("kind", "namespace", "name", name="uq_object_key"),
+    sa.Index("ix_objects_kind_created", "kind", "created", "pk"),
+)
+
+labels = sa.Table(
+    "labels",
+    metadata,
+    sa.Column("obj_pk", sa.Integer, sa.ForeignKey("objects.pk", ondelete="CASCADE"), nullable=False),
+    sa.Column("key", sa.String(317), nullable=False),
+    sa.Column("value", sa.String(63), nullable=False),
+    sa.Index("ix_labels_kv", "key", "value", "obj_pk"),
+    sa.Index("ix_labels_obj", "obj_pk"),
+)
+
+owners = sa.Table(
+    "owners",
+    metadata,
+    sa.Column("owner_uid", sa.String(36), nullable=False),
+    sa.Column("obj_pk", sa.Integer, sa.ForeignKey("objects.pk", ondelete="CASCADE"), nullable=False),
+    sa.Index("ix_owners_owner", "owner_uid"),
+    sa.Index("ix_owners_obj", "obj_pk"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("rv", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("type", sa.String(10), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Index("ix_events_kind_rv", "kind", "rv"),
+)
+
+counter = sa.Table(
+    "counter",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("rv", sa.BigInteger, nullable=False),
+)
+
+EVENT_RETENTION = 100_000
+_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def _meta(obj: JSON) -> JSON:
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        meta = obj["metadata"] = {}
+    return meta
+
+
+def _namespaced(kind: str) -> bool:
+    k = KINDS.get(kind)
+    return True if k is None else k.namespaced
+
+
+def _ns(kind: str, namespace: str | None) -> str:
+    if not _namespaced(kind):
+        return ""
+    return namespace or DEFAULT_NAMESPACE
+
+
+def _spec_part(obj: JSON) -> JSON:
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+
+
+class SQLStore:
+    """The Store protocol on SQLAlchemy Core."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        kwargs: dict[str, Any] = {"echo": echo}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        self.engine = sa.create_engine(url, **kwargs)
+        if url.startswith("sqlite"):
+            sa_event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._listeners: list[Listener] = []
+        self._lock = threading.RLock()
+        self._writes = 0
+        metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(counter.c.rv).where(counter.c.id == 1)).first() is None:
+                conn.execute(counter.insert().values(id=1, rv=0))
+
+    # -- internals ------------------------------------------------------------------------
+    def _next_rv(self, conn: sa.Connection) -> int:
+        row = conn.execute(
+            counter.update().where(counter.c.id == 1).values(rv=counter.c.rv + 1).returning(counter.c.rv)
+        ).first()
+        assert row is not None
+        return int(row[0])
+
+    def _event(self, conn: sa.Connection, rv: int, type_: EventType, body: JSON) -> Event:
+        conn.execute(events.insert().values(rv=rv, kind=body.get("kind", ""), type=type_, body=_dumps(body)))
+        return Event(type_, body, rv)
+
+    def _write_indexes(self, conn: sa.Connection, pk: int, meta: JSON) -> None:
+        conn.execute(labels.delete().where(labels.c.obj_pk == pk))
+        conn.execute(owners.delete().where(owners.c.obj_pk == pk))
+        lbls = meta.get("labels") or {}
+        if lbls:
+            conn.execute(labels.insert(), [{"obj_pk": pk, "key": k, "value": str(v)[:63]} for k, v in lbls.items()])
+        refs = meta.get("ownerReferences") or []
+        if refs:
+            conn.execute(owners.insert(), [{"obj_pk": pk, "owner_uid": r.get("uid", "")} for r in refs])
+
+    def _row(self, conn: sa.Connection, kind: str, name: str, namespace: str) -> sa.Row[Any] | None:
+        return conn.execute(
+            sa.select(objects.c.pk, objects.c.body, objects.c.rv).where(
+                objects.c.kind == kind, objects.c.namespace == namespace, objects.c.name == name
+            )
+        ).first()
+
+    def _notify(self, evts: list[Event]) -> None:
+        for evt in evts:
+            for listener in list(self._listeners):
+                listener(evt)
+
+    def _prune_events(self, conn: sa.Connection, rv: int) -> None:
+        self._writes += 1
+        if self._writes % 1000 == 0 and rv > EVENT_RETENTION:
+            conn.execute(events.delete().where(events.c.rv < rv - EVENT_RETENTION))
+
+    # -- protocol ---------------------------------------------------------------------------
+    def create(self, obj: JSON) -> JSON:
+        obj = copy.deepcopy(obj)
+        kind = obj.get("kind")
+        if not isinstance(kind, str) or not kind:
+            raise TektiteError("cannot store an object without a kind")
+        meta = _meta(obj)
+        namespace = _ns(kind, meta.get("namespace"))
+        if namespace:
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+        generated = not meta.get("name")
+        if generated and not meta.get("generateName"):
+            raise TektiteError(f"{kind}: metadata.name or metadata.generateName is required")
+        for key in ("resourceVersion", "deletionTimestamp", "selfLink"):
+            meta.pop(key, None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = now()
+        meta["generation"] = 1
+        with self._lock, self.engine.begin() as conn:
+            for _attempt in range(8):
+                if generated:
+                    meta["name"] = meta["generateName"] + "".join(random.choices(_NAME_CHARS, k=5))
+                if self._row(conn, kind, meta["name"], namespace) is None:
+                    break
+                if not generated:
+                    raise AlreadyExists(f'{kind} "{meta["name"]}" already exists in namespace "{namespace}"')
+            else:  # pragma: no cover - 27^5 names
+                raise AlreadyExists(f"{kind}: could not generate a unique name from {meta['generateName']!r}")
+            rv = self._next_rv(conn)
+            meta["resourceVersion"] = str(rv)
+            res = conn.execute(
+                objects.insert().values(kind=kind, namespace=namespace, name=meta["name"], uid=meta["uid"], rv=rv,
+                                        created=meta["creationTimestamp"], body=_dumps(obj))
+            )
+            pk = res.inserted_primary_key[0] if res.inserted_primary_key else None
+            assert pk is not None
+            self._write_indexes(conn, int(pk), meta)
+            evt = self._event(conn, rv, "ADDED", obj)
+            self._prune_events(conn, rv)
+        self._notify([evt])
+        return copy.deepcopy(obj)
+
+    def get(self, kind: str, name: str, namespace: str | None = DEFAULT_NAMESPACE) -> JSON:
+        obj = self.try_get(kind, name, namespace)
+        if obj is None:
+            ns = _ns(kind, namespace)
+            where = f' in namespace "{ns}"' if ns else ""
+            raise NotFound(f'{kind} "{name}" not found{where}')
+        return obj
+
+    def try_get(self, kind: str, name: str, namespace: str | None = DEFAULT_NAMESPACE) -> JSON | None:
+        with self.engine.connect() as conn:
+            row = self._row(conn, kind, name, _ns(kind, namespace))
+        return json.loads(row.body) if row else None
+
+    def list(
+        self,
+        kind: str,
+        namespace: str | None = ALL_NAMESPACES,
+        label_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+        order: Literal["name", "-created"] = "name",
+        owner_uid: str | None = None,
+    ) -> ListResult:
+        conds: list[Any] = [objects.c.kind == kind]
+        if namespace not in (None, ALL_NAMESPACES):
+            conds.append(objects.c.namespace == _ns(kind, namespace))
+        for req in parse_selector(label_selector):
+            sub = sa.select(labels.c.obj_pk).where(labels.c.key == req.key)
+            if req.op in ("=", "!="):
+                sub_eq = sub.where(labels.c.value == req.values[0])
+                conds.append(objects.c.pk.in_(sub_eq) if req.op == "=" else objects.c.pk.not_in(sub_eq))
+            elif req.op in ("in", "notin"):
+                sub_in = sub.where(labels.c.value.in_(req.values))
+                conds.append(objects.c.pk.in_(sub_in) if req.op == "in" else objects.c.pk.not_in(sub_in))
+            elif req.op == "exists":
+                conds.append(objects.c.pk.in_(sub))
+            else:
+                conds.append(objects.c.pk.not_in(sub))
+        if owner_uid is not None:
+            conds.append(objects.c.pk.in_(sa.select(owners.c.obj_pk).where(owners.c.owner_uid == owner_uid)))
+        if order == "name":
+            order_by = [objects.c.namespace, objects.c.name]
+        else:
+            order_by = [objects.c.created.desc(), objects.c.pk.desc()]
+        if continue_token:
+            try:
+                key = json.loads(base64.urlsafe_b64decode(continue_token.encode()))
+            except (ValueError, TypeError):
+                raise TektiteError(f'invalid continue token "{continue_token}"') from None
+            if order == "name":
+                conds.append(sa.tuple_(objects.c.namespace, objects.c.name) > sa.tuple_(*key))
+            else:
+                conds.append(sa.or_(objects.c.created < key[0],
+                                    sa.and_(objects.c.created == key[0], objects.c.pk < key[1])))
+        query = sa.select(objects.c.pk, objects.c.namespace, objects.c.name, objects.c.created,
+                          objects.c.body).where(*conds).order_by(*order_by)
+        if limit:
+            query = query.limit(limit + 1)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+            rv = conn.execute(sa.select(counter.c.rv)).scalar_one()
+            remaining = None
+            token = None
+            if limit and len(rows) > limit:
+                rows = rows[:limit]
+                last = rows[-1]
+                key_out = [last.namespace, last.name] if order == "name" else [last.created, last.pk]
+                token = base64.urlsafe_b64encode(_dumps(key_out).encode()).decode()
+                remaining = conn.execute(
+                    sa.select(sa.func.count()).select_from(objects).where(*conds)
+                ).scalar_one() - limit
+        return ListResult([json.loads(r.body) for r in rows], int(rv), token, remaining)
+
+    def update(self, obj: JSON, *, status_only: bool = False) -> JSON:
+        obj = copy.deepcopy(obj)
+        kind = obj.get("kind", "")
+        meta = _meta(obj)
+        name = meta.get("name")
+        namespace = _ns(kind, meta.get("namespace"))
+        evts: list[Event] = []
+        with self._lock, self.engine.begin() as conn:
+            row = self._row(conn, kind, name or "", namespace)
+            if row is None:
+                raise NotFound(f'{kind} "{name}" not found' + (f' in namespace "{namespace}"' if namespace else ""))
+            current = json.loads(row.body)
+            cmeta = current["metadata"]
+            sent_rv = meta.get("resourceVersion")
+            if sent_rv not in (None, "") and str(sent_rv) != str(row.rv):
+                raise Conflict(
+                    f'Operation cannot be fulfilled on {kind} "{name}": the object has been modified; '
+                    f"please apply your changes to the latest version and try again "
+                    f"(sent resourceVersion {sent_rv}, current is {row.rv})"
+                )
+            if status_only:
+                new = current
+                if "status" in obj:
+                    new["status"] = obj["status"]
+            else:
+                new = obj
+                for key in ("uid", "creationTimestamp", "namespace", "name", "generation"):
+                    if key in cmeta:
+                        meta[key] = cmeta[key]
+                    else:
+                        meta.pop(key, None)
+                if cmeta.get("deletionTimestamp"):
+                    meta["deletionTimestamp"] = cmeta["deletionTimestamp"]
+                if _spec_part(new) != _spec_part(current):
+                    meta["generation"] = int(cmeta.get("generation", 1)) + 1
+            nmeta = new["metadata"]
+            rv = self._next_rv(conn)
+            nmeta["resourceVersion"] = str(rv)
+            if nmeta.get("deletionTimestamp") and not nmeta.get("finalizers"):
+                evts.extend(self._delete_rows(conn, row.pk, new, rv))
+            else:
+                conn.execute(objects.update().where(objects.c.pk == row.pk).values(rv=rv, body=_dumps(new)))
+                if not status_only:
+                    self._write_indexes(conn, row.pk, nmeta)
+                evts.append(self._event(conn, rv, "MODIFIED", new))
+            self._prune_events(conn, rv)
+        self._notify(evts)
+        return copy.deepcopy(new)
+
+    def _delete_rows(self, conn: sa.Connection, pk: int, body: JSON, rv: int) -> list[Event]:
+        conn.execute(labels.delete().where(labels.c.obj_pk == pk))
+        conn.execute(owners.delete().where(owners.c.obj_pk == pk))
+        conn.execute(objects.delete().where(objects.c.pk == pk))
+        return [self._event(conn, rv, "DELETED", body)]
+
+    def delete(self, kind: str, name: str, namespace: str | None = DEFAULT_NAMESPACE,
+               *, cascade: bool = True) -> DeleteResult:
+        result = DeleteResult()
+        evts: list[Event] = []
+        with self._lock, self.engine.begin() as conn:
+            row = self._row(conn, kind, name, _ns(kind, namespace))
+            if row is None:
+                raise NotFound(f'{kind} "{name}" not found' + (f' in namespace "{_ns(kind, namespace)}"'
+                                                              if _ns(kind, namespace) else ""))
+            self._delete_one(conn, row.pk, json.loads(row.body), cascade, result, evts)
+        self._notify(evts)
+        return result
+
+    def _delete_one(self, conn: sa.Connection, pk: int, body: JSON, cascade: bool, result: DeleteResult,
+                    evts: list[Event]) -> None:
+        meta = body["metadata"]
+        if cascade:
+            children = conn.execute(
+                sa.select(objects.c.pk, objects.c.body).where(
+                    objects.c.pk.in_(sa.select(owners.c.obj_pk).where(owners.c.owner_uid == meta["uid"]))
+                )
+            ).all()
+            for child in children:
+                self._delete_one(conn, child.pk, json.loads(child.body), cascade, result, evts)
+        rv = self._next_rv(conn)
+        if meta.get("finalizers"):
+            if not meta.get("deletionTimestamp"):
+                meta["deletionTimestamp"] = now()
+                meta["resourceVersion"] = str(rv)
+                conn.execute(objects.update().where(objects.c.pk == pk).values(rv=rv, body=_dumps(body)))
+                evts.append(self._event(conn, rv, "MODIFIED", body))
+            result.pending.append(body)
+            return
+        meta["resourceVersion"] = str(rv)
+        evts.extend(self._delete_rows(conn, pk, body, rv))
+        result.deleted.append(body)
+
+    def events_since(self, resource_version: int, kinds: tuple[str, ...] | None = None,
+                     limit: int = 1000) -> list[Event]:
+        query = sa.select(events.c.rv, events.c.type, events.c.body).where(events.c.rv > resource_version)
+        if kinds:
+            query = query.where(events.c.kind.in_(kinds))
+        query = query.order_by(events.c.rv).limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+            if resource_version and rows and rows[0].rv > resource_version + 1:
+                oldest = conn.execute(sa.select(sa.func.min(events.c.rv))).scalar()
+                if oldest is not None and oldest > resource_version + 1:
+                    raise Gone(f"resourceVersion {resource_version} is too old; the oldest retained is {oldest}")
+        return [Event(r.type, json.loads(r.body), int(r.rv)) for r in rows]
+
+    def current_resource_version(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(counter.c.rv)).scalar_one())
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+class Gone(TektiteError):
+    http_status = 410
+    reason = "Expired"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()

@@ -1,0 +1,65 @@
+"""Public keys and raw signature checks, the cosign way (see ``tektite.chains.signing.base``).
+
+ECDSA signatures are ASN.1 DER over SHA-256 (whatever the curve), Ed25519 signs the message
+itself, RSA uses PKCS#1 v1.5 with SHA-256.
+"""
+
+from __future__ import annotations
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+
+from tektite.errors import VerificationError
+
+__all__ = ["BadSignature", "load_public_key", "verify_signature"]
+
+
+class BadSignature(VerificationError):
+    """The signature does not match the key and data (as opposed to an unusable key or input)."""
+
+
+def load_public_key(pem: bytes, *, source: str = "public key") -> PublicKeyTypes:
+    """A ``PUBLIC KEY`` PEM (``cosign.pub``) or a ``CERTIFICATE`` PEM's key. ``source`` names it in errors."""
+    if b"-----BEGIN CERTIFICATE-----" in pem:
+        try:
+            return x509.load_pem_x509_certificate(pem).public_key()
+        except ValueError:
+            raise VerificationError("cannot read the certificate PEM", obj=source) from None
+    if b"-----BEGIN" not in pem:
+        raise VerificationError(
+            "not a PEM public key; expected '-----BEGIN PUBLIC KEY-----', found no PEM header", obj=source
+        )
+    if b"PRIVATE KEY-----" in pem:
+        raise VerificationError(
+            "expected a public key ('BEGIN PUBLIC KEY'), found a private key",
+            obj=source,
+            hint="tektite keys public-key KEYFILE prints the public key of a private key",
+        )
+    try:
+        return serialization.load_pem_public_key(pem)
+    except (ValueError, UnsupportedAlgorithm):
+        raise VerificationError(
+            "cannot read the public key; expected a PKIX '-----BEGIN PUBLIC KEY-----' PEM", obj=source
+        ) from None
+
+
+def verify_signature(public_key: PublicKeyTypes, signature: bytes, data: bytes) -> None:
+    """Return if ``signature`` over ``data`` verifies with ``public_key``; else raise VerificationError."""
+    try:
+        if isinstance(public_key, ec.EllipticCurvePublicKey):
+            public_key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+        elif isinstance(public_key, ed25519.Ed25519PublicKey):
+            public_key.verify(signature, data)
+        elif isinstance(public_key, rsa.RSAPublicKey):
+            public_key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+        else:
+            raise VerificationError(
+                f"unsupported public key; expected ECDSA, Ed25519 or RSA, found {type(public_key).__name__}"
+            )
+    except InvalidSignature:
+        raise BadSignature(
+            "signature does not verify with the given public key (wrong key, or the data was changed)"
+        ) from None
