@@ -177,7 +177,15 @@ class RegistryClient:
         if status == 403:
             raise Forbidden(f"{what}: registry {ref.registry} denied access{suffix}")
         if status == 404:
-            raise NotFound(f"{what}: not found{suffix}")
+            path = response.request.url.path
+            kind = (
+                "manifest unknown"
+                if "/manifests/" in path
+                else "blob unknown"
+                if "/blobs/" in path
+                else "not found"
+            )
+            raise NotFound(f"{what}: not found{suffix}" if detail else f"{what}: {kind}")
         raise RegistryError(f"{what}: registry answered HTTP {status}{suffix}")
 
     # -- manifests ------------------------------------------------------------------------------

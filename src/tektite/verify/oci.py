@@ -29,7 +29,7 @@ from tektite.verify.keys import BadSignature, load_public_key, verify_signature
 __all__ = [
     "INTOTO_STATEMENT_TYPES",
     "PREDICATE_TYPES",
-    "Policy",
+    "AttestationPolicy",
     "predicate_type_uri",
     "verify_attestation",
     "verify_image",
@@ -52,8 +52,8 @@ INTOTO_STATEMENT_TYPES = ("https://in-toto.io/Statement/v0.1", "https://in-toto.
 PublicKeyInput = PublicKeyTypes | bytes | str
 
 
-class Policy(Protocol):
-    """Conditions on an attestation: returns the failures (empty when the statement passes)."""
+class AttestationPolicy(Protocol):
+    """Conditions on an attestation (e.g. :class:`tektite.verify.policy.Policy`): returns the failures."""
 
     def evaluate(self, statement: dict[str, Any]) -> list[str]: ...
 
@@ -187,7 +187,7 @@ def verify_attestation(
     public_key: PublicKeyInput,
     *,
     predicate_type: str | None = None,
-    policy: Policy | None = None,
+    policy: AttestationPolicy | None = None,
     registry_auth: DockerConfig | None = None,
     insecure: bool = False,
     repository: str | None = None,
