@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,8 +23,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-__all__ = ["AuthRegistry", "auth_registry", "push_random_image", "registry"]
+__all__ = ["AuthRegistry", "auth_registry", "push_random_image", "registry", "token_registry"]
 
+TOKEN_SERVICE = "tektite-test-registry"
+TOKEN_ISSUER = "tektite-test-token-issuer"
 REGISTRY_BINARY = os.environ.get("TEKTITE_DOCKER_REGISTRY", "/usr/bin/docker-registry")
 
 
@@ -66,48 +69,56 @@ def _bcrypt_htpasswd(username: str, password: str) -> str:
     return out.stdout.strip() + "\n"
 
 
-def _start(workdir: Path, htpasswd: Path | None) -> Iterator[str]:
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _spawn(
+    cmd: list[str], log_path: Path, ready_url: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` and poll ``ready_url`` until it answers (any HTTP status); fail with its log if not."""
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    for _ in range(200):
+        if proc.poll() is not None:
+            pytest.fail(f"{cmd[0]} exited with {proc.returncode}:\n{log_path.read_text()[-2000:]}")
+        try:
+            httpx.get(ready_url, timeout=1.0)
+            return proc
+        except httpx.TransportError:
+            time.sleep(0.05)
+    _stop(proc)
+    pytest.fail(f"{cmd[0]} never answered {ready_url}:\n{log_path.read_text()[-2000:]}")
+
+
+def _start(workdir: Path, auth_yaml: str = "") -> Iterator[str]:
     binary = _binary()
-    port = _free_port()
-    address = f"127.0.0.1:{port}"
-    auth = f"auth:\n  htpasswd:\n    realm: tektite-test\n    path: {htpasswd}\n" if htpasswd else ""
+    address = f"127.0.0.1:{_free_port()}"
     config = workdir / "config.yml"
     config.write_text(
         "version: 0.1\n"
         "log:\n  level: warn\n  accesslog:\n    disabled: true\n"
         f"storage:\n  filesystem:\n    rootdirectory: {workdir / 'data'}\n  delete:\n    enabled: true\n"
         f"http:\n  addr: {address}\n"
-        f"{auth}"
+        f"{auth_yaml}"
     )
-    log_path = workdir / "registry.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
+    proc = _spawn([binary, "serve", str(config)], workdir / "registry.log", f"http://{address}/v2/")
     try:
-        for _ in range(200):
-            if proc.poll() is not None:
-                pytest.fail(f"docker-registry exited with {proc.returncode}:\n{log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"http://{address}/v2/", timeout=1.0).status_code in (200, 401):
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        else:
-            pytest.fail(f"docker-registry on {address} never answered /v2/:\n{log_path.read_text()[-2000:]}")
         yield address
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
+        _stop(proc)
 
 
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``127.0.0.1:<port>`` of an anonymous docker-registry, served over plain http."""
-    yield from _start(tmp_path_factory.mktemp("registry"), None)
+    yield from _start(tmp_path_factory.mktemp("registry"))
 
 
 @pytest.fixture(scope="session")
@@ -118,8 +129,46 @@ def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthRegi
     username, password = "tektite", secrets.token_urlsafe(16)
     htpasswd = workdir / "htpasswd"
     htpasswd.write_text(_bcrypt_htpasswd(username, password))
-    for address in _start(workdir, htpasswd):
+    auth_yaml = f"auth:\n  htpasswd:\n    realm: tektite-test\n    path: {htpasswd}\n"
+    for address in _start(workdir, auth_yaml):
         yield AuthRegistry(address=address, username=username, password=password)
+
+
+@pytest.fixture(scope="session")
+def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthRegistry]:
+    """A docker-registry with token auth (``WWW-Authenticate: Bearer realm=...``).
+
+    The token service is this file run as a script (``token-server``): it checks basic credentials
+    and issues ES256 JWTs whose ``x5c`` certificate is the registry's ``rootcertbundle``.
+    """
+    _binary()
+    workdir = tmp_path_factory.mktemp("token-registry")
+    username, password = "tektite", secrets.token_urlsafe(16)
+    cert, key = _self_signed_cert()
+    (workdir / "cert.pem").write_bytes(cert)
+    (workdir / "key.pem").write_bytes(key)
+    token_port = _free_port()
+    env = {**os.environ, "TOKEN_SERVER_USER": username, "TOKEN_SERVER_PASSWORD": password}
+    cmd = [
+        sys.executable,
+        __file__,
+        "token-server",
+        str(token_port),
+        str(workdir / "key.pem"),
+        str(workdir / "cert.pem"),
+    ]
+    server = _spawn(cmd, workdir / "token-server.log", f"http://127.0.0.1:{token_port}/health", env=env)
+    auth_yaml = (
+        "auth:\n  token:\n"
+        f"    realm: http://127.0.0.1:{token_port}/token\n"
+        f"    service: {TOKEN_SERVICE}\n    issuer: {TOKEN_ISSUER}\n"
+        f"    rootcertbundle: {workdir / 'cert.pem'}\n"
+    )
+    try:
+        for address in _start(workdir, auth_yaml):
+            yield AuthRegistry(address=address, username=username, password=password)
+    finally:
+        _stop(server)
 
 
 def push_random_image(
@@ -164,3 +213,112 @@ def push_random_image(
     ).raise_for_status()
     http.close()
     return f"{address}/{repository}@sha256:{hashlib.sha256(manifest).hexdigest()}"
+
+
+# -- the token service (run as: python registry.py token-server PORT KEY CERT) ---------------------
+
+
+def _self_signed_cert() -> tuple[bytes, bytes]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, TOKEN_ISSUER)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def _token_server(port: int, key_path: str, cert_path: str) -> None:
+    """Docker token auth: ``GET /token?service=...&scope=repository:NAME:ACTIONS`` with basic auth."""
+    import base64
+    import json
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+    from urllib.parse import parse_qs, urlparse
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    key = serialization.load_pem_private_key(Path(key_path).read_bytes(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    cert_der = x509.load_pem_x509_certificate(Path(cert_path).read_bytes()).public_bytes(
+        serialization.Encoding.DER
+    )
+    expected = (
+        "Basic "
+        + base64.b64encode(
+            f"{os.environ['TOKEN_SERVER_USER']}:{os.environ['TOKEN_SERVER_PASSWORD']}".encode()
+        ).decode()
+    )
+
+    def b64url(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+    def jwt(access: list[dict[str, object]]) -> str:
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "ES256", "x5c": [base64.b64encode(cert_der).decode()]}
+        claims = {
+            "iss": TOKEN_ISSUER,
+            "sub": os.environ["TOKEN_SERVER_USER"],
+            "aud": TOKEN_SERVICE,
+            "exp": now + 600,
+            "nbf": now - 60,
+            "iat": now,
+            "jti": secrets.token_hex(8),
+            "access": access,
+        }
+        signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
+        r, s = decode_dss_signature(key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+        return f"{signing_input}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            url = urlparse(self.path)
+            if url.path == "/health":
+                return self._send(200, {})
+            if url.path != "/token":
+                return self._send(404, {})
+            if self.headers.get("Authorization") != expected:
+                return self._send(401, {"details": "bad credentials"})
+            access = []
+            for scope in parse_qs(url.query).get("scope", []):
+                kind, name_actions = scope.split(":", 1)
+                name, _, actions = name_actions.rpartition(":")
+                access.append({"type": kind, "name": name, "actions": actions.split(",")})
+            return self._send(200, {"token": jwt(access), "expires_in": 600})
+
+        def _send(self, status: int, body: dict[str, object]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: object) -> None:  # no request logs
+            pass
+
+    HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["token-server"]:
+    _token_server(int(sys.argv[2]), sys.argv[3], sys.argv[4])

@@ -190,6 +190,51 @@ def test_wrong_password_is_unauthorized_and_not_echoed(auth_registry: AuthRegist
     assert "hunter2-wrong" not in str(err.value)
 
 
+# -- bearer token auth ----------------------------------------------------------------------------
+
+
+def test_bearer_token_flow_with_docker_config(
+    token_registry: AuthRegistry, key: ec.EllipticCurvePrivateKey
+) -> None:
+    config = DockerConfig.from_bytes(
+        _config_json(token_registry.address, token_registry.username, token_registry.password)
+    )
+    with RegistryClient(config) as client:
+        digest = client.put_blob(f"{token_registry.address}/token/app", b"layer bytes")
+        assert client.get_blob(f"{token_registry.address}/token/app", digest) == b"layer bytes"
+    # the whole Chains path works through the token service too
+    with RegistryClient(config) as client:
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": {
+                    "mediaType": "application/vnd.oci.image.config.v1+json",
+                    "digest": digest,
+                    "size": 11,
+                },
+                "layers": [],
+            }
+        ).encode()
+        image_digest = client.put_manifest(f"{token_registry.address}/token/app:v1", manifest, OCI_MANIFEST)
+    image = f"{token_registry.address}/token/app@{image_digest}"
+    storage = OCIStorage(lambda insecure: RegistryClient(config, insecure=insecure))
+    payload = payload_for(image)
+    signature = sign(key, payload)
+    storage.store_signature(image, payload, signature)
+    assert storage.fetch_signatures(f"{token_registry.address}/token/app:v1") == [(payload, signature)]
+
+
+def test_bearer_token_refused_for_wrong_password_or_anonymous(token_registry: AuthRegistry) -> None:
+    wrong = DockerConfig.from_bytes(_config_json(token_registry.address, token_registry.username, "not-it"))
+    with RegistryClient(wrong) as client, pytest.raises(Unauthorized) as err:
+        client.list_tags(f"{token_registry.address}/token/app")
+    assert "token service" in str(err.value) and "refused the given credentials" in str(err.value)
+    assert "not-it" not in str(err.value)
+    with RegistryClient() as client, pytest.raises(Unauthorized, match="refused anonymous access"):
+        client.list_tags(f"{token_registry.address}/token/app")
+
+
 # -- Chains' oci storage --------------------------------------------------------------------------
 
 
