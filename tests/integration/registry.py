@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-__all__ = ["AuthRegistry", "auth_registry", "push_random_image", "registry", "token_registry"]
+__all__ = ["AuthRegistry", "auth_registry", "push_random_image", "registry", "tls_registry", "token_registry"]
 
 TOKEN_SERVICE = "tektite-test-registry"
 TOKEN_ISSUER = "tektite-test-token-issuer"
@@ -89,7 +89,7 @@ def _spawn(
         if proc.poll() is not None:
             pytest.fail(f"{cmd[0]} exited with {proc.returncode}:\n{log_path.read_text()[-2000:]}")
         try:
-            httpx.get(ready_url, timeout=1.0)
+            httpx.get(ready_url, timeout=1.0, verify=False)  # a TLS registry's own self-signed cert
             return proc
         except httpx.TransportError:
             time.sleep(0.05)
@@ -97,7 +97,7 @@ def _spawn(
     pytest.fail(f"{cmd[0]} never answered {ready_url}:\n{log_path.read_text()[-2000:]}")
 
 
-def _start(workdir: Path, auth_yaml: str = "") -> Iterator[str]:
+def _start(workdir: Path, auth_yaml: str = "", tls: tuple[Path, Path] | None = None) -> Iterator[str]:
     binary = _binary()
     address = f"127.0.0.1:{_free_port()}"
     config = workdir / "config.yml"
@@ -106,9 +106,11 @@ def _start(workdir: Path, auth_yaml: str = "") -> Iterator[str]:
         "log:\n  level: warn\n  accesslog:\n    disabled: true\n"
         f"storage:\n  filesystem:\n    rootdirectory: {workdir / 'data'}\n  delete:\n    enabled: true\n"
         f"http:\n  addr: {address}\n"
-        f"{auth_yaml}"
+        + (f"  tls:\n    certificate: {tls[0]}\n    key: {tls[1]}\n" if tls else "")
+        + auth_yaml
     )
-    proc = _spawn([binary, "serve", str(config)], workdir / "registry.log", f"http://{address}/v2/")
+    scheme = "https" if tls else "http"
+    proc = _spawn([binary, "serve", str(config)], workdir / "registry.log", f"{scheme}://{address}/v2/")
     try:
         yield address
     finally:
@@ -171,6 +173,17 @@ def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthReg
         _stop(server)
 
 
+@pytest.fixture(scope="session")
+def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An anonymous docker-registry served over https with a self-signed certificate."""
+    _binary()
+    workdir = tmp_path_factory.mktemp("tls-registry")
+    cert, key = _self_signed_cert()
+    (workdir / "cert.pem").write_bytes(cert)
+    (workdir / "key.pem").write_bytes(key)
+    yield from _start(workdir, tls=(workdir / "cert.pem", workdir / "key.pem"))
+
+
 def push_random_image(
     address: str, repository: str, tag: str = "latest", auth: tuple[str, str] | None = None
 ) -> str:
@@ -220,6 +233,7 @@ def push_random_image(
 
 def _self_signed_cert() -> tuple[bytes, bytes]:
     import datetime
+    import ipaddress
 
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -238,6 +252,12 @@ def _self_signed_cert() -> tuple[bytes, bytes]:
         .not_valid_before(now - datetime.timedelta(hours=1))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
         .sign(key, hashes.SHA256())
     )
     key_pem = key.private_bytes(

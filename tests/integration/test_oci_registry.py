@@ -131,6 +131,18 @@ def test_unreachable_registry_is_a_clear_error() -> None:
     assert f"cannot reach registry 127.0.0.1:{port}" in str(err.value)
 
 
+def test_tls_registry_with_self_signed_cert_needs_insecure(tls_registry: str) -> None:
+    with RegistryClient() as client, pytest.raises(RegistryError) as err:
+        client.list_tags(f"{tls_registry}/tls/app")
+    assert "CERTIFICATE_VERIFY_FAILED" in str(err.value) or "certificate verify failed" in str(err.value)
+    assert "not a registry API" in str(err.value)  # plain http on the TLS port was tried and rejected
+    assert err.value.hint is not None and "insecure" in err.value.hint
+    with RegistryClient(insecure=True) as client:
+        digest = client.put_blob(f"{tls_registry}/tls/app", b"over tls")
+        assert client.base_url(tls_registry) == f"https://{tls_registry}"
+        assert client.get_blob(f"{tls_registry}/tls/app", digest) == b"over tls"
+
+
 # -- basic auth from docker config --------------------------------------------------------------
 
 

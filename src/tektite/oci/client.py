@@ -123,14 +123,19 @@ class RegistryClient:
         for scheme in schemes:
             url = f"{scheme}://{host}/v2/"
             try:
-                self._http.get(url)
+                response = self._http.get(url)
             except httpx.TransportError as exc:
                 problems.append(f"{url}: {type(exc).__name__}: {exc}")
+                continue
+            if response.status_code not in (200, 401, 403):  # not a registry API (e.g. http on a TLS port)
+                problems.append(f"{url}: answered HTTP {response.status_code}, not a registry API")
                 continue
             self._base[registry] = f"{scheme}://{host}"
             return self._base[registry]
         hint = None
-        if "http" not in schemes:
+        if not self.insecure and any("CERTIFICATE_VERIFY_FAILED" in p for p in problems):
+            hint = "the registry's TLS certificate is not trusted; insecure (storage.oci.repository.insecure) skips the check"
+        elif "http" not in schemes:
             hint = "for a registry served over plain http, set storage.oci.repository.insecure / --insecure"
         raise RegistryError(f"cannot reach registry {registry}: " + "; ".join(problems), hint=hint)
 
