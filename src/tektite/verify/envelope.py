@@ -22,7 +22,7 @@ def verify_envelope(
     ``envelope`` is an :class:`Envelope` or its JSON. ``payload_type`` is the expected
     ``payloadType`` (``None`` accepts any). Like cosign, keyids are informational: every signature
     is tried. Raises :class:`VerificationError` saying why: malformed, wrong payloadType, no
-    signatures, or no signature verifies.
+    signatures, or no signature verifies (:class:`BadSignature`).
     """
     env = envelope if isinstance(envelope, Envelope) else Envelope.from_json(envelope)
     if payload_type is not None and env.payload_type != payload_type:
@@ -39,7 +39,7 @@ def verify_envelope(
             continue
         return env.payload
     keyids = ", ".join(repr(s.keyid) for s in env.signatures)
-    raise VerificationError(
+    raise BadSignature(
         f"bad signature: none of the {len(env.signatures)} DSSE signature(s) (keyid {keyids}) verifies "
         "with the given public key (wrong key, or the payload was changed)"
     )
