@@ -13,6 +13,7 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
 
 import httpx
 
@@ -24,6 +25,7 @@ class FakeRegistry:
     auth: str | None = None  # None, "basic" or "bearer"
     username: str = "user"
     password: str = "s3cret"
+    refresh_token: str = "refresh-me"
     page_size: int = 1000
     corrupt: bool = False
     refuse_schemes: tuple[str, ...] = ()
@@ -46,6 +48,13 @@ class FakeRegistry:
         return request.headers.get("Authorization") == f"Basic {expected}"
 
     def _token(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":  # OAuth2 refresh-token grant (docker "identitytoken")
+            form = dict(parse_qsl(request.content.decode()))
+            if form.get("grant_type") != "refresh_token" or form.get("refresh_token") != self.refresh_token:
+                return httpx.Response(401, json={"details": "bad refresh token"})
+            token = secrets.token_hex(8)
+            self.tokens[token] = form.get("scope", "")
+            return httpx.Response(200, json={"access_token": token})
         if not self._basic_ok(request):
             return httpx.Response(401, json={"details": "bad credentials"})
         token = secrets.token_hex(8)

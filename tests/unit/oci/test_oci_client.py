@@ -61,6 +61,16 @@ def test_bearer_flow_fetches_a_scoped_token_once_per_scope() -> None:
     assert fake.seen[-2][0] == "GET" and fake.seen[-2][2] == auth
 
 
+def test_identity_token_uses_the_refresh_token_grant() -> None:
+    fake = FakeRegistry(auth="bearer")
+    auth = DockerConfig.from_bytes(json.dumps({"auths": {"reg.test": {"identitytoken": "refresh-me"}}}))
+    with client(fake, auth) as c:
+        digest = push_manifest(c, "v1")
+    assert digest.startswith("sha256:")
+    posts = [r for r in fake.requests if str(r.url).startswith(REALM)]
+    assert posts and all(r.method == "POST" for r in posts)
+
+
 def test_bearer_token_service_refusing_credentials() -> None:
     fake = FakeRegistry(auth="bearer")
     with client(fake, config(password="wrong")) as c, pytest.raises(Unauthorized) as err:
