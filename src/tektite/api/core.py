@@ -42,3 +42,13 @@ class Namespace(TModel):
     metadata: ObjectMeta
     spec: dict[str, Any] | None = None
     status: dict[str, Any] | None = None
+
+
+class PersistentVolumeClaim(TModel):
+    """A claim is a named persistent directory in the tektite home."""
+
+    api_version: Literal["v1"]
+    kind: Literal["PersistentVolumeClaim"]
+    metadata: ObjectMeta
+    spec: dict[str, Any] | None = None
+    status: dict[str, Any] | None = None

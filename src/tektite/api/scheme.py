@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tektite.api.base import TModel
-from tektite.api.core import ConfigMap, Namespace, Secret, ServiceAccount
+from tektite.api.core import ConfigMap, Namespace, PersistentVolumeClaim, Secret, ServiceAccount
 from tektite.api.pipeline import Pipeline
 from tektite.api.runs import PipelineRun, TaskRun
 from tektite.api.task import StepAction, Task
 
 TEKTON = "tekton.dev"
 TRIGGERS = "triggers.tekton.dev"
+RBAC = "rbac.authorization.k8s.io"
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,13 @@ KINDS: dict[str, Kind] = {
         Kind("ConfigMap", "", "v1", "configmaps", ("cm",), True, ConfigMap),
         Kind("ServiceAccount", "", "v1", "serviceaccounts", ("sa",), True, ServiceAccount),
         Kind("Namespace", "", "v1", "namespaces", ("ns",), False, Namespace),
+        Kind("PersistentVolumeClaim", "", "v1", "persistentvolumeclaims", ("pvc",), True, PersistentVolumeClaim),
+        # RBAC objects that Tekton examples create are stored as data; tektite's own tokens and
+        # roles decide access (see the server docs).
+        Kind("Role", RBAC, "v1", "roles", (), True, None),
+        Kind("RoleBinding", RBAC, "v1", "rolebindings", (), True, None),
+        Kind("ClusterRole", RBAC, "v1", "clusterroles", (), False, None),
+        Kind("ClusterRoleBinding", RBAC, "v1", "clusterrolebindings", (), False, None),
         Kind("EventListener", TRIGGERS, "v1beta1", "eventlisteners", ("el",), True, None, ("v1alpha1",)),
         Kind("TriggerBinding", TRIGGERS, "v1beta1", "triggerbindings", ("tb",), True, None, ("v1alpha1",)),
         Kind("ClusterTriggerBinding", TRIGGERS, "v1beta1", "clustertriggerbindings", ("ctb",), False, None,

@@ -25,7 +25,7 @@ class Step(ContainerFields):
     script: str | None = None
     timeout: str | None = None
     workspaces: list[WorkspaceUsage] | None = None
-    on_error: Literal["continue", "stopAndFail"] | None = None
+    on_error: str | None = None  # "continue" | "stopAndFail"; may be a $(params.x) reference
     stdout_config: StepOutputConfig | None = None
     stderr_config: StepOutputConfig | None = None
     ref: ResolverRef | None = None

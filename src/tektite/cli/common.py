@@ -1,0 +1,226 @@
+"""Shared CLI plumbing: the cluster handle, file loading, printing objects like kubectl/tkn."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tektite.api.loader import Document, load_text
+from tektite.api.scheme import KINDS, Kind, find_kind, kind_names
+from tektite.controller.cluster import Cluster
+from tektite.core.conditions import get_condition, parse_time
+from tektite.errors import TektiteError
+
+JSON = dict[str, Any]
+
+
+@dataclass
+class State:
+    home: Path | None = None
+    verbose: bool = False
+    namespace: str = "default"
+    _cluster: Cluster | None = None
+
+    def cluster(self) -> Cluster:
+        if self._cluster is None:
+            self._cluster = Cluster(self.home)
+        return self._cluster
+
+
+STATE = State()
+
+
+def out(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def load_files(paths: Iterable[str]) -> list[Document]:
+    """``-f FILE|DIR|-``: every YAML/JSON document, directories recursively in name order."""
+    docs: list[Document] = []
+    for p in paths:
+        if p == "-":
+            docs.extend(load_text(sys.stdin.read(), "<stdin>"))
+            continue
+        path = Path(p)
+        if path.is_dir():
+            files = sorted(f for f in path.rglob("*") if f.suffix in (".yaml", ".yml", ".json") and f.is_file())
+        elif path.is_file():
+            files = [path]
+        else:
+            raise TektiteError(f"{p}: no such file or directory")
+        for f in files:
+            try:
+                text = f.read_text()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise TektiteError(f"{f}: cannot read: {exc}") from None
+            docs.extend(load_text(text, str(f)))
+    return docs
+
+
+def kind_arg(name: str) -> Kind:
+    kind = find_kind(name)
+    if kind is None:
+        raise TektiteError(f'unknown resource type "{name}"; known types: {", ".join(kind_names())}')
+    return kind
+
+
+def age(ts: str | None) -> str:
+    t = parse_time(ts)
+    if t is None:
+        return "---"
+    seconds = (datetime.now(UTC) - t).total_seconds()
+    if seconds < 60:
+        return f"{int(seconds)}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h"
+    return f"{int(seconds // 86400)}d"
+
+
+def ago(ts: str | None) -> str:
+    t = parse_time(ts)
+    if t is None:
+        return "---"
+    seconds = int((datetime.now(UTC) - t).total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = seconds // size
+            return f"{n} {unit}{'s' if n > 1 else ''} ago"
+    return f"{seconds} second{'s' if seconds != 1 else ''} ago"
+
+
+def duration(obj: JSON) -> str:
+    status = obj.get("status") or {}
+    start = parse_time(status.get("startTime"))
+    end = parse_time(status.get("completionTime"))
+    if start is None:
+        return "---"
+    end = end or datetime.now(UTC)
+    secs = int((end - start).total_seconds())
+    if secs < 60:
+        return f"{secs}s"
+    if secs < 3600:
+        return f"{secs // 60}m{secs % 60}s"
+    return f"{secs // 3600}h{(secs % 3600) // 60}m"
+
+
+def run_status(obj: JSON) -> str:
+    cond = get_condition(obj)
+    if not cond:
+        return "---"
+    return str(cond.get("reason") or cond.get("status"))
+
+
+def table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    lines = ["   ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [headers, *rows]]
+    return "\n".join(lines)
+
+
+def rows_for(kind: Kind, items: list[JSON], wide: bool = False) -> tuple[list[str], list[list[str]]]:
+    if kind.kind in ("TaskRun", "PipelineRun"):
+        headers = ["NAME", "SUCCEEDED", "REASON", "STARTTIME", "COMPLETIONTIME"]
+        rows = []
+        for o in items:
+            cond = get_condition(o) or {}
+            st = o.get("status") or {}
+            rows.append([o["metadata"]["name"], cond.get("status", "Unknown") if cond else "Unknown",
+                         cond.get("reason", "") or "", age(st.get("startTime")), age(st.get("completionTime"))])
+        if wide:
+            headers.append("NAMESPACE")
+            for r, o in zip(rows, items, strict=True):
+                r.append(o["metadata"].get("namespace", ""))
+        return headers, rows
+    headers = ["NAME", "AGE"]
+    rows = [[o["metadata"]["name"], age(o["metadata"].get("creationTimestamp"))] for o in items]
+    if wide and kind.namespaced:
+        headers.append("NAMESPACE")
+        for r, o in zip(rows, items, strict=True):
+            r.append(o["metadata"].get("namespace", ""))
+    return headers, rows
+
+
+def print_objects(kind: Kind, items: list[JSON], output: str | None, single: bool = False) -> None:
+    if output in ("yaml", "json"):
+        if single and len(items) == 1:
+            data: Any = items[0]
+        else:
+            data = {"apiVersion": "v1", "kind": "List", "items": items}
+        if output == "json":
+            out(json.dumps(data, indent=2))
+        else:
+            out(yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip())
+        return
+    if output == "name":
+        for o in items:
+            group = KINDS[o["kind"]].group if o["kind"] in KINDS else ""
+            out(f"{o['kind'].lower()}{'.' + group if group else ''}/{o['metadata']['name']}")
+        return
+    if output not in (None, "", "wide"):
+        raise TektiteError(f'unknown output format "{output}"; expected yaml, json, name or wide')
+    if not items:
+        err(f"No {kind.plural} found")
+        return
+    headers, rows = rows_for(kind, items, wide=output == "wide")
+    out(table(rows, headers))
+
+
+def parse_kv(values: list[str] | None, what: str) -> dict[str, str]:
+    outd: dict[str, str] = {}
+    for v in values or []:
+        if "=" not in v:
+            raise TektiteError(f'invalid {what} "{v}"; expected NAME=VALUE')
+        k, _, val = v.partition("=")
+        outd[k.strip()] = val
+    return outd
+
+
+def param_value(value: str, declared_type: str | None = None) -> Any:
+    """tkn's ``-p name=v1,v2`` is an array when the param is an array; ``-p obj=k:v,k2:v2``."""
+    if declared_type == "array":
+        return [v for v in value.split(",")] if value else []
+    if declared_type == "object":
+        outd = {}
+        for pair in value.split(","):
+            k, _, v = pair.partition(":")
+            outd[k] = v
+        return outd
+    return value
+
+
+def workspace_binding(spec: str) -> JSON:
+    """tkn's ``-w name=src,emptyDir=`` / ``claimName=pvc`` / ``config=cm`` / ``secret=s`` syntax."""
+    fields = {}
+    for part in spec.split(","):
+        k, _, v = part.partition("=")
+        fields[k.strip()] = v
+    name = fields.pop("name", None)
+    if not name:
+        raise TektiteError(f'invalid workspace "{spec}"; expected name=WS,emptyDir= or name=WS,claimName=PVC '
+                           "or name=WS,config=CM or name=WS,secret=SECRET")
+    binding: JSON = {"name": name}
+    if "subPath" in fields:
+        binding["subPath"] = fields.pop("subPath")
+    if "claimName" in fields:
+        binding["persistentVolumeClaim"] = {"claimName": fields["claimName"]}
+    elif "config" in fields:
+        binding["configMap"] = {"name": fields["config"]}
+    elif "secret" in fields:
+        binding["secret"] = {"secretName": fields["secret"]}
+    else:
+        binding["emptyDir"] = {}
+    return binding

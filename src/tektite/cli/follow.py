@@ -1,0 +1,107 @@
+"""Follow runs like ``tkn pipelinerun logs -f``: step output prefixed ``[task : step]``.
+
+Reads the persisted log files and the store, so it works in the process that runs the engine
+and in any other (a server executing the run, another terminal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tektite.controller.cluster import Cluster
+from tektite.core.conditions import get_condition, is_done
+
+JSON = dict[str, Any]
+
+
+@dataclass
+class _File:
+    offset: int = 0
+    partial: bytes = b""
+
+
+@dataclass
+class Follower:
+    cluster: Cluster
+    kind: str
+    name: str
+    namespace: str = "default"
+    steps: list[str] | None = None  # only these steps (tkn --step)
+    files: dict[Path, _File] = field(default_factory=dict)
+    seen: dict[str, str] = field(default_factory=dict)  # task -> last reported reason
+
+    def taskruns(self) -> list[tuple[str, JSON]]:
+        """(label, taskrun) in creation order; label is the pipeline task ("" for a lone TaskRun)."""
+        store = self.cluster.store
+        if self.kind == "TaskRun":
+            tr = store.try_get("TaskRun", self.name, self.namespace)
+            return [("", tr)] if tr else []
+        items = store.list("TaskRun", self.namespace, label_selector=f"tekton.dev/pipelineRun={self.name}").items
+        items.sort(key=lambda t: ((t.get("status") or {}).get("startTime") or "~", t["metadata"]["name"]))
+        labels = [(tr["metadata"].get("labels") or {}).get("tekton.dev/pipelineTask", tr["metadata"]["name"])
+                  for tr in items]
+        out = []
+        for label, tr in zip(labels, items, strict=True):
+            if labels.count(label) > 1:  # a matrix: tell its runs apart
+                label = f"{label}-{tr['metadata']['name'].rsplit('-', 1)[-1]}"
+            out.append((label, tr))
+        return out
+
+    def run_dirs(self, tr: JSON) -> list[Path]:
+        meta = tr["metadata"]
+        base = self.cluster.paths.taskrun_dir(meta.get("namespace", "default"), meta["name"], meta.get("uid", ""))
+        attempts = len((tr.get("status") or {}).get("retriesStatus") or [])
+        return [base] + [base / f"retry-{i}" for i in range(1, attempts + 1)]
+
+    def poll(self, final: bool = False) -> list[str]:
+        """New complete lines since the last call (all remaining text when ``final``)."""
+        lines: list[str] = []
+        for label, tr in self.taskruns():
+            steps = [s.get("name") for s in (tr.get("status") or {}).get("steps") or []]
+            for run_dir in self.run_dirs(tr):
+                for step in steps:
+                    if self.steps and step not in self.steps:
+                        continue
+                    path = run_dir / "logs" / f"step-{step}.log"
+                    prefix = f"[{label} : {step}] " if label else f"[{step}] "
+                    lines.extend(prefix + line for line in self._read(path, final))
+        return lines
+
+    def _read(self, path: Path, final: bool) -> list[str]:
+        state = self.files.setdefault(path, _File())
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(state.offset)
+                data = fh.read()
+        except FileNotFoundError:
+            return []
+        state.offset += len(data)
+        data = state.partial + data
+        parts = data.split(b"\n")
+        state.partial = parts.pop()
+        if final and state.partial:
+            parts.append(state.partial)
+            state.partial = b""
+        return [p.decode(errors="replace") for p in parts]
+
+    def transitions(self) -> list[str]:
+        """One line per task that changed state since the last call."""
+        msgs = []
+        for label, tr in self.taskruns():
+            key = label or tr["metadata"]["name"]
+            cond = get_condition(tr) or {}
+            reason = cond.get("reason", "")
+            if not is_done(tr) or self.seen.get(key) == reason:
+                continue
+            self.seen[key] = reason
+            mark = "✓" if cond.get("status") == "True" else "✗"
+            msgs.append(f"{mark} {'task ' + label if label else 'taskrun ' + tr['metadata']['name']}: {reason}"
+                        + (f" - {cond.get('message')}" if cond.get("status") != "True" and cond.get("message")
+                           else ""))
+        return msgs
+
+    def done(self) -> bool:
+        obj = self.cluster.store.try_get(self.kind, self.name, self.namespace)
+        return obj is None or is_done(obj)

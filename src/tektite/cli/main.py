@@ -1,0 +1,111 @@
+"""``tektite``: kubectl and tkn habits for Tekton runs on one machine.
+
+Every error a user can cause is a :class:`TektiteError`; :func:`main` catches the family in one
+place, prints its message and exits 1 (``--verbose`` adds the traceback).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tektite import __version__
+from tektite.cli import objects, runs
+from tektite.cli.common import STATE, err
+from tektite.errors import TektiteError
+
+app = typer.Typer(
+    name="tektite",
+    help="Run Tekton Tasks and Pipelines on this machine: same YAML, same variables, signed provenance.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def _global(
+    home: Annotated[Path | None, typer.Option("--home", envvar="TEKTITE_HOME",
+                                              help="tektite home (store, runs, keys)")] = None,
+    namespace: Annotated[str, typer.Option("--namespace", "-n", help="namespace")] = "default",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show tracebacks and engine logs")] = False,
+) -> None:
+    STATE.home = home
+    STATE.namespace = namespace
+    STATE.verbose = verbose
+    if home is not None:
+        os.environ["TEKTITE_HOME"] = str(home)
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
+                        stream=sys.stderr)
+
+
+@app.command()
+def version() -> None:
+    """Print the tektite version."""
+    typer.echo(f"tektite {__version__}")
+
+
+objects.register(app)
+runs.register(app)
+
+
+def _register_optional() -> None:
+    """Command groups that live in higher layers register themselves if present."""
+    import importlib
+
+    for module in ("tektite.cli.chains", "tektite.cli.serve", "tektite.cli.triggers"):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        mod.register(app)
+
+
+_register_optional()
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        rv = app(args=argv, standalone_mode=False)
+        if isinstance(rv, int):
+            return rv
+    except TektiteError as exc:
+        if STATE.verbose:
+            traceback.print_exc()
+        err(f"Error: {exc.diagnostics()}")
+        return 1
+    except (typer.Abort, KeyboardInterrupt):
+        err("Aborted.")
+        return 130
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except SystemExit as exc:
+        return int(exc.code or 0) if isinstance(exc.code, int) else 1
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        if STATE.verbose:
+            traceback.print_exc()
+        err(f"Error: internal error: {type(exc).__name__}: {exc} (run with --verbose for details)")
+        return 2
+    return 0
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,381 @@
+"""Running things: ``run -f``, ``task|pipeline start``, and ``taskrun|pipelinerun`` verbs (tkn habits)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+
+from tektite.cli.common import (
+    STATE,
+    ago,
+    duration,
+    err,
+    load_files,
+    out,
+    param_value,
+    parse_kv,
+    run_status,
+    table,
+    workspace_binding,
+)
+from tektite.cli.follow import Follower
+from tektite.cli.objects import describe_run
+from tektite.cli.session import engine_session
+from tektite.controller.cluster import Cluster
+from tektite.core.conditions import get_condition, is_done, parse_time, succeeded
+from tektite.errors import TektiteError
+
+JSON = dict[str, Any]
+
+ParamOpt = Annotated[list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE (arrays: a,b,c)")]
+WsOpt = Annotated[list[str] | None, typer.Option("--workspace", "-w",
+                                                 help="name=WS,emptyDir= | name=WS,claimName=PVC | "
+                                                      "name=WS,config=CM | name=WS,secret=S [,subPath=P]")]
+ExecOpt = Annotated[str | None, typer.Option("--executor", help="sandbox or process (default: sandbox when "
+                                                                "bubblewrap works)")]
+
+
+def _declared_types(cluster: Cluster, run: JSON) -> dict[str, str]:
+    spec = run.get("spec") or {}
+    ns = run["metadata"].get("namespace", "default")
+    target: JSON | None = None
+    if run["kind"] == "PipelineRun":
+        target = spec.get("pipelineSpec")
+        if target is None and (spec.get("pipelineRef") or {}).get("name"):
+            target = (cluster.store.try_get("Pipeline", spec["pipelineRef"]["name"], ns) or {}).get("spec")
+    else:
+        target = spec.get("taskSpec")
+        if target is None and (spec.get("taskRef") or {}).get("name"):
+            target = (cluster.store.try_get("Task", spec["taskRef"]["name"], ns) or {}).get("spec")
+    out_: dict[str, str] = {}
+    for p in (target or {}).get("params") or []:
+        t = p.get("type") or ("object" if p.get("properties") else
+                              "array" if isinstance(p.get("default"), list) else "string")
+        out_[p["name"]] = t
+    return out_
+
+
+def _override(cluster: Cluster, run: JSON, params: dict[str, str], workspaces: list[str]) -> JSON:
+    run = copy.deepcopy(run)
+    spec = run.setdefault("spec", {})
+    if params:
+        types = _declared_types(cluster, run)
+        current = {p["name"]: p for p in spec.get("params") or []}
+        for k, v in params.items():
+            current[k] = {"name": k, "value": param_value(v, types.get(k))}
+        spec["params"] = list(current.values())
+    if workspaces:
+        current_ws = {w["name"]: w for w in spec.get("workspaces") or []}
+        for w in workspaces:
+            b = workspace_binding(w)
+            current_ws[b["name"]] = b
+        spec["workspaces"] = list(current_ws.values())
+    return run
+
+
+async def _follow(cluster: Cluster, runs: list[JSON], *, show_logs: bool, executor: str | None,
+                  timeout: float | None = None) -> list[JSON]:
+    async with engine_session(cluster, executor) as engine:
+        del engine
+        followers = [Follower(cluster, r["kind"], r["metadata"]["name"], r["metadata"].get("namespace", "default"))
+                     for r in runs]
+        deadline = time.monotonic() + timeout if timeout else None
+        while True:
+            finished = all(f.done() for f in followers)
+            for f in followers:
+                if show_logs:
+                    for line in f.poll(final=finished):
+                        out(line)
+                for line in f.transitions():
+                    err(line)
+            if finished:
+                break
+            if deadline and time.monotonic() > deadline:
+                raise TektiteError(f"timed out after {timeout}s waiting for the runs to finish")
+            await asyncio.sleep(0.05)
+    return [cluster.store.get(r["kind"], r["metadata"]["name"], r["metadata"].get("namespace", "default"))
+            for r in runs]
+
+
+def _summary(final: list[JSON]) -> int:
+    rows = []
+    for r in final:
+        cond = get_condition(r) or {}
+        rows.append([r["kind"], r["metadata"]["name"], run_status(r), duration(r),
+                     "" if cond.get("status") == "True" else (cond.get("message") or "")[:100]])
+    err("")
+    err(table(rows, ["KIND", "NAME", "STATUS", "DURATION", "MESSAGE"]))
+    return 0 if all(succeeded(r) for r in final) else 1
+
+
+def run(
+    filename: Annotated[list[str], typer.Option("--filename", "-f", help="file, directory or -")],
+    param: ParamOpt = None,
+    workspace: WsOpt = None,
+    executor: ExecOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no step logs")] = False,
+    timeout: Annotated[float | None, typer.Option("--wait-timeout", help="give up waiting after SECONDS")] = None,
+) -> None:
+    """Apply every object in the files, create their runs, execute them and stream the logs.
+
+    Exits 0 only if every run created from the files succeeded.
+    """
+    cluster = STATE.cluster()
+    docs = load_files(filename)
+    ns = STATE.namespace if STATE.namespace != "default" else None
+    parsed = [cluster.admit(d.obj, d, ns) for d in docs]
+    params = parse_kv(param, "param")
+    for p in parsed:
+        if p.kind.kind not in ("TaskRun", "PipelineRun"):
+            cluster.apply_one(p.obj)
+    created = []
+    for p in parsed:
+        if p.kind.kind in ("TaskRun", "PipelineRun"):
+            obj = _override(cluster, p.obj, params, workspace or [])
+            if params or workspace:
+                cluster.admit(obj)
+            created.append(cluster.store.create(obj))
+            err(f"{obj['kind'].lower()}/{created[-1]['metadata']['name']} created")
+    if not created:
+        raise TektiteError("the files hold no TaskRun or PipelineRun to run; use `tektite apply -f` to store "
+                           "objects, or `tektite task start` / `tektite pipeline start`")
+    final = asyncio.run(_follow(cluster, created, show_logs=not quiet, executor=executor, timeout=timeout))
+    raise typer.Exit(_summary(final))
+
+
+def _start(kind: str, ref_kind: str, name: str, param: list[str] | None, workspace: list[str] | None,
+           showlog: bool, service_account: str | None, timeout: str | None, executor: str | None,
+           use_param_defaults: bool, prefix_name: str | None) -> None:
+    cluster = STATE.cluster()
+    ns = STATE.namespace
+    target = cluster.store.get(ref_kind, name, ns)
+    run_obj: JSON = {"apiVersion": "tekton.dev/v1", "kind": kind,
+                     "metadata": {"generateName": f"{prefix_name or name}-run-", "namespace": ns}, "spec": {}}
+    spec = run_obj["spec"]
+    if kind == "TaskRun":
+        spec["taskRef"] = {"name": name}
+        if service_account:
+            spec["serviceAccountName"] = service_account
+        if timeout:
+            spec["timeout"] = timeout
+    else:
+        spec["pipelineRef"] = {"name": name}
+        if service_account:
+            spec["taskRunTemplate"] = {"serviceAccountName": service_account}
+        if timeout:
+            spec["timeouts"] = {"pipeline": timeout}
+    run_obj = _override(cluster, run_obj, parse_kv(param, "param"), workspace or [])
+    declared = {p["name"] for p in (target.get("spec") or {}).get("params") or []
+                if p.get("default") is None}
+    given = {p["name"] for p in spec.get("params") or []}
+    missing = sorted(declared - given)
+    if missing and not use_param_defaults:
+        raise TektiteError(f'{ref_kind} "{name}" needs params that were not given: {", ".join(missing)}; '
+                           "pass them with -p NAME=VALUE")
+    created = cluster.create(run_obj)
+    run_name = created["metadata"]["name"]
+    err(f"{kind} started: {run_name}")
+    final = asyncio.run(_follow(cluster, [created], show_logs=showlog, executor=executor))
+    if not showlog:
+        err(f"In order to see the logs run: tektite {kind.lower()} logs {run_name}")
+    raise typer.Exit(_summary(final))
+
+
+task_app = typer.Typer(help="Tasks: list, describe, start.", no_args_is_help=True)
+pipeline_app = typer.Typer(help="Pipelines: list, describe, start.", no_args_is_help=True)
+
+
+@task_app.command("start")
+def task_start(
+    name: str,
+    param: ParamOpt = None,
+    workspace: WsOpt = None,
+    showlog: Annotated[bool, typer.Option("--showlog", help="stream the logs")] = False,
+    serviceaccount: Annotated[str | None, typer.Option("--serviceaccount", "-s")] = None,
+    timeout: Annotated[str | None, typer.Option("--timeout")] = None,
+    executor: ExecOpt = None,
+    use_param_defaults: Annotated[bool, typer.Option("--use-param-defaults")] = False,
+    prefix_name: Annotated[str | None, typer.Option("--prefix-name")] = None,
+) -> None:
+    """Start a TaskRun of the Task NAME and run it."""
+    _start("TaskRun", "Task", name, param, workspace, showlog, serviceaccount, timeout, executor,
+           use_param_defaults, prefix_name)
+
+
+@pipeline_app.command("start")
+def pipeline_start(
+    name: str,
+    param: ParamOpt = None,
+    workspace: WsOpt = None,
+    showlog: Annotated[bool, typer.Option("--showlog", help="stream the logs")] = False,
+    serviceaccount: Annotated[str | None, typer.Option("--serviceaccount", "-s")] = None,
+    timeout: Annotated[str | None, typer.Option("--timeout")] = None,
+    executor: ExecOpt = None,
+    use_param_defaults: Annotated[bool, typer.Option("--use-param-defaults")] = False,
+    prefix_name: Annotated[str | None, typer.Option("--prefix-name")] = None,
+) -> None:
+    """Start a PipelineRun of the Pipeline NAME and run it."""
+    _start("PipelineRun", "Pipeline", name, param, workspace, showlog, serviceaccount, timeout, executor,
+           use_param_defaults, prefix_name)
+
+
+def _list_defs(kind: str) -> None:
+    items = STATE.cluster().store.list(kind, STATE.namespace).items
+    if not items:
+        err(f"No {kind.lower()}s found")
+        return
+    out(table([[o["metadata"]["name"], ago(o["metadata"].get("creationTimestamp"))] for o in items],
+              ["NAME", "AGE"]))
+
+
+@task_app.command("list")
+def task_list() -> None:
+    """List Tasks."""
+    _list_defs("Task")
+
+
+@pipeline_app.command("list")
+def pipeline_list() -> None:
+    """List Pipelines."""
+    _list_defs("Pipeline")
+
+
+@task_app.command("describe")
+def task_describe(name: str) -> None:
+    """Show a Task."""
+    import yaml
+
+    out(yaml.safe_dump(STATE.cluster().store.get("Task", name, STATE.namespace), sort_keys=False).rstrip())
+
+
+@pipeline_app.command("describe")
+def pipeline_describe(name: str) -> None:
+    """Show a Pipeline."""
+    import yaml
+
+    out(yaml.safe_dump(STATE.cluster().store.get("Pipeline", name, STATE.namespace), sort_keys=False).rstrip())
+
+
+def _run_group(kind: str) -> typer.Typer:
+    group = typer.Typer(help=f"{kind}s: list, describe, logs, cancel, delete.", no_args_is_help=True)
+
+    def latest(name: str | None, last: bool) -> str:
+        if name and not last:
+            return name
+        items = STATE.cluster().store.list(kind, STATE.namespace).items
+        if not items:
+            raise TektiteError(f"no {kind}s found in namespace {STATE.namespace}")
+        items.sort(key=lambda o: o["metadata"].get("creationTimestamp", ""))
+        return str(items[-1]["metadata"]["name"])
+
+    @group.command("list")
+    def list_(
+        label: Annotated[str | None, typer.Option("--label", "-l")] = None,
+        limit: Annotated[int | None, typer.Option("--limit")] = None,
+    ) -> None:
+        """List runs, newest first."""
+        res = STATE.cluster().store.list(kind, STATE.namespace, label_selector=label, order="-created",
+                                         limit=limit)
+        if not res.items:
+            err(f"No {kind}s found")
+            return
+        out(table([[o["metadata"]["name"], ago((o.get("status") or {}).get("startTime")), duration(o),
+                    run_status(o)] for o in res.items], ["NAME", "STARTED", "DURATION", "STATUS"]))
+
+    @group.command("describe")
+    def describe_(name: Annotated[str | None, typer.Argument()] = None,
+                  last: Annotated[bool, typer.Option("--last", "-L")] = False) -> None:
+        """Describe a run."""
+        out(describe_run(STATE.cluster().store.get(kind, latest(name, last), STATE.namespace)))
+
+    @group.command("logs")
+    def logs_(
+        name: Annotated[str | None, typer.Argument()] = None,
+        follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+        last: Annotated[bool, typer.Option("--last", "-L")] = False,
+        step: Annotated[list[str] | None, typer.Option("--step", "-s")] = None,
+    ) -> None:
+        """Show (and with -f follow) a run's step logs, prefixed like tkn."""
+        cluster = STATE.cluster()
+        run_name = latest(name, last)
+        cluster.store.get(kind, run_name, STATE.namespace)
+        f = Follower(cluster, kind, run_name, STATE.namespace, steps=step)
+        while True:
+            finished = f.done()
+            for line in f.poll(final=finished or not follow):
+                out(line)
+            if finished or not follow:
+                break
+            time.sleep(0.1)
+
+    @group.command("cancel")
+    def cancel_(
+        name: str,
+        grace: Annotated[str | None, typer.Option("--grace", help="cancel (run finally) or stop (let running "
+                                                                  "tasks finish, then finally)")] = None,
+    ) -> None:
+        """Cancel a run (PipelineRuns: optionally gracefully)."""
+        store = STATE.cluster().store
+        obj = store.get(kind, name, STATE.namespace)
+        if is_done(obj):
+            raise TektiteError(f'{kind} "{name}" has already finished ({run_status(obj)}); nothing to cancel')
+        value = "TaskRunCancelled" if kind == "TaskRun" else {None: "Cancelled", "cancel": "CancelledRunFinally",
+                                                              "stop": "StoppedRunFinally"}.get(grace)
+        if value is None:
+            raise TektiteError(f'invalid --grace "{grace}"; expected cancel or stop')
+        obj["spec"]["status"] = value
+        store.update(obj)
+        out(f"{kind} cancelled: {name}")
+
+    @group.command("delete")
+    def delete_(
+        names: Annotated[list[str] | None, typer.Argument()] = None,
+        keep: Annotated[int | None, typer.Option("--keep", help="keep the N most recent runs")] = None,
+        keep_since: Annotated[int | None, typer.Option("--keep-since", help="keep runs newer than MIN "
+                                                                            "minutes")] = None,
+        all_: Annotated[bool, typer.Option("--all")] = False,
+    ) -> None:
+        """Delete runs by name, or prune: --all, --keep N, --keep-since MIN (running runs are kept)."""
+        cluster = STATE.cluster()
+        targets = list(names or [])
+        if keep is not None or keep_since is not None or all_:
+            items = cluster.store.list(kind, STATE.namespace).items
+            items = [o for o in items if is_done(o)]
+            items.sort(key=lambda o: o["metadata"].get("creationTimestamp", ""), reverse=True)
+            keep_set: set[str] = set()
+            if keep is not None:
+                keep_set |= {o["metadata"]["name"] for o in items[:keep]}
+            if keep_since is not None:
+                cutoff = datetime.now(UTC) - timedelta(minutes=keep_since)
+                keep_set |= {o["metadata"]["name"] for o in items
+                             if (parse_time(o["metadata"].get("creationTimestamp")) or cutoff) >= cutoff}
+            targets += [o["metadata"]["name"] for o in items if o["metadata"]["name"] not in keep_set]
+        if not targets:
+            err(f"No {kind}s to delete")
+            return
+        for n in targets:
+            remaining = cluster.delete(kind, n, STATE.namespace)
+            held = [o for o in remaining if (o.get("metadata") or {}).get("deletionTimestamp")]
+            if any(o["metadata"]["name"] == n for o in held):
+                out(f'{kind} "{n}" is being deleted (waiting for signing to finish)')
+            else:
+                out(f'{kind} "{n}" deleted')
+
+    return group
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(run)
+    app.add_typer(task_app, name="task")
+    app.add_typer(pipeline_app, name="pipeline")
+    tr = _run_group("TaskRun")
+    pr = _run_group("PipelineRun")
+    app.add_typer(tr, name="taskrun")
+    app.add_typer(tr, name="tr", hidden=True)
+    app.add_typer(pr, name="pipelinerun")
+    app.add_typer(pr, name="pr", hidden=True)

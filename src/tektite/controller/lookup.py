@@ -1,0 +1,66 @@
+"""How reconcilers read other objects (Secrets, ConfigMaps, Tasks...) without owning a store."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tektite.errors import TektiteError
+
+JSON = dict[str, Any]
+Getter = Callable[[str, str, str], JSON | None]  # (kind, name, namespace) -> object or None
+
+
+class RunSetupError(TektiteError):
+    """A run cannot start: the reconciler marks it failed with ``reason``."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass
+class Paths:
+    """Where a run's files live on the host (all under the tektite home)."""
+
+    home: Path
+
+    def claim_dir(self, namespace: str, claim: str) -> Path:
+        return self.home / "claims" / namespace / claim
+
+    def taskrun_dir(self, namespace: str, name: str, uid: str) -> Path:
+        return self.home / "runs" / namespace / f"{name}-{uid[:8]}"
+
+
+@dataclass
+class Secrets:
+    """Secret values seen while preparing a run: masked in its logs."""
+
+    values: list[str] = field(default_factory=list)
+
+    def add(self, value: str) -> None:
+        if value and value not in self.values:
+            self.values.append(value)
+
+
+def secret_data(secret: JSON) -> dict[str, bytes]:
+    """A Secret's ``data`` (base64) and ``stringData`` as bytes."""
+    out: dict[str, bytes] = {}
+    for k, v in (secret.get("data") or {}).items():
+        try:
+            out[k] = base64.b64decode(v)
+        except ValueError:
+            out[k] = str(v).encode()
+    for k, v in (secret.get("stringData") or {}).items():
+        out[k] = str(v).encode()
+    return out
+
+
+def configmap_data(cm: JSON) -> dict[str, bytes]:
+    out = {k: str(v).encode() for k, v in (cm.get("data") or {}).items()}
+    for k, v in (cm.get("binaryData") or {}).items():
+        out[k] = base64.b64decode(v)
+    return out

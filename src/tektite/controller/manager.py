@@ -1,0 +1,488 @@
+"""The engine: one asyncio loop that reconciles TaskRuns and PipelineRuns and runs pods.
+
+Store events (in-process at once, other processes' writes by polling the event log) put keys on
+a queue; one worker reconciles them in order. Pods run as asyncio tasks; their progress comes
+back through an observer that writes status and logs. Only one engine runs per home (a lock
+file), so a run is never executed twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from tektite.api.params import ResolverRef
+from tektite.controller import pipelinerun as prmod
+from tektite.controller import taskrun as trmod
+from tektite.controller.cluster import Cluster
+from tektite.controller.lookup import RunSetupError
+from tektite.controller.taskrun_build import BuildEnv, Built, build_pod
+from tektite.core.conditions import TaskRunReason, get_condition, is_done, now, parse_time
+from tektite.errors import AlreadyExists, Conflict, NotFound, TektiteError
+from tektite.executor.plan import ContainerState, Executor, PodResult
+from tektite.resolution import Resolved, resolve
+from tektite.store.base import Event
+
+log = logging.getLogger("tektite")
+JSON = dict[str, Any]
+Key = tuple[str, str, str]  # kind, namespace, name
+FinishedHook = Callable[[JSON], Any]
+
+
+class EngineBusy(TektiteError):
+    pass
+
+
+@dataclass
+class _Running:
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+
+class _Observer:
+    """Turns container states into TaskRun status writes; the runner persists the logs itself
+    (already masked), and log chunks are offered to live listeners (the server's streams)."""
+
+    def __init__(self, engine: Engine, key: Key) -> None:
+        self.engine = engine
+        self.key = key
+        self.status: JSON = {}
+
+    async def container_state(self, state: ContainerState) -> None:
+        self.status = trmod.step_status(self.status, state)
+        self.engine.write_status(self.key, self.status)
+
+    async def log(self, container: str, stream: Literal["stdout", "stderr"], data: bytes) -> None:
+        for listener in self.engine.log_listeners:
+            listener(self.key, container, data)
+
+
+class Engine:
+    def __init__(self, cluster: Cluster, executor: Executor, *, poll_interval: float = 0.25) -> None:
+        self.cluster = cluster
+        self.store = cluster.store
+        self.executor = executor
+        self.poll_interval = poll_interval
+        self.queue: asyncio.Queue[Key] = asyncio.Queue()
+        self.queued: set[Key] = set()
+        self.running: dict[Key, _Running] = {}
+        self.finished_hooks: list[FinishedHook] = []
+        self.log_listeners: list[Callable[[Key, str, bytes], None]] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._unsubscribe: Callable[[], None] | None = None
+        self._last_rv = 0
+        self._lock_fd: int | None = None
+        self._loop_thread: int | None = None
+        self._done_waiters: dict[Key, list[asyncio.Future[JSON]]] = {}
+        self.config = cluster.config()
+        self._config_rv = -1
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def acquire(self) -> bool:
+        """Take the home's engine lock; False if another engine runs on this home."""
+        path = self.cluster.home / "engine.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+        return True
+
+    async def start(self) -> None:
+        if self._lock_fd is None and not self.acquire():
+            raise EngineBusy(f"another tektite engine is running on {self.cluster.home}")
+        self.loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._last_rv = self.store.current_resource_version()
+        self._unsubscribe = self.store.subscribe(self._on_event)
+        self._recover()
+        self._tasks = [asyncio.create_task(self._worker()), asyncio.create_task(self._poller())]
+
+    async def stop(self) -> None:
+        for r in list(self.running.values()):
+            r.stop.set()
+        tasks = [r.task for r in self.running.values() if r.task is not None]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._unsubscribe:
+            self._unsubscribe()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _recover(self) -> None:
+        """Runs this home left unfinished: pods that were running died with the old engine."""
+        for kind in ("TaskRun", "PipelineRun"):
+            for obj in self.store.list(kind).items:
+                if is_done(obj):
+                    continue
+                key = (kind, obj["metadata"].get("namespace", "default"), obj["metadata"]["name"])
+                if kind == "TaskRun" and (obj.get("status") or {}).get("podName"):
+                    cond = get_condition(obj) or {}
+                    if cond.get("reason") not in (TaskRunReason.TO_BE_RETRIED,):
+                        status = trmod.fail(obj.get("status") or {}, TaskRunReason.FAILED,
+                                            "the tektite engine stopped while this TaskRun was running; its pod "
+                                            "was lost")
+                        self._write_status(obj, status)
+                        continue
+                self.enqueue(key)
+
+    # -- events ---------------------------------------------------------------------------------
+    def _on_event(self, evt: Event) -> None:
+        if self.loop is None:
+            return
+        if threading.get_ident() == self._loop_thread:
+            self._handle_event(evt)
+        else:
+            self.loop.call_soon_threadsafe(self._handle_event, evt)
+
+    def _handle_event(self, evt: Event) -> None:
+        self._last_rv = max(self._last_rv, evt.resource_version)
+        obj = evt.object
+        kind = evt.kind
+        meta = obj.get("metadata") or {}
+        ns = meta.get("namespace", "default")
+        if kind == "ConfigMap" and meta.get("name") in ("feature-flags", "config-defaults"):
+            self.config = self.cluster.config()
+            return
+        if kind not in ("TaskRun", "PipelineRun"):
+            if evt.type == "DELETED":
+                self.cluster.cleanup(obj)
+            return
+        key = (kind, ns, meta.get("name", ""))
+        if evt.type == "DELETED":
+            running = self.running.get(key)
+            if running:
+                running.stop.set()
+            self.cluster.cleanup(obj)
+        else:
+            if is_done(obj):
+                for fut in self._done_waiters.pop(key, []):
+                    if not fut.done():
+                        fut.set_result(obj)
+            self.enqueue(key)
+        parent = (meta.get("labels") or {}).get("tekton.dev/pipelineRun")
+        if parent:
+            self.enqueue(("PipelineRun", ns, parent))
+
+    def enqueue(self, key: Key) -> None:
+        if key not in self.queued:
+            self.queued.add(key)
+            self.queue.put_nowait(key)
+
+    async def _poller(self) -> None:
+        """Other processes (CLI, server, kubectl through the API) write to the same store."""
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            try:
+                events = await asyncio.to_thread(self.store.events_since, self._last_rv,
+                                                 ("TaskRun", "PipelineRun", "ConfigMap", "PersistentVolumeClaim"))
+            except TektiteError:
+                self._last_rv = self.store.current_resource_version()
+                continue
+            for evt in events:
+                if evt.resource_version > self._last_rv:
+                    self._handle_event(evt)
+
+    async def _worker(self) -> None:
+        while True:
+            key = await self.queue.get()
+            self.queued.discard(key)
+            try:
+                if key[0] == "TaskRun":
+                    await self.reconcile_taskrun(key)
+                else:
+                    await self.reconcile_pipelinerun(key)
+            except Conflict:
+                self.enqueue(key)
+            except Exception:  # a bug must not stop the engine
+                log.exception("reconcile %s %s/%s failed", *key)
+
+    def write_status(self, key: Key, status: JSON) -> JSON | None:
+        obj = self.store.try_get(key[0], key[2], key[1])
+        if obj is None:
+            return None
+        return self._write_status(obj, status)
+
+    def _write_status(self, obj: JSON, status: JSON) -> JSON:
+        old = get_condition(obj) or {}
+        obj = dict(obj)
+        obj["status"] = status
+        obj["metadata"] = dict(obj["metadata"])
+        obj["metadata"].pop("resourceVersion", None)
+        new = self.store.update(obj, status_only=True)
+        cond = get_condition(new) or {}
+        if cond.get("reason") != old.get("reason") and cond.get("status") in ("True", "False"):
+            start = parse_time(status.get("startTime"))
+            took = f" ({time.time() - start.timestamp():.1f}s)" if start else ""
+            log.info("%s %s/%s: %s -> %s%s", new["kind"], new["metadata"].get("namespace"),
+                     new["metadata"]["name"], old.get("reason") or "New", cond.get("reason"), took)
+            for hook in self.finished_hooks:
+                try:
+                    hook(new)
+                except Exception:
+                    log.exception("completion hook failed for %s", new["metadata"]["name"])
+        return new
+
+    async def wait(self, kind: str, name: str, namespace: str = "default") -> JSON:
+        """Until the run is done; returns its final object."""
+        key = (kind, namespace, name)
+        obj = self.store.get(kind, name, namespace)
+        if is_done(obj):
+            return obj
+        assert self.loop is not None
+        fut: asyncio.Future[JSON] = self.loop.create_future()
+        self._done_waiters.setdefault(key, []).append(fut)
+        obj = self.store.get(kind, name, namespace)
+        if is_done(obj):
+            return obj
+        return await fut
+
+    # -- TaskRuns -------------------------------------------------------------------------------
+    def getter(self) -> Any:
+        return self.cluster.getter()
+
+    def resolve_task(self, tr: JSON) -> tuple[JSON, Resolved | None]:
+        spec = tr.get("spec") or {}
+        if spec.get("taskSpec") is not None:
+            return spec["taskSpec"], None
+        ref = ResolverRef.model_validate(spec.get("taskRef") or {})
+        resolved = resolve(ref, "task", tr["metadata"].get("namespace", "default"), self.getter(),
+                           default_resolver=self.config.default_resolver_type, secret_getter=self.getter())
+        return resolved.obj.get("spec") or {}, resolved
+
+    def resolve_step_action(self, namespace: str) -> Callable[[JSON], JSON]:
+        def get(ref: JSON) -> JSON:
+            resolved = resolve(ResolverRef.model_validate(ref), "stepaction", namespace, self.getter(),
+                               secret_getter=self.getter())
+            return resolved.obj.get("spec") or {}
+
+        return get
+
+    async def reconcile_taskrun(self, key: Key) -> None:
+        tr = self.store.try_get(key[0], key[2], key[1])
+        running = self.running.get(key)
+        if tr is None:
+            if running:
+                running.stop.set()
+            return
+        spec = tr.get("spec") or {}
+        if running is not None:
+            if spec.get("status") == "TaskRunCancelled":
+                running.stop.set()
+            return
+        if is_done(tr) or (spec.get("managedBy") not in (None, "", "tekton.dev/pipeline")):
+            return
+        status = tr.get("status") or {}
+        if spec.get("status") == "TaskRunPending" and not status.get("startTime"):
+            if (get_condition(tr) or {}).get("reason") != TaskRunReason.PENDING:
+                self._write_status(tr, trmod.pending_status(status))
+            return
+        if spec.get("status") == "TaskRunCancelled":
+            msg = f'TaskRun "{tr["metadata"]["name"]}" was cancelled. {spec.get("statusMessage") or ""}'.rstrip()
+            self._write_status(tr, trmod.fail(status, TaskRunReason.CANCELLED, msg))
+            return
+        r = _Running()
+        self.running[key] = r
+        r.task = asyncio.create_task(self._run_taskrun(key, r.stop))
+
+    async def _run_taskrun(self, key: Key, stop: asyncio.Event) -> None:
+        try:
+            await self._run_taskrun_attempts(key, stop)
+        finally:
+            self.running.pop(key, None)
+
+    async def _run_taskrun_attempts(self, key: Key, stop: asyncio.Event) -> None:
+        while True:
+            tr = self.store.try_get(key[0], key[2], key[1])
+            if tr is None or is_done(tr):
+                return
+            retry = await self._attempt(tr, key, stop)
+            if not retry:
+                return
+
+    async def _attempt(self, tr: JSON, key: Key, stop: asyncio.Event) -> bool:
+        meta = tr["metadata"]
+        ns = meta.get("namespace", "default")
+        status = tr.get("status") or {}
+        try:
+            needs_thread = bool(((tr.get("spec") or {}).get("taskRef") or {}).get("resolver"))
+            if needs_thread:
+                task_spec, resolved = await asyncio.to_thread(self.resolve_task, tr)
+            else:
+                task_spec, resolved = self.resolve_task(tr)
+        except TektiteError as exc:
+            reason = "CouldntGetTask" if isinstance(exc, NotFound) else TaskRunReason.RESOLUTION_FAILED
+            self._write_status(tr, trmod.fail(status, reason, str(exc.message)))
+            return False
+        tr = self._label_taskrun(tr, resolved)
+        attempt = len(status.get("retriesStatus") or [])
+        run_dir = self.cluster.paths.taskrun_dir(ns, meta["name"], meta.get("uid", ""))
+        attempt_dir = run_dir if attempt == 0 else run_dir / f"retry-{attempt}"
+        env = BuildEnv(self.config, self.getter(), self.cluster.paths, self.executor.virtual_paths,
+                       self.resolve_step_action(ns))
+        try:
+            built: Built = build_pod(tr, task_spec, attempt=attempt, env=env, run_dir=attempt_dir)
+        except RunSetupError as exc:
+            self._write_status(tr, trmod.fail(status, exc.reason, str(exc.message)))
+            return False
+        except TektiteError as exc:
+            self._write_status(tr, trmod.fail(status, TaskRunReason.VALIDATION_FAILED, str(exc.message)))
+            return False
+        status = trmod.start_status(status, pod_name=built.pod.name, task_spec=built.task_spec, config=self.config,
+                                    ref_source=resolved.ref_source if resolved else None,
+                                    step_names=built.step_names, sidecar_names=built.sidecar_names)
+        tr = self._write_status(tr, status)
+        observer = _Observer(self, key)
+        observer.status = status
+        try:
+            result: PodResult = await self.executor.run(built.pod, observer, stop)
+        except TektiteError as exc:
+            result = PodResult([], [], error=str(exc.message))
+        raw = _read_results(attempt_dir / "tekton" / "results")
+        current = self.store.try_get(key[0], key[2], key[1])
+        if current is None:
+            return False
+        finished = trmod.finish(current, observer.status, result, raw, built.results, built.result_values,
+                                self.config, built.pod.timeout)
+        if finished.retry and not stop.is_set():
+            self._write_status(current, trmod.retry_status(finished.status))
+            return True
+        self._write_status(current, finished.status)
+        return False
+
+    def _label_taskrun(self, tr: JSON, resolved: Resolved | None) -> JSON:
+        meta = tr["metadata"]
+        labels = dict(meta.get("labels") or {})
+        want = {"tekton.dev/taskRun": meta["name"], "app.kubernetes.io/managed-by":
+                self.config.defaults.get("default-managed-by-label-value", "tekton-pipelines")}
+        annotations = dict(meta.get("annotations") or {})
+        if resolved is not None:
+            tmeta = resolved.obj.get("metadata") or {}
+            if not resolved.remote and tmeta.get("name"):
+                want["tekton.dev/task"] = tmeta["name"]
+            for k, v in (tmeta.get("labels") or {}).items():
+                labels.setdefault(k, v)
+            for k, v in (tmeta.get("annotations") or {}).items():
+                if k != "kubectl.kubernetes.io/last-applied-configuration":
+                    annotations.setdefault(k, v)
+        if all(labels.get(k) == v for k, v in want.items()) and annotations == (meta.get("annotations") or {}):
+            return tr
+        labels.update(want)
+        new = dict(tr)
+        new["metadata"] = {**meta, "labels": labels, "annotations": annotations}
+        new["metadata"].pop("resourceVersion", None)
+        return self.store.update(new)
+
+    # -- PipelineRuns ---------------------------------------------------------------------------
+    def resolve_pipeline(self, pr: JSON) -> JSON:
+        spec = pr.get("spec") or {}
+        cached = (pr.get("status") or {}).get("pipelineSpec")
+        if cached is not None:
+            return cached
+        if spec.get("pipelineSpec") is not None:
+            return spec["pipelineSpec"]
+        ref = ResolverRef.model_validate(spec.get("pipelineRef") or {})
+        resolved = resolve(ref, "pipeline", pr["metadata"].get("namespace", "default"), self.getter(),
+                           default_resolver=self.config.default_resolver_type, secret_getter=self.getter())
+        return resolved.obj.get("spec") or {}
+
+    def _missing_tasks(self, pr: JSON, spec: JSON) -> str | None:
+        ns = pr["metadata"].get("namespace", "default")
+        for pt in [*(spec.get("tasks") or []), *(spec.get("finally") or [])]:
+            ref = pt.get("taskRef") or {}
+            if ref.get("name") and not ref.get("resolver") and not ref.get("apiVersion"):
+                kind = "ClusterTask" if ref.get("kind") == "ClusterTask" else "Task"
+                if self.store.try_get(kind, ref["name"], "" if kind == "ClusterTask" else ns) is None:
+                    return (f"Pipeline {ns}/{(pr.get('spec') or {}).get('pipelineRef', {}).get('name', pr['metadata']['name'])}"
+                            f" can't be Run; it contains Tasks that don't exist: Couldn't retrieve Task "
+                            f'"{ref["name"]}": tasks.tekton.dev "{ref["name"]}" not found')
+        return None
+
+    async def reconcile_pipelinerun(self, key: Key) -> None:
+        pr = self.store.try_get(key[0], key[2], key[1])
+        if pr is None or is_done(pr):
+            return
+        spec = pr.get("spec") or {}
+        if spec.get("managedBy") not in (None, "", "tekton.dev/pipeline"):
+            return
+        status = pr.get("status") or {}
+        try:
+            remote = bool((spec.get("pipelineRef") or {}).get("resolver")) and "pipelineSpec" not in status
+            pspec = await asyncio.to_thread(self.resolve_pipeline, pr) if remote else self.resolve_pipeline(pr)
+        except TektiteError as exc:
+            self._fail_pr(pr, "CouldntGetPipeline", str(exc.message))
+            return
+        if not status.get("startTime"):
+            missing = self._missing_tasks(pr, pspec)
+            if missing:
+                self._fail_pr(pr, "CouldntGetTask", missing)
+                return
+        ns = key[1]
+        children = [c for kind in ("TaskRun", "PipelineRun")
+                    for c in self.store.list(kind, ns, label_selector=f"tekton.dev/pipelineRun={key[2]}").items
+                    if any(o.get("uid") == pr["metadata"].get("uid")
+                           for o in c["metadata"].get("ownerReferences") or [])]
+        outcome = prmod.reconcile(pr, pspec, children, self.config, time.time())
+        for obj in outcome.create:
+            try:
+                self.store.create(obj)
+            except AlreadyExists:
+                pass
+        for kind, name, message in outcome.cancel:
+            self._cancel_child(kind, name, ns, message)
+        if outcome.status != status:
+            self._write_status(pr, outcome.status)
+        if outcome.requeue_after and self.loop is not None and not outcome.done:
+            self.loop.call_later(outcome.requeue_after + 0.01, self.enqueue, key)
+
+    def _fail_pr(self, pr: JSON, reason: str, message: str) -> None:
+        from tektite.core.conditions import set_condition
+
+        status = dict(pr.get("status") or {})
+        status.setdefault("startTime", now())
+        status["completionTime"] = now()
+        set_condition(status, "False", reason, message)
+        self._write_status(pr, status)
+
+    def _cancel_child(self, kind: str, name: str, ns: str, message: str) -> None:
+        for _ in range(5):
+            obj = self.store.try_get(kind, name, ns)
+            if obj is None or is_done(obj):
+                return
+            obj["spec"] = dict(obj.get("spec") or {})
+            obj["spec"]["status"] = "TaskRunCancelled" if kind == "TaskRun" else "Cancelled"
+            if kind == "TaskRun":
+                obj["spec"]["statusMessage"] = message
+            try:
+                self.store.update(obj)
+                return
+            except Conflict:
+                continue
+
+
+def _read_results(folder: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if not folder.is_dir():
+        return out
+    for entry in sorted(folder.iterdir()):
+        if entry.is_file():
+            out[entry.name] = entry.read_bytes().decode(errors="replace")
+    return out
+

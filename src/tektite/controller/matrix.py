@@ -1,0 +1,43 @@
+"""Matrix fan-out: combinations from ``matrix.params`` and ``matrix.include`` (matrix.md)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+Combo = dict[str, Any]
+
+
+def combinations(params: list[tuple[str, list[str]]], include: list[tuple[str | None, list[tuple[str, Any]]]]
+                 ) -> tuple[list[Combo], list[str | None]]:
+    """Combinations in Tekton's order (first param varies slowest) and each one's include name."""
+    names = [n for n, _ in params]
+    combos: list[Combo] = [dict(zip(names, values, strict=True))
+                           for values in itertools.product(*(v for _, v in params))] if params else []
+    labels: list[str | None] = [None] * len(combos)
+    matrix_names = set(names)
+    base = len(combos)  # include entries match generated combinations only
+    for inc_name, inc_params in include:
+        inc = dict(inc_params)
+        if not params:
+            combos.append(inc)
+            labels.append(inc_name)
+            continue
+        keys = {k: v for k, v in inc.items() if k in matrix_names}
+        extra = {k: v for k, v in inc.items() if k not in matrix_names}
+        matched = False
+        for i in range(base):
+            combo = combos[i]
+            if all(combo.get(k) == v for k, v in keys.items()):
+                combo.update(extra)
+                matched = True
+                if inc_name:
+                    labels[i] = inc_name
+        if not matched:
+            combos.append(inc)
+            labels.append(inc_name)
+    return combos, labels
+
+
+def has_empty_array(params: list[tuple[str, list[str]]]) -> bool:
+    return any(len(v) == 0 for _, v in params)

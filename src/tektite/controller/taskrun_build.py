@@ -1,0 +1,342 @@
+"""TaskRun + resolved Task spec -> an executor Pod: params, variables, workspaces, volumes, env.
+
+Follows Tekton's order: StepActions are inlined first (their own params applied), then the
+Task's params, then context/workspace/result/credential variables, then per-step variables.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tektite.api.params import Param, ParamSpec, ResultSpec
+from tektite.api.task import TaskSpec
+from tektite.controller import env as envmod
+from tektite.controller import stepactions, volumes
+from tektite.controller.config import Config
+from tektite.controller.lookup import Getter, Paths, RunSetupError, Secrets
+from tektite.core import params as paramsmod
+from tektite.core.conditions import child_name
+from tektite.core.durations import DurationError, parse_duration
+from tektite.core.substitution import Substituter
+from tektite.executor.plan import TEKTON_SUBDIRS, Container, Mount, Pod, Probe, WhenExpression
+
+JSON = dict[str, Any]
+
+HERMETIC_ANNOTATION = "experimental.tekton.dev/execution-mode"
+STEP_RESULTS = "/tekton/steps"
+
+
+@dataclass
+class BuildEnv:
+    config: Config
+    get: Getter
+    paths: Paths
+    virtual_paths: bool = True
+    resolve_step_action: Any = None  # Callable[[JSON step ref], JSON StepAction spec]
+
+
+@dataclass
+class Built:
+    pod: Pod
+    task_spec: JSON  # StepActions inlined, before variable substitution (status.taskSpec)
+    results: list[ResultSpec] = field(default_factory=list)
+    step_names: list[str] = field(default_factory=list)
+    sidecar_names: list[str] = field(default_factory=list)
+    result_values: list[JSON] = field(default_factory=list)  # task results declared with value: $(steps...)
+
+
+def step_names(steps: list[JSON]) -> list[str]:
+    return [s.get("name") or f"unnamed-{i}" for i, s in enumerate(steps)]
+
+
+def _merge_template(template: JSON | None, step: JSON) -> JSON:
+    """stepTemplate under each step: step fields win, env merged by name, mounts by path."""
+    if not template:
+        return step
+    out = copy.deepcopy(template)
+    out.pop("name", None)
+    for key, value in step.items():
+        if key == "env" and out.get("env"):
+            names = {e["name"] for e in value}
+            out["env"] = [e for e in out["env"] if e["name"] not in names] + value
+        elif key == "volumeMounts" and out.get("volumeMounts"):
+            paths = {m["mountPath"] for m in value}
+            out["volumeMounts"] = [m for m in out["volumeMounts"] if m["mountPath"] not in paths] + value
+        else:
+            out[key] = value
+    return out
+
+
+def _timeout(value: str | None, where: str) -> float | None:
+    if not value:
+        return None
+    try:
+        seconds = parse_duration(value)
+    except DurationError as exc:
+        raise RunSetupError("TaskRunValidationFailed", f"{where}: {exc}") from None
+    return seconds or None
+
+
+class _Builder:
+    def __init__(self, tr: JSON, spec: JSON, attempt: int, env: BuildEnv, run_dir: Path) -> None:
+        self.tr = tr
+        self.meta = tr["metadata"]
+        self.ns = self.meta.get("namespace", "default")
+        self.tr_spec = tr.get("spec") or {}
+        self.spec = spec
+        self.attempt = attempt
+        self.env = env
+        self.run_dir = run_dir
+        self.secrets = Secrets()
+        self.pod_name = child_name(self.meta["name"], "-pod") + (f"-retry{attempt}" if attempt else "")
+        self.labels: dict[str, str] = dict(self.meta.get("labels") or {})
+        self.annotations: dict[str, str] = dict(self.meta.get("annotations") or {})
+        self.common: list[Mount] = []
+        self.ws_mounts: dict[str, Mount] = {}
+        self.vol_sources: dict[str, volumes.Source] = {}
+
+    # -- paths --------------------------------------------------------------------------------
+    def tekton(self, sub: str) -> Path:
+        return self.run_dir / "tekton" / sub
+
+    def path(self, container_path: str, host: Path) -> str:
+        """What a variable such as ``$(results.x.path)`` says: the container path where paths are
+        virtual, the host path otherwise."""
+        return container_path if self.env.virtual_paths else str(host)
+
+    # -- params -------------------------------------------------------------------------------
+    def params(self) -> dict[str, Any]:
+        specs = [ParamSpec.model_validate(p) for p in self.spec.get("params") or []]
+        provided = [Param.model_validate(p) for p in self.tr_spec.get("params") or []]
+        owner = f'task "{self.task_name()}"'
+        problem = paramsmod.check(specs, provided, owner=owner,
+                                  enum_enabled=self.env.config.flag("enable-param-enum"))
+        if problem:
+            reason = "TaskRunValidationFailed" if problem.reason != "InvalidParamValue" else problem.reason
+            raise RunSetupError(reason, problem.message)
+        by_name = {s.name: s for s in specs}
+        cleaned = [p for p in provided if not (p.name in by_name and by_name[p.name].effective_type == "object"
+                                               and not isinstance(p.value, dict))]
+        return paramsmod.bind(specs, cleaned)
+
+    def task_name(self) -> str:
+        ref = self.tr_spec.get("taskRef") or {}
+        return ref.get("name") or self.labels.get("tekton.dev/task") or self.meta["name"]
+
+    # -- workspaces ---------------------------------------------------------------------------
+    def workspaces(self) -> dict[str, JSON]:
+        declared = {w["name"]: w for w in self.spec.get("workspaces") or []}
+        bindings = {b["name"]: b for b in self.tr_spec.get("workspaces") or []}
+        if self.tr_spec.get("taskSpec") is not None:  # propagated workspaces for embedded specs
+            for name in bindings:
+                declared.setdefault(name, {"name": name})
+        variables: dict[str, JSON] = {}
+        default_binding = self.env.config.default_task_run_workspace_binding
+        for name, decl in declared.items():
+            binding = bindings.get(name)
+            if binding is None and not decl.get("optional") and default_binding:
+                binding = {"name": name, **default_binding}
+            mount_path = decl.get("mountPath") or f"/workspace/{name}"
+            if binding is None:
+                if decl.get("optional"):
+                    variables[name] = {"path": "", "bound": "false", "claim": "", "volume": ""}
+                    continue
+                raise RunSetupError("TaskRunValidationFailed", f'declared workspace "{name}" is required but has '
+                                    "not been bound")
+            kind, src_spec = volumes.source_kind(binding)
+            vct_claim = None
+            if kind == "volumeClaimTemplate":
+                vct_claim = f"{(src_spec.get('metadata') or {}).get('name') or 'pvc'}-{self.meta['uid'][:8]}-{name}"
+            src = volumes.materialize(kind, src_spec, name=name, target=self.run_dir / "workspaces" / name,
+                                      namespace=self.ns, get=self.env.get, paths=self.env.paths,
+                                      secrets=self.secrets, vct_claim=vct_claim)
+            src = volumes.sub_path(src, binding.get("subPath"))
+            self.ws_mounts[name] = volumes.mount(src, mount_path, bool(decl.get("readOnly")))
+            claim = src.claim if kind in ("persistentVolumeClaim", "volumeClaimTemplate") else ""
+            variables[name] = {"path": self.path(mount_path, src.host), "bound": "true", "claim": claim,
+                               "volume": f"ws-{name}"}
+        return variables
+
+    def volume_sources(self) -> None:
+        for vol in self.spec.get("volumes") or []:
+            name = vol["name"]
+            kind, src_spec = volumes.source_kind(vol)
+            self.vol_sources[name] = volumes.materialize(
+                kind, src_spec, name=name, target=self.run_dir / "volumes" / name, namespace=self.ns,
+                get=self.env.get, paths=self.env.paths, secrets=self.secrets)
+
+    # -- containers -----------------------------------------------------------------------------
+    def container_mounts(self, c: JSON, isolated: set[str], kind: str) -> list[Mount]:
+        mounts: list[Mount] = []
+        own = {w["name"]: w for w in c.get("workspaces") or []}
+        for name, m in self.ws_mounts.items():
+            if name in isolated and name not in own:
+                continue
+            path = own[name].get("mountPath") if name in own and own[name].get("mountPath") else m.container_path
+            mounts.append(Mount(m.host_path, path, m.read_only, m.is_file))
+        for vm in c.get("volumeMounts") or []:
+            src = self.vol_sources.get(vm["name"])
+            if src is None:
+                raise RunSetupError("CreateContainerConfigError", f'{kind} "{c.get("name", "")}": volumeMount '
+                                    f'"{vm["name"]}" names no volume of the task')
+            sub = volumes.sub_path(src, vm.get("subPath"))
+            mounts.append(volumes.mount(sub, vm["mountPath"], bool(vm.get("readOnly"))))
+        return mounts
+
+    def container(self, c: JSON, kind: str, name: str, index: int, isolated: set[str]) -> Container:
+        where = f'{kind} "{name}"'
+        pod_env = (self.tr_spec.get("podTemplate") or {}).get("env") or []
+        field_values = envmod.field_values(self.pod_name, self.ns, self.labels, self.annotations,
+                                           self.service_account_name())
+        env = envmod.resolve_env([*pod_env, *(c.get("env") or [])], c.get("envFrom"), namespace=self.ns,
+                                 get=self.env.get, secrets=self.secrets, field_values=field_values, where=where)
+        forbidden = self.env.config.forbidden_env
+        env = {k: v for k, v in env.items() if k not in forbidden}
+        limits = (c.get("computeResources") or {}).get("limits") or {}
+        task_limits = ((self.tr_spec.get("computeResources") or {}).get("limits")) or {}
+        mem = envmod.parse_quantity(limits.get("memory") or task_limits.get("memory"))
+        cpu = envmod.parse_quantity(limits.get("cpu") or task_limits.get("cpu"))
+        sc = c.get("securityContext") or {}
+        pod_sc = (self.tr_spec.get("podTemplate") or {}).get("securityContext") or {}
+        readiness = None
+        probe = c.get("readinessProbe") or c.get("startupProbe")
+        if kind == "sidecar" and probe and (probe.get("exec") or {}).get("command"):
+            readiness = Probe(argv=list(probe["exec"]["command"]),
+                              initial_delay=float(probe.get("initialDelaySeconds") or 0),
+                              timeout=float(probe.get("timeoutSeconds") or 1),
+                              failure_threshold=probe.get("failureThreshold"))
+        on_error = c.get("onError") or "stopAndFail"
+        if on_error not in ("continue", "stopAndFail"):
+            raise RunSetupError("TaskRunValidationFailed", f'{where}: onError must be "continue" or "stopAndFail", '
+                                f'found "{on_error}"')
+        prefix = "step-" if kind == "step" else "sidecar-"
+        return Container(
+            name=prefix + name,
+            step_name=name,
+            kind="step" if kind == "step" else "sidecar",
+            image=c.get("image") or "",
+            command=c.get("command"),
+            args=list(c.get("args") or []),
+            script=c.get("script"),
+            env=env,
+            working_dir=c.get("workingDir"),
+            mounts=self.container_mounts(c, isolated, kind),
+            timeout=_timeout(c.get("timeout"), where) if kind == "step" else None,
+            on_error=on_error,  # type: ignore[arg-type]
+            run_as_user=sc.get("runAsUser", pod_sc.get("runAsUser")),
+            run_as_group=sc.get("runAsGroup", pod_sc.get("runAsGroup")),
+            memory_limit=int(mem) if mem else None,
+            cpu_limit=cpu,
+            stdout_path=(c.get("stdoutConfig") or {}).get("path"),
+            stderr_path=(c.get("stderrConfig") or {}).get("path"),
+            readiness=readiness,
+            when=[WhenExpression(w.get("input"), w.get("operator"), list(w.get("values") or []), w.get("cel"))
+                  for w in c.get("when") or []],
+            results_dir=f"{STEP_RESULTS}/step-{name}/results" if kind == "step" else None,
+            declared_results=[r["name"] for r in c.get("results") or []],
+        )
+
+    def service_account_name(self) -> str:
+        return self.tr_spec.get("serviceAccountName") or self.env.config.default_service_account
+
+    # -- the whole pod --------------------------------------------------------------------------
+    def build(self) -> Built:
+        for sub in TEKTON_SUBDIRS:
+            self.tekton(sub).mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "workspace").mkdir(exist_ok=True)
+        values = self.params()
+        spec = copy.deepcopy(self.spec)
+        steps = []
+        for s in spec.get("steps") or []:
+            if s.get("ref"):
+                if self.env.resolve_step_action is None:
+                    raise RunSetupError("TaskRunResolutionFailed", "step refs cannot be resolved here")
+                action = self.env.resolve_step_action(s["ref"])
+                s = stepactions.inline(s, action, values)
+            steps.append(s)
+        spec["steps"] = steps
+        resolved_spec = copy.deepcopy(spec)
+        names = step_names(steps)
+        self.volume_sources()
+        ws_vars = self.workspaces()
+        ctx = self.context()
+        results_decl = [ResultSpec.model_validate(r) for r in spec.get("results") or []]
+        tree: JSON = {
+            "params": values,
+            "context": ctx,
+            "workspaces": ws_vars,
+            "results": {r.name: {"path": self.path(f"/tekton/results/{r.name}", self.tekton("results") / r.name)}
+                        for r in results_decl},
+            "credentials": {"path": self.path("/tekton/creds", self.tekton("creds"))},
+            "steps": {f"step-{n}": {"exitCode": {"path": self.path(f"{STEP_RESULTS}/step-{n}/exitCode",
+                                                                   self.tekton("steps") / f"step-{n}" / "exitCode")}}
+                      for n in names},
+        }
+        # Tekton's order: params first (values may mention other variables), then the rest.
+        spec = Substituter(tree, roots=("params",)).apply(spec)
+        spec = Substituter(tree).apply(spec)
+        isolated = {w["name"] for c in [*(spec.get("steps") or []), *(spec.get("sidecars") or [])]
+                    for w in c.get("workspaces") or []}
+        template = spec.get("stepTemplate")
+        containers = []
+        for i, (s, name) in enumerate(zip(spec["steps"], names, strict=True)):
+            step_tree = {"step": {"results": {r["name"]: {"path": self.path(
+                f"{STEP_RESULTS}/step-{name}/results/{r['name']}",
+                self.tekton("steps") / f"step-{name}" / "results" / r["name"])} for r in s.get("results") or []}}}
+            s = Substituter(step_tree).apply(_merge_template(template, s))
+            (self.tekton("steps") / f"step-{name}" / "results").mkdir(parents=True, exist_ok=True)
+            containers.append(self.container(s, "step", name, i, isolated))
+        sidecars = []
+        sc_names = []
+        for i, sc in enumerate(spec.get("sidecars") or []):
+            name = sc.get("name") or f"unnamed-{i}"
+            sc_names.append(name)
+            sidecars.append(self.container(sc, "sidecar", name, i, isolated))
+        sa = self.env.get("ServiceAccount", self.service_account_name(), self.ns)
+        if not self.env.config.flag("disable-creds-init"):
+            envmod.init_credentials(sa, self.ns, self.env.get, self.tekton("home"), self.secrets)
+        self.common = [Mount(self.run_dir / "workspace", "/workspace")]
+        self.common += [Mount(self.tekton(sub), f"/tekton/{sub}") for sub in TEKTON_SUBDIRS]
+        timeout = self.timeout()
+        hermetic = (self.annotations.get(HERMETIC_ANNOTATION) == "hermetic"
+                    or ((self.tr_spec.get("taskSpec") or {}).get("metadata") or {}).get("annotations", {}).get(
+                        HERMETIC_ANNOTATION) == "hermetic")
+        pod = Pod(name=self.pod_name, namespace=self.ns, taskrun=self.meta["name"], run_dir=self.run_dir,
+                  steps=containers, sidecars=sidecars, mounts=self.common, hermetic=hermetic,
+                  secrets=list(self.secrets.values), timeout=timeout)
+        result_values = [r for r in spec.get("results") or [] if r.get("value") is not None]
+        return Built(pod, resolved_spec, results_decl, names, sc_names, result_values)
+
+    def timeout(self) -> float | None:
+        value = self.tr_spec.get("timeout")
+        if value is None:
+            seconds = self.env.config.default_timeout
+        else:
+            seconds = _timeout(value, "spec.timeout") or 0.0
+        return seconds or None
+
+    def context(self) -> JSON:
+        ann = self.annotations
+        lbl = self.labels
+        ctx: JSON = {
+            "taskRun": {"name": self.meta["name"], "namespace": self.ns, "uid": self.meta.get("uid", "")},
+            "task": {"name": self.task_name()},
+        }
+        if self.tr_spec.get("taskSpec") is not None:
+            ctx["task"]["retry-count"] = str(self.attempt)
+        if lbl.get("tekton.dev/pipelineRun"):
+            ctx["pipelineRun"] = {"name": lbl["tekton.dev/pipelineRun"], "namespace": self.ns,
+                                  "uid": lbl.get("tekton.dev/pipelineRunUID", "")}
+            ctx["pipeline"] = {"name": lbl.get("tekton.dev/pipeline", "")}
+            ctx["pipelineTask"] = {"retries": ann.get("tekton.dev/pipelineTaskRetries",
+                                                      str(self.tr_spec.get("retries") or 0))}
+        return ctx
+
+
+def build_pod(tr: JSON, task_spec: JSON, *, attempt: int, env: BuildEnv, run_dir: Path) -> Built:
+    """Everything the executor needs to run one attempt of ``tr``. Raises :class:`RunSetupError`."""
+    TaskSpec.model_validate(task_spec)
+    return _Builder(tr, task_spec, attempt, env, run_dir).build()
