@@ -1,0 +1,236 @@
+"""A tiny model of Go's ``json.Unmarshal`` followed by ``json.Marshal``, driven by field tables.
+
+Chains reads a run into Tekton's Go structs and writes parts of it back out (``runSpec``,
+invocation parameters, child TaskRuns). That round trip decides what a statement contains:
+unknown fields vanish, ``omitempty`` fields with zero values vanish, fields without it appear
+with their zero value (``"serviceAccountName": ""``, ``"computeResources": {}``), nil slices
+without ``omitempty`` become ``null``. Each codec here turns a decoded JSON value (``None`` for
+missing or ``null``) into exactly what the Go struct would marshal to.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from tektite.chains.formats.gojson import format_duration, format_timestamp, parse_duration, parse_timestamp
+
+__all__ = [
+    "BOOL",
+    "DURATION",
+    "INT",
+    "PARAM_VALUE",
+    "RAW",
+    "RAW_EXTENSION",
+    "STR",
+    "TIME",
+    "Codec",
+    "F",
+    "Inline",
+    "MapOf",
+    "Ptr",
+    "Slice",
+    "Struct",
+]
+
+
+class Codec:
+    """One Go type: ``norm`` gives its marshaled JSON; ``empty`` says whether omitempty drops it."""
+
+    def norm(self, value: Any) -> Any:
+        raise NotImplementedError
+
+    def empty(self, out: Any) -> bool:
+        return False
+
+
+class _Str(Codec):
+    def norm(self, value: Any) -> Any:
+        return value if isinstance(value, str) else ""
+
+    def empty(self, out: Any) -> bool:
+        return bool(out == "")
+
+
+class _Bool(Codec):
+    def norm(self, value: Any) -> Any:
+        return value if isinstance(value, bool) else False
+
+    def empty(self, out: Any) -> bool:
+        return out is False
+
+
+class _Int(Codec):
+    def norm(self, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return 0
+        return int(value)
+
+    def empty(self, out: Any) -> bool:
+        return bool(out == 0)
+
+
+class _Raw(Codec):
+    """A type tektite does not model field by field (most of core/v1): kept as written."""
+
+    def norm(self, value: Any) -> Any:
+        return copy.deepcopy(value)
+
+    def empty(self, out: Any) -> bool:
+        return out is None or out == "" or out == [] or out == {} or out is False or out == 0
+
+
+class _ParamValue(Codec):
+    """``v1.ParamValue``/``ResultValue``: string, array of strings or object of strings.
+
+    Its ``UnmarshalJSON`` falls back to the raw JSON text as a string for anything else, and
+    ``null`` decodes to the empty string.
+    """
+
+    def norm(self, value: Any) -> Any:
+        if value is None:
+            return ""
+        if isinstance(value, str):
+            return value
+        if isinstance(value, list) and all(v is None or isinstance(v, str) for v in value):
+            return [v or "" for v in value]
+        if isinstance(value, dict) and all(v is None or isinstance(v, str) for v in value.values()):
+            return {k: (value[k] or "") for k in sorted(value)}
+        return json.dumps(value, separators=(",", ":"))
+
+
+class _Time(Codec):
+    """``metav1.Time``: RFC 3339 to the second in UTC; the zero time marshals as ``null``."""
+
+    def norm(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            return None
+        try:
+            stamp, _ = parse_timestamp(value)
+        except ValueError:
+            return value
+        return format_timestamp(stamp)
+
+
+class _Duration(Codec):
+    """``metav1.Duration``: any ``time.ParseDuration`` text, written back as ``Duration.String()``."""
+
+    def norm(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            return "0s"
+        try:
+            return format_duration(parse_duration(value))
+        except ValueError:
+            return value
+
+
+class _RawExtension(Codec):
+    """``runtime.RawExtension``: the raw JSON, or ``null`` when absent."""
+
+    def norm(self, value: Any) -> Any:
+        return copy.deepcopy(value)
+
+
+STR: Codec = _Str()
+BOOL: Codec = _Bool()
+INT: Codec = _Int()
+RAW: Codec = _Raw()
+PARAM_VALUE: Codec = _ParamValue()
+TIME: Codec = _Time()
+DURATION: Codec = _Duration()
+RAW_EXTENSION: Codec = _RawExtension()
+
+
+class Ptr(Codec):
+    """``*T``: ``null``/missing is nil (omitted by omitempty, ``null`` otherwise)."""
+
+    def __init__(self, inner: Codec) -> None:
+        self.inner = inner
+
+    def norm(self, value: Any) -> Any:
+        return None if value is None else self.inner.norm(value)
+
+    def empty(self, out: Any) -> bool:
+        return out is None
+
+
+class Slice(Codec):
+    """``[]T``: nil stays ``null``; ``[]`` stays ``[]``; omitempty drops both."""
+
+    def __init__(self, inner: Codec) -> None:
+        self.inner = inner
+
+    def norm(self, value: Any) -> Any:
+        if not isinstance(value, list):
+            return None
+        return [self.inner.norm(v) for v in value]
+
+    def empty(self, out: Any) -> bool:
+        return not out
+
+
+class MapOf(Codec):
+    """``map[string]T``: Go writes map keys sorted."""
+
+    def __init__(self, inner: Codec) -> None:
+        self.inner = inner
+
+    def norm(self, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return None
+        return {k: self.inner.norm(value[k]) for k in sorted(value)}
+
+    def empty(self, out: Any) -> bool:
+        return not out
+
+
+@dataclass(frozen=True)
+class F:
+    """One struct field: its JSON name, its type, and whether the tag says ``omitempty``."""
+
+    name: str
+    codec: Codec
+    omitempty: bool = True
+
+
+@dataclass(frozen=True)
+class Inline:
+    """An embedded struct whose fields are promoted (``json:",inline"``)."""
+
+    struct: Struct
+
+
+class Struct(Codec):
+    """A Go struct. Fields marshal in declaration order; JSON keys match exactly, else ignoring case."""
+
+    def __init__(self, name: str, fields: list[F | Inline]) -> None:
+        self.name = name
+        self.fields: list[F] = []
+        for item in fields:
+            self.fields.extend(item.struct.fields if isinstance(item, Inline) else [item])
+        self._exact: dict[str, F] = {}
+        for f in self.fields:
+            self._exact.setdefault(f.name, f)
+        self._folded: dict[str, F] = {}
+        for f in self.fields:
+            self._folded.setdefault(f.name.lower(), f)
+
+    def field(self, name: str) -> F:
+        return self._exact[name]
+
+    def norm(self, value: Any) -> Any:
+        assigned: dict[str, Any] = {}
+        if isinstance(value, dict):
+            for key, val in value.items():
+                f = self._exact.get(key) or self._folded.get(key.lower())
+                if f is not None:
+                    assigned[f.name] = val
+        out: dict[str, Any] = {}
+        for f in self.fields:
+            got = f.codec.norm(assigned.get(f.name))
+            if f.omitempty and f.codec.empty(got):
+                continue
+            out[f.name] = got
+        return out

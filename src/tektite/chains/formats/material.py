@@ -1,0 +1,154 @@
+"""Inputs of a build (SLSA v0.2 ``materials``, v1.0 ``resolvedDependencies``): Chains' ``material``.
+
+Step and sidecar images come from ``status.steps[].imageID`` / ``status.sidecars[].imageID``
+(``oci://<repo>`` + digest); sources come from ``CHAINS-GIT_URL``/``CHAINS-GIT_COMMIT`` params or
+results (``git+<url>.git``, ``sha1``) and from ``*ARTIFACT_INPUTS`` object results.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tektite.chains.formats.artifacts import Artifact, append_artifacts, materials_from_structured_results
+from tektite.chains.formats.objects import PipelineRunObject, Result, TaskRunObject, string_val
+from tektite.errors import FieldError, ValidationError
+
+__all__ = [
+    "COMMIT_PARAM",
+    "URL_PARAM",
+    "from_image_id",
+    "pipeline_params_and_results",
+    "remove_duplicates",
+    "sidecar_image_materials",
+    "spdx_git",
+    "step_actions_results",
+    "step_image_materials",
+    "task_params_and_results",
+]
+
+COMMIT_PARAM = "CHAINS-GIT_COMMIT"
+URL_PARAM = "CHAINS-GIT_URL"
+OCI_SCHEME = "oci://"
+GIT_SCHEME_PREFIX = "git+"
+
+
+def spdx_git(url: str, revision: str = "") -> str:
+    """``attest.SPDXGit``: ``https://x`` -> ``git+https://x.git`` (``@revision`` when given)."""
+    prefix = "" if url.startswith(GIT_SCHEME_PREFIX) else GIT_SCHEME_PREFIX
+    if not url.endswith(".git"):
+        url += ".git"
+    return prefix + url + (f"@{revision}" if revision else "")
+
+
+def from_image_id(image_id: str, where: str, path: tuple[str | int, ...]) -> Artifact:
+    """``fromImageID``: ``[docker-pullable://]<uri>@<alg>:<hex>`` -> ``oci://<uri>`` + digest."""
+    uri_digest = image_id.split("@")
+    digest = uri_digest[1].split(":") if len(uri_digest) == 2 else []
+    if len(digest) != 2:
+        raise ValidationError(
+            [
+                FieldError(
+                    path,
+                    "the image a step ran must be pinned by digest for provenance",
+                    "<repository>@<algorithm>:<hex>",
+                    repr(image_id),
+                )
+            ],
+            obj=where,
+        )
+    uri = uri_digest[0].removeprefix("docker-pullable://")
+    return Artifact(OCI_SCHEME + uri, {digest[0]: digest[1]})
+
+
+def step_image_materials(tr: TaskRunObject) -> list[Artifact]:
+    return [
+        from_image_id(img, tr.where, ("status", "steps", i, "imageID"))
+        for i, img in enumerate(tr.step_images())
+    ]
+
+
+def sidecar_image_materials(tr: TaskRunObject) -> list[Artifact]:
+    return [
+        from_image_id(img, tr.where, ("status", "sidecars", i, "imageID"))
+        for i, img in enumerate(tr.sidecar_images())
+    ]
+
+
+def _git_material(commit: str, url: str) -> list[Artifact]:
+    # Chains converts the url before testing it, so a commit without a url still yields "git+.git".
+    url = spdx_git(url)
+    return [Artifact(url, {"sha1": commit})] if commit and url else []
+
+
+def _scan_git(commit: str, url: str, params: list[dict[str, Any]], results: list[Result]) -> tuple[str, str]:
+    for p in params:
+        if p.get("name") == COMMIT_PARAM:
+            commit = string_val(p.get("value"))
+        elif p.get("name") == URL_PARAM:
+            url = string_val(p.get("value"))
+    for r in results:
+        if r.name == COMMIT_PARAM:
+            commit = r.string_val
+        if r.name == URL_PARAM:
+            url = r.string_val
+    return commit, url
+
+
+def _spec_defaults(param_specs: list[dict[str, Any]]) -> tuple[str, str]:
+    commit = url = ""
+    for p in param_specs:
+        if "default" not in p:
+            continue
+        if p.get("name") == COMMIT_PARAM:
+            commit = string_val(p["default"])
+        elif p.get("name") == URL_PARAM:
+            url = string_val(p["default"])
+    return commit, url
+
+
+def task_params_and_results(tr: TaskRunObject) -> list[Artifact]:
+    """``FromTaskParamsAndResults``: git from taskSpec defaults < spec.params < results, then inputs."""
+    commit, url = _spec_defaults((tr.task_spec or {}).get("params") or [])
+    commit, url = _scan_git(commit, url, tr.spec.get("params") or [], tr.results())
+    return _git_material(commit, url) + materials_from_structured_results(tr.results())
+
+
+def step_actions_results(tr: TaskRunObject) -> list[Artifact]:
+    """``FromStepActionsResults``: the same type hints, in the results each step (StepAction) wrote."""
+    mats: list[Artifact] = []
+    for step in tr.status.get("steps") or []:
+        results = [Result(r["name"], r["value"]) for r in step.get("results") or []]
+        commit, url = _scan_git("", "", [], results)
+        mats += _git_material(commit, url)
+        mats += materials_from_structured_results(results)
+    return mats
+
+
+def pipeline_params_and_results(
+    pr: PipelineRunObject, deep_inspection: bool, with_step_actions: bool = False
+) -> list[Artifact]:
+    """``FromPipelineParamsAndResults``: pipeline-level inputs, plus the children's with deep inspection."""
+    mats = append_artifacts([], *materials_from_structured_results(pr.results()))
+    if pr.pipeline_spec is not None and deep_inspection:
+        for tr in pr.executed_tasks():
+            mats = append_artifacts(mats, *task_params_and_results(tr))
+    commit, url = _spec_defaults((pr.pipeline_spec or {}).get("params") or [])
+    commit, url = _scan_git(commit, url, pr.spec.get("params") or [], pr.results())
+    if commit and url:
+        mats.append(Artifact(spdx_git(url), {"sha1": commit}))
+    if with_step_actions and deep_inspection:
+        for tr in pr.executed_tasks():
+            mats += step_actions_results(tr)
+    return mats
+
+
+def remove_duplicates(mats: list[Artifact]) -> list[Artifact]:
+    """``RemoveDuplicateMaterials``: drop exact repeats (same uri and digest set), keep order."""
+    seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+    out = []
+    for m in mats:
+        key = (m.name, tuple(sorted(m.digest.items())))
+        if key not in seen:
+            seen.add(key)
+            out.append(m)
+    return out

@@ -1,0 +1,250 @@
+"""TaskRun and PipelineRun as Chains' formatters see them (``pkg/chains/objects``).
+
+A run is first passed through the Go round trip (:mod:`tektontypes`), so every accessor reads
+exactly what Chains would have after ``json.Unmarshal`` into ``tekton.dev/v1`` structs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tektite.chains.formats.gojson import parse_timestamp
+from tektite.chains.formats.tektontypes import PIPELINE_RUN, TASK_RUN
+from tektite.errors import FieldError, ValidationError
+
+__all__ = [
+    "PIPELINE_TASK_LABEL",
+    "PipelineRunObject",
+    "Result",
+    "RunObject",
+    "TaskRunObject",
+    "infer_kind",
+    "load_run",
+    "string_val",
+]
+
+PIPELINE_TASK_LABEL = "tekton.dev/pipelineTask"
+
+_PIPELINE_HINTS = ("pipelineRef", "pipelineSpec", "taskRunTemplate", "timeouts", "taskRunSpecs")
+_PIPELINE_STATUS_HINTS = ("pipelineSpec", "childReferences", "skippedTasks", "taskRuns", "pipelineResults")
+_TASK_HINTS = ("taskRef", "taskSpec", "serviceAccountName", "stepSpecs", "sidecarSpecs")
+_TASK_STATUS_HINTS = ("taskSpec", "steps", "podName", "sidecars", "taskResults")
+
+
+@dataclass(frozen=True)
+class Result:
+    """``objects.Result``: a result name and its (normalized) ``ParamValue``."""
+
+    name: str
+    value: Any
+
+    @property
+    def string_val(self) -> str:
+        return string_val(self.value)
+
+    @property
+    def object_val(self) -> dict[str, str] | None:
+        return self.value if isinstance(self.value, dict) else None
+
+
+def string_val(value: Any) -> str:
+    """``ParamValue.StringVal``: the string of a string value, ``""`` for arrays and objects."""
+    return value if isinstance(value, str) else ""
+
+
+def infer_kind(run: dict[str, Any], where: str = "run") -> str:
+    """``TaskRun`` or ``PipelineRun``, from ``kind`` or (as in Chains' testdata) from the fields used."""
+    kind = run.get("kind")
+    if isinstance(kind, str) and kind:
+        if kind not in ("TaskRun", "PipelineRun"):
+            raise ValidationError(
+                [
+                    FieldError(
+                        ("kind",),
+                        "cannot make provenance for this kind",
+                        "TaskRun or PipelineRun",
+                        repr(kind),
+                    )
+                ],
+                obj=where,
+            )
+        return kind
+    spec: dict[str, Any] = run["spec"] if isinstance(run.get("spec"), dict) else {}
+    status: dict[str, Any] = run["status"] if isinstance(run.get("status"), dict) else {}
+    if any(k in spec for k in _PIPELINE_HINTS) or any(k in status for k in _PIPELINE_STATUS_HINTS):
+        return "PipelineRun"
+    if any(k in spec for k in _TASK_HINTS) or any(k in status for k in _TASK_STATUS_HINTS):
+        return "TaskRun"
+    raise ValidationError(
+        [
+            FieldError(
+                ("kind",),
+                "cannot tell whether this is a TaskRun or a PipelineRun",
+                "kind: TaskRun or kind: PipelineRun",
+                "no kind and no taskRef/taskSpec/pipelineRef/pipelineSpec",
+            )
+        ],
+        obj=where,
+    )
+
+
+def _time(value: Any) -> tuple[datetime, int] | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_timestamp(value)
+    except ValueError:
+        return None
+
+
+@dataclass
+class RunObject:
+    """What both run kinds share: metadata, results, provenance, times."""
+
+    data: dict[str, Any]
+    where: str = "run"
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return dict(self.data.get("metadata") or {})
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return dict(self.data.get("spec") or {})
+
+    @property
+    def status(self) -> dict[str, Any]:
+        return dict(self.data.get("status") or {})
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name", ""))
+
+    @property
+    def uid(self) -> str:
+        return str(self.metadata.get("uid", ""))
+
+    @property
+    def labels(self) -> dict[str, str] | None:
+        labels = self.metadata.get("labels")
+        return dict(labels) if labels else None
+
+    @property
+    def annotations(self) -> dict[str, str] | None:
+        annotations = self.metadata.get("annotations")
+        return dict(annotations) if annotations else None
+
+    def results(self) -> list[Result]:
+        return [Result(r["name"], r["value"]) for r in self.status.get("results") or []]
+
+    @property
+    def provenance(self) -> dict[str, Any] | None:
+        return self.status.get("provenance")
+
+    @property
+    def ref_source(self) -> dict[str, Any] | None:
+        prov = self.provenance
+        return prov.get("refSource") if prov else None
+
+    @property
+    def start_time(self) -> tuple[datetime, int] | None:
+        return _time(self.status.get("startTime"))
+
+    @property
+    def completion_time(self) -> tuple[datetime, int] | None:
+        return _time(self.status.get("completionTime"))
+
+
+@dataclass
+class TaskRunObject(RunObject):
+    kind: str = "TaskRun"
+
+    def step_results(self) -> list[Result]:
+        """``GetStepResults``: the results StepActions wrote, step by step."""
+        return [
+            Result(r["name"], r["value"])
+            for s in self.status.get("steps") or []
+            for r in s.get("results") or []
+        ]
+
+    def step_images(self) -> list[str]:
+        return [s.get("imageID", "") for s in self.status.get("steps") or []]
+
+    def sidecar_images(self) -> list[str]:
+        return [s.get("imageID", "") for s in self.status.get("sidecars") or []]
+
+    @property
+    def task_spec(self) -> dict[str, Any] | None:
+        return self.status.get("taskSpec")
+
+    def is_remote(self) -> bool:
+        ref = self.spec.get("taskRef") or {}
+        return ref.get("resolver", "") not in ("", "Cluster")
+
+
+@dataclass
+class PipelineRunObject(RunObject):
+    kind: str = "PipelineRun"
+    task_runs: list[TaskRunObject] = field(default_factory=list)
+
+    @property
+    def pipeline_spec(self) -> dict[str, Any] | None:
+        return self.status.get("pipelineSpec")
+
+    def pipeline_tasks(self) -> list[dict[str, Any]]:
+        spec = self.pipeline_spec or {}
+        return [*(spec.get("tasks") or []), *(spec.get("finally") or [])]
+
+    def task_run_from_task(self, task_name: str) -> TaskRunObject | None:
+        """``GetTaskRunFromTask``: the first child labelled with this pipeline task."""
+        runs = self.task_runs_from_task(task_name)
+        return runs[0] if runs else None
+
+    def task_runs_from_task(self, task_name: str) -> list[TaskRunObject]:
+        """``GetTaskRunsFromTask``: every child labelled with this pipeline task (matrix fan-out)."""
+        return [tr for tr in self.task_runs if (tr.labels or {}).get(PIPELINE_TASK_LABEL) == task_name]
+
+    def executed_tasks(self) -> list[TaskRunObject]:
+        """``GetExecutedTasks``: completed children, in pipeline (then finally) task order."""
+        out: list[TaskRunObject] = []
+        for task in self.pipeline_tasks():
+            out.extend(tr for tr in self.task_runs_from_task(task.get("name", "")) if tr.completion_time)
+        return out
+
+    def is_remote(self) -> bool:
+        ref = self.spec.get("pipelineRef") or {}
+        return ref.get("resolver", "") not in ("", "Cluster")
+
+
+def load_run(
+    run: dict[str, Any], child_taskruns: list[dict[str, Any]] | None = None, where: str = "run"
+) -> TaskRunObject | PipelineRunObject:
+    """Normalize ``run`` (and a PipelineRun's children) through the Go round trip."""
+    if not isinstance(run, dict):
+        raise ValidationError(
+            [FieldError((), "a run must be a JSON object", "object", type(run).__name__)], obj=where
+        )
+    kind = infer_kind(run, where)
+    if kind == "TaskRun":
+        return TaskRunObject(TASK_RUN.norm(run), where)
+    children = []
+    for i, child in enumerate(child_taskruns or []):
+        child_where = f"{where}: child TaskRun #{i + 1}"
+        if not isinstance(child, dict):
+            raise ValidationError(
+                [FieldError((), "a child TaskRun must be a JSON object", "object", type(child).__name__)],
+                obj=child_where,
+            )
+        if infer_kind(child, child_where) != "TaskRun":
+            raise ValidationError(
+                [
+                    FieldError(
+                        ("kind",), "a child of a PipelineRun must be a TaskRun", "TaskRun", "PipelineRun"
+                    )
+                ],
+                obj=child_where,
+            )
+        children.append(TaskRunObject(TASK_RUN.norm(child), child_where))
+    return PipelineRunObject(PIPELINE_RUN.norm(run), where, task_runs=children)
