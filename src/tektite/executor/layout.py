@@ -1,0 +1,154 @@
+"""The run directory as containers see it: ``/tekton/*`` mounts, step directories, paths.
+
+Tekton's layout (docs ``developers/taskruns.md``, "Reserved directories")::
+
+    /tekton/run/<i>/status/            one per step: exitCode, results/ (the step's own data)
+    /tekton/steps/step-<name> -> ../run/<i>/status
+    /tekton/steps/<i>         -> ../run/<i>/status
+    /tekton/scripts/script-<i>-<random>, sidecar-script-<i>-<random>
+    /tekton/results, /tekton/home, /tekton/creds, /tekton/bin
+
+The symlinks are relative, so they resolve on the host (``process``) and inside a sandbox alike.
+``/tekton/bin`` also holds tektite's compatibility programs (``ash``), last on PATH.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import posixpath
+import secrets
+from pathlib import Path
+
+from tektite.executor.images import compat_links
+from tektite.executor.plan import TEKTON_SUBDIRS, Container, Mount, Pod
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def tekton_mounts(pod: Pod) -> list[Mount]:
+    """``/tekton/<sub>`` mounts the controller did not declare itself (it normally does)."""
+    have = {m.container_path.rstrip("/") for m in pod.mounts}
+    if "/tekton" in have:
+        return []
+    return [
+        Mount(pod.tekton_dir(sub), f"/tekton/{sub}") for sub in TEKTON_SUBDIRS if f"/tekton/{sub}" not in have
+    ]
+
+
+def container_mounts(pod: Pod, container: Container) -> list[Mount]:
+    """Every mount of one container, parents before children (the order to mount them in)."""
+    mounts = [*pod.mounts, *tekton_mounts(pod), *container.mounts]
+    return sorted(mounts, key=lambda m: _depth(m.container_path))
+
+
+def _depth(path: str) -> int:
+    return len([p for p in posixpath.normpath(path).split("/") if p])
+
+
+class PathMap:
+    """Translates between container paths and host paths over one container's mounts."""
+
+    def __init__(self, mounts: list[Mount], virtual: bool) -> None:
+        self.virtual = virtual
+        self.mounts = sorted(mounts, key=lambda m: -_depth(m.container_path))
+
+    def mount_for(self, path: str) -> Mount | None:
+        """The mount a container path lies on (the deepest one), None if on the image's root."""
+        norm = posixpath.normpath(path)
+        for mount in self.mounts:
+            base = posixpath.normpath(mount.container_path)
+            if norm == base or norm.startswith(base.rstrip("/") + "/"):
+                return mount
+        return None
+
+    def host(self, path: str) -> Path | None:
+        """Host path behind a container path (longest-prefix mount match), None if unmounted.
+
+        Without virtual paths (``process``) a path that is already a host path (the controller
+        substituted ``$(workspaces.x.path)`` with it) is returned as it is.
+        """
+        norm = posixpath.normpath(path)
+        mount = self.mount_for(norm)
+        if mount is not None:
+            rest = norm[len(posixpath.normpath(mount.container_path)) :].lstrip("/")
+            return Path(mount.host_path) / rest if rest else Path(mount.host_path)
+        if not self.virtual:
+            return Path(norm)
+        return None
+
+    def container(self, host: Path) -> str:
+        """The path a container uses for a host file (identity without virtual paths)."""
+        if not self.virtual:
+            return str(host)
+        host = Path(os.path.abspath(host))
+        for mount in sorted(self.mounts, key=lambda m: -len(Path(m.host_path).parts)):
+            base = Path(os.path.abspath(mount.host_path))
+            if host == base:
+                return mount.container_path
+            if host.is_relative_to(base):
+                return posixpath.join(mount.container_path, host.relative_to(base).as_posix())
+        raise LookupError(f"{host} is not under any mount")
+
+
+def prepare_run_dir(pod: Pod) -> None:
+    """Create what the steps need before the first one starts (idempotent)."""
+    for sub in TEKTON_SUBDIRS:
+        pod.tekton_dir(sub).mkdir(parents=True, exist_ok=True)
+    steps_dir = pod.tekton_dir("steps")
+    for i, step in enumerate(pod.steps):
+        status = pod.tekton_dir("run") / str(i) / "status"
+        status.mkdir(parents=True, exist_ok=True)
+        named = steps_dir / step.name
+        if not named.exists() and not named.is_symlink():
+            named.symlink_to(f"../run/{i}/status")
+        indexed = steps_dir / str(i)
+        if not indexed.exists() and not indexed.is_symlink():
+            indexed.symlink_to(f"../run/{i}/status" if named.is_symlink() else step.name)
+    bin_dir = pod.tekton_dir("bin")
+    for name, target in compat_links().items():
+        link = bin_dir / name
+        if not link.exists() and not link.is_symlink():
+            with contextlib.suppress(FileExistsError):
+                link.symlink_to(target)
+
+
+def open_for_other_users(pod: Pod) -> None:
+    """Make the directories steps write to usable by a non-root ``runAsUser`` (like emptyDirs)."""
+    paths = [pod.run_dir, pod.tekton_dir()]
+    paths += [pod.tekton_dir(sub) for sub in ("results", "home", "run", "scripts", "bin", "steps")]
+    paths += [p for p in pod.tekton_dir("run").glob("*/status")]
+    paths += [p.parent for p in pod.tekton_dir("run").glob("*/status")]
+    for path in paths:
+        with contextlib.suppress(OSError):
+            mode = 0o755 if path in (pod.run_dir, pod.tekton_dir()) else 0o777
+            path.chmod(path.stat().st_mode | mode)
+
+
+def write_script(pod: Pod, container: Container, index: int) -> Path:
+    """Write ``container.script`` under /tekton/scripts (mode 0755), Tekton's way.
+
+    Without a ``#!`` line the script gets the preamble ``#!/bin/sh`` + ``set -e``.
+    """
+    assert container.script is not None
+    text = container.script
+    if not text.startswith("#!"):
+        text = "#!/bin/sh\nset -e\n" + text
+    prefix = "script" if container.kind == "step" else "sidecar-script"
+    path = pod.tekton_dir("scripts") / f"{prefix}-{index}-{secrets.token_hex(3)}"
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
+def step_status_dir(pod: Pod, paths: PathMap, container: Container) -> Path:
+    """Host directory behind ``/tekton/steps/<container>`` (exitCode, results/)."""
+    return paths.host(f"/tekton/steps/{container.name}") or pod.tekton_dir("steps") / container.name
+
+
+def step_results_dir(pod: Pod, paths: PathMap, container: Container) -> Path:
+    if container.results_dir:
+        host = paths.host(container.results_dir)
+        if host is not None:
+            return host
+    return step_status_dir(pod, paths, container) / "results"

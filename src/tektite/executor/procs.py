@@ -1,0 +1,173 @@
+"""Starting and stopping container processes without leaving anything behind.
+
+Every container process starts in its own session (``start_new_session``), so it and what it
+forks share a process group and a session id. Stopping a container signals the whole tree:
+the process group, the session and every descendant found through ``/proc`` (that also finds
+processes that moved to a new session, and the processes inside a bubblewrap pid namespace),
+and every process whose environment carries the container's ``TEKTITE_CONTAINER_ID`` (that finds
+daemons that double-forked away from all of the above). First SIGTERM, then, after a short grace
+period, SIGKILL until nothing is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import uuid
+from dataclasses import dataclass, field
+
+DEFAULT_GRACE = 2.0
+CONTAINER_ID_ENV = "TEKTITE_CONTAINER_ID"
+
+
+@dataclass
+class Launch:
+    """A ready-to-exec container process, built by a backend."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str | None = None  # host directory (process backend); the sandbox uses bwrap --chdir
+    tag: str | None = None  # value of TEKTITE_CONTAINER_ID in its environment, to find its processes
+    user: int | None = None  # setuid/setgid in the child (process backend, as root)
+    group: int | None = None
+    notes: list[str] = field(default_factory=list)  # warnings for the container's log
+
+
+@dataclass(frozen=True)
+class ProcInfo:
+    pid: int
+    ppid: int
+    pgrp: int
+    session: int
+    tagged: bool = False
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def list_processes(tag: str | None = None) -> list[ProcInfo]:
+    """Every process on the host; ``tagged`` when its environment holds ``TEKTITE_CONTAINER_ID=tag``."""
+    needle = f"{CONTAINER_ID_ENV}={tag}\0".encode() if tag else b""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        stat = _read(f"/proc/{name}/stat")
+        if stat is None:
+            continue
+        # "pid (comm) state ppid pgrp session ..."; comm may hold spaces and parentheses
+        rest = stat[stat.rfind(b")") + 2 :].split()
+        try:
+            ppid, pgrp, session = int(rest[1]), int(rest[2]), int(rest[3])
+        except (IndexError, ValueError):
+            continue
+        tagged = False
+        if needle:
+            environ = _read(f"/proc/{name}/environ") or b""
+            tagged = environ.startswith(needle) or b"\0" + needle in environ
+        out.append(ProcInfo(int(name), ppid, pgrp, session, tagged))
+    return out
+
+
+def process_tree(root: int, tag: str | None = None) -> set[int]:
+    """Processes that belong to the container started as ``root`` (a session leader)."""
+    procs = list_processes(tag)
+    members = {p.pid for p in procs if p.pgrp == root or p.session == root or p.tagged}
+    members.add(root)
+    children: dict[int, list[int]] = {}
+    for p in procs:
+        children.setdefault(p.ppid, []).append(p.pid)
+    todo = list(members)
+    while todo:
+        pid = todo.pop()
+        for child in children.get(pid, ()):
+            if child not in members:
+                members.add(child)
+                todo.append(child)
+    alive = {p.pid for p in procs}
+    members &= alive
+    members.discard(os.getpid())
+    return members
+
+
+def _signal_all(pids: set[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _is_zombie(pid: int) -> bool:
+    stat = _read(f"/proc/{pid}/stat")
+    return stat is None or stat[stat.rfind(b")") + 2 :].startswith(b"Z")
+
+
+def _living(pids: set[int]) -> set[int]:
+    return {pid for pid in pids if not _is_zombie(pid)}
+
+
+async def kill_tree(root: int, grace: float = DEFAULT_GRACE, tag: str | None = None) -> None:
+    """SIGTERM the container's processes, wait up to ``grace`` seconds, then SIGKILL what's left."""
+    pids = _living(process_tree(root, tag))
+    if not pids:
+        return
+    _signal_all(pids, signal.SIGTERM)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    while loop.time() < deadline:
+        await asyncio.sleep(0.02)
+        pids = _living(process_tree(root, tag) | pids)
+        if not pids:
+            return
+    for _ in range(50):  # processes may fork while being killed: repeat until none is left
+        pids = _living(process_tree(root, tag) | pids)
+        if not pids:
+            return
+        _signal_all(pids, signal.SIGKILL)
+        await asyncio.sleep(0.02)
+
+
+def exit_code(returncode: int) -> int:
+    """A container's exit code: a process killed by signal N reports 128+N, as runtimes do."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+async def spawn(launch: Launch, *, stdout: int, stderr: int) -> asyncio.subprocess.Process:
+    """Start ``launch`` in a new session, stdin closed, output to the given descriptors.
+
+    ``stdout``/``stderr`` are file descriptors or ``asyncio.subprocess.DEVNULL``.
+    """
+    if launch.tag is None:
+        launch.tag = uuid.uuid4().hex
+    launch.env = {**launch.env, CONTAINER_ID_ENV: launch.tag}
+    extra: dict[str, object] = {}
+    if launch.user is not None:
+        extra["user"] = launch.user
+        extra["group"] = launch.group if launch.group is not None else 0
+        extra["extra_groups"] = []
+    return await asyncio.create_subprocess_exec(
+        *launch.argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        env=launch.env,
+        cwd=launch.cwd,
+        start_new_session=True,
+        close_fds=True,
+        **extra,  # type: ignore[arg-type]
+    )
