@@ -1,0 +1,349 @@
+"""The ``process`` executor with real processes: Tekton's step semantics on the host."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tektite.executor.images import ImageConfig
+from tektite.executor.logs import follow, read
+from tektite.executor.plan import ContainerState, Mount, Pod, PodResult, Probe, WhenExpression
+from tektite.executor.process import ProcessExecutor
+from tektite.executor.testkit import RecordingObserver, pod, processes_matching, sidecar, step
+
+GRACE = 0.5
+
+
+def run(
+    p: Pod,
+    executor: ProcessExecutor | None = None,
+    on_state: Callable[[ContainerState, asyncio.Event], None] | None = None,
+) -> tuple[PodResult, RecordingObserver]:
+    executor = executor or ProcessExecutor(grace=GRACE)
+
+    async def go() -> tuple[PodResult, RecordingObserver]:
+        stop = asyncio.Event()
+        observer = RecordingObserver(on_state=(lambda s: on_state(s, stop)) if on_state else None)
+        result = await asyncio.wait_for(executor.run(p, observer, stop), timeout=120)
+        return result, observer
+
+    return asyncio.run(go())
+
+
+def final(result: PodResult, name: str) -> ContainerState:
+    return next(s for s in [*result.steps, *result.sidecars] if s.name == name)
+
+
+def marker() -> str:
+    """A unique `sleep` duration to recognise this test's processes in /proc."""
+    return f"{9000 + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 1000:03d}"
+
+
+def test_script_without_shebang_stops_at_the_first_failing_command(tmp_path: Path) -> None:
+    result, obs = run(pod(tmp_path, [step("a", script="echo one\nfalse\necho two\n")]))
+    state = final(result, "a")
+    assert (state.exit_code, state.reason, state.termination_reason) == (1, "Error", "Error")
+    assert obs.output("step-a", "stdout") == b"one\n"
+
+
+def test_scripts_with_a_shebang_run_with_that_interpreter_and_get_args(tmp_path: Path) -> None:
+    steps = [
+        step("bash", script='#!/usr/bin/env bash\nif [[ "$1" == x ]]; then echo "bash:$1-$2"; fi\n', args=["x", "y"]),
+        step("py", image="python", script="#!/usr/bin/env python3\nimport sys\nprint('py:' + ','.join(sys.argv[1:]))\n",
+             args=["a b", "c"]),
+        step("ash", image="alpine", script="#!/usr/bin/env ash\necho ash:ok\n"),
+    ]  # fmt: skip
+    result, obs = run(pod(tmp_path, steps))
+    assert [s.termination_reason for s in result.steps] == ["Completed"] * 3
+    assert obs.output("step-bash") == b"bash:x-y\n"
+    assert obs.output("step-py") == b"py:a b,c\n"
+    assert obs.output("step-ash") == b"ash:ok\n"
+
+
+def test_command_args_and_image_entrypoint(tmp_path: Path) -> None:
+    steps = [
+        step("cmd", command=["printf", "%s|"], args=["a", "b"]),
+        step("entry", image="mirror.gcr.io/ubuntu", args=["-c", "echo from-entrypoint"]),
+        step("nop", image="ghcr.io/tektoncd/pipeline/nop-8eac7c133edad5df719dc37b36b62482@sha256:5a58"),
+    ]
+    result, obs = run(pod(tmp_path, steps))
+    assert [s.exit_code for s in result.steps] == [0, 0, 0]
+    assert obs.output("step-cmd") == b"a|b|"
+    assert obs.output("step-entry") == b"from-entrypoint\n"
+    assert obs.output("step-nop") != b""
+
+
+def test_unknown_entrypoint_fails_the_step_naming_the_image_and_the_configmap(tmp_path: Path) -> None:
+    result, obs = run(
+        pod(tmp_path, [step("a", image="example.com/tool:1", args=["x"]), step("b", command=["true"])])
+    )
+    state = final(result, "a")
+    assert state.termination_reason == "Error" and state.exit_code != 0
+    assert state.message and "example.com/tool:1" in state.message and "tektite-images" in state.message
+    assert b"tektite-images" in obs.output("step-a", "stderr")
+    assert final(result, "b").termination_reason == "Skipped"
+
+
+def test_missing_command_reports_127(tmp_path: Path) -> None:
+    result, _ = run(pod(tmp_path, [step("a", command=["no-such-program-tektite"])]))
+    assert final(result, "a").exit_code == 127
+    assert "no-such-program-tektite" in (final(result, "a").message or "")
+
+
+def test_exit_codes_are_written_where_later_steps_read_them(tmp_path: Path) -> None:
+    steps_dir = tmp_path / "tekton" / "steps"
+    steps = [
+        step("first", script="exit 7", on_error="continue"),
+        step("second", script=f"cat {steps_dir}/step-first/exitCode; echo; cat {steps_dir}/0/exitCode"),
+        step("third", script="exit 3"),
+        step("fourth", script=f"touch {tmp_path}/fourth-ran"),
+    ]
+    result, obs = run(pod(tmp_path, steps))
+    first, _second, third, fourth = result.steps
+    assert (first.exit_code, first.reason, first.termination_reason) == (7, "Completed", "Continued")
+    assert obs.output("step-second") == b"7\n7"
+    assert (third.exit_code, third.termination_reason) == (3, "Error")
+    assert (steps_dir / "step-third" / "exitCode").read_text() == "3"
+    assert (fourth.exit_code, fourth.termination_reason, fourth.phase) == (1, "Skipped", "terminated")
+    assert not (tmp_path / "fourth-ran").exists()
+    assert not result.cancelled and not result.timed_out and result.error is None
+
+
+def test_states_are_reported_live_running_then_terminated(tmp_path: Path) -> None:
+    _result, obs = run(pod(tmp_path, [step("a", script="echo hi")]))
+    phases = [(s.phase, s.exit_code) for s in obs.states_of("step-a")]
+    assert phases == [("running", None), ("terminated", 0)]
+    done = obs.states_of("step-a")[-1]
+    assert (
+        done.started_at
+        and done.finished_at
+        and done.finished_at.endswith("Z")
+        and len(done.finished_at) == 20
+    )
+    assert done.image_id.startswith("host://")
+
+
+def test_step_timeout_kills_the_step_and_its_grandchildren(tmp_path: Path) -> None:
+    m = marker()
+    steps = [step("slow", script=f"sleep {m} &\nsleep {m}\n", timeout=0.5), step("after", script="echo no")]
+    result, obs = run(pod(tmp_path, steps))
+    slow = final(result, "slow")
+    assert (slow.exit_code, slow.termination_reason) == (1, "TimeoutExceeded")
+    assert final(result, "after").termination_reason == "Skipped"
+    assert obs.output("step-after") == b""
+    assert processes_matching(f"sleep {m}") == []
+
+
+def test_pod_timeout_stops_everything(tmp_path: Path) -> None:
+    m = marker()
+    steps = [step("slow", script=f"sleep {m} & sleep {m}"), step("next", script="echo no")]
+    sidecars = [sidecar("bg", script=f"sleep {m}")]
+    result, _ = run(pod(tmp_path, steps, sidecars=sidecars, timeout=0.5))
+    assert result.timed_out and not result.cancelled
+    assert [s.termination_reason for s in result.steps] == ["TaskRunTimeout", "TaskRunTimeout"]
+    assert final(result, "slow").started_at is not None and final(result, "next").started_at is None
+    assert final(result, "bg").phase == "terminated"
+    assert processes_matching(f"sleep {m}") == []
+
+
+def test_stop_cancels_the_running_step_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    m = marker()
+
+    def cancel_once_running(state: ContainerState, stop: asyncio.Event) -> None:
+        if state.container == "step-slow" and state.phase == "running":
+            stop.set()
+
+    steps = [step("slow", script=f"(setsid sleep {m} &) ; sleep {m} & wait"), step("next", script="echo no")]
+    result, _ = run(pod(tmp_path, steps), on_state=cancel_once_running)
+    assert result.cancelled and not result.timed_out
+    assert [s.termination_reason for s in result.steps] == ["TaskRunCancelled", "TaskRunCancelled"]
+    assert processes_matching(f"sleep {m}") == []
+
+
+def test_sidecar_readiness_probe_gates_the_steps(tmp_path: Path) -> None:
+    m = marker()
+    ready = tmp_path / "ready"
+    probe = Probe(argv=["test", "-s", str(ready)], period=0.05)
+    sidecars = [sidecar("server", script=f"sleep 0.3\necho up > {ready}\nsleep {m}\n", readiness=probe)]
+    steps = [step("client", script=f"cat {ready}")]
+    result, obs = run(pod(tmp_path, steps, sidecars=sidecars))
+    assert final(result, "client").exit_code == 0
+    assert obs.output("step-client") == b"up\n"
+    server = final(result, "server")
+    assert server.phase == "terminated" and server.message and "stopped" in server.message
+    assert processes_matching(f"sleep {m}") == []
+
+
+def test_sidecar_failing_before_ready_fails_the_pod(tmp_path: Path) -> None:
+    probe = Probe(argv=["false"], period=0.05)
+    sidecars = [sidecar("broken", script="echo cannot start >&2; exit 4", readiness=probe)]
+    result, obs = run(pod(tmp_path, [step("a", script=f"touch {tmp_path}/ran")], sidecars=sidecars))
+    assert result.error and "broken" in result.error and "4" in result.error
+    assert final(result, "a").termination_reason == "Skipped"
+    assert not (tmp_path / "ran").exists()
+    assert obs.output("sidecar-broken", "stderr") == b"cannot start\n"
+
+
+def test_secrets_are_masked_even_when_split_across_writes(tmp_path: Path) -> None:
+    secret = "hunter2-very-secret"
+    multi = "first-line-AAAA\nsecond-line-BBBB"
+    script = (
+        f"printf '%s' 'token={secret[:7]}'\nsleep 0.2\nprintf '%s\\n' '{secret[7:]} end'\n"
+        f"echo 'key part: second-line-BBBB' >&2\n"
+    )
+    result, obs = run(pod(tmp_path, [step("a", script=script)], secrets=[secret, multi]))
+    assert final(result, "a").exit_code == 0
+    assert obs.output("step-a", "stdout") == b"token=*** end\n"
+    assert obs.output("step-a", "stderr") == b"key part: ***\n"
+    stored = read(tmp_path, "step-a")
+    assert secret.encode() not in stored and b"second-line-BBBB" not in stored
+    assert all(secret[:7].encode() + secret[7:].encode() not in d for _, _, d in obs.chunks)
+
+
+def test_environment_is_clean_and_minimal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEKTITE_TEST_LEAK", "should-not-be-seen")
+    _result, obs = run(pod(tmp_path, [step("a", script="env | sort", env={"FOO": "bar"})], name="env-pod"))
+    env = dict(line.split("=", 1) for line in obs.output("step-a").decode().splitlines() if "=" in line)
+    assert "TEKTITE_TEST_LEAK" not in env
+    assert env["FOO"] == "bar"
+    assert env["HOSTNAME"] == "env-pod"
+    assert env["HOME"] == str(tmp_path / "tekton" / "home")
+    assert str(tmp_path / "tekton" / "bin") in env["PATH"]
+
+
+def test_working_dir_is_created_on_a_volume(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    steps = [step("a", script="pwd", working_dir="/workspace/src/sub")]
+    _result, obs = run(pod(tmp_path, steps, mounts=[Mount(ws, "/workspace/src")]))
+    assert obs.output("step-a") == f"{ws / 'sub'}\n".encode()
+
+
+def test_stdout_config_copies_the_stream_to_a_file(tmp_path: Path) -> None:
+    results = tmp_path / "tekton" / "results"
+    steps = [
+        step(
+            "a",
+            script="echo out; echo err >&2",
+            stdout_path=f"{results}/out",
+            stderr_path="/tekton/results/err",
+        )
+    ]
+    _result, obs = run(pod(tmp_path, steps))
+    assert (results / "out").read_text() == "out\n"
+    assert (results / "err").read_text() == "err\n"  # a container path, mapped through the mounts
+    assert obs.output("step-a", "stdout") == b"out\n"
+
+
+def test_step_results_reach_later_steps_and_their_when(tmp_path: Path) -> None:
+    res = tmp_path / "tekton" / "steps" / "step-produce" / "results"
+    steps = [
+        step("produce", script=f"printf yes > {res}/answer; printf '[\"a\",\"b\"]' > {res}/list"),
+        step("use", image="ubuntu", command=["echo"], args=["$(steps.produce.results.answer)",
+             "$(steps.produce.results.list[*])"]),
+        step("guarded", script="echo ran", when=[WhenExpression("$(steps.produce.results.answer)", "in", ["yes"])]),
+        step("skipped", script="echo ran", when=[WhenExpression("$(steps.produce.results.answer)", "notin", ["yes"])]),
+        step("last", script="echo last"),
+    ]  # fmt: skip
+    result, obs = run(pod(tmp_path, steps))
+    assert final(result, "produce").results == {"answer": "yes", "list": '["a","b"]'}
+    assert obs.output("step-use") == b"yes a b\n"
+    assert obs.output("step-guarded") == b"ran\n"
+    skipped = final(result, "skipped")
+    assert (skipped.exit_code, skipped.reason, skipped.termination_reason) == (0, "Completed", "Skipped")
+    assert obs.output("step-skipped") == b""
+    assert final(result, "last").termination_reason == "Completed"
+
+
+MEMORY_HOG = "#!/usr/bin/env python3\nblock = bytearray(400 * 1024 * 1024)\nprint('allocated', len(block))\n"
+
+
+@pytest.mark.skipif(shutil.which("prlimit") is None, reason="prlimit (util-linux) missing: no memory limit")
+def test_memory_limit_stops_a_step_that_allocates_too_much(tmp_path: Path) -> None:
+    steps = [
+        step("unlimited", image="python", script=MEMORY_HOG),
+        step("limited", image="python", script=MEMORY_HOG, memory_limit=128 * 1024 * 1024),
+    ]
+    result, obs = run(pod(tmp_path, steps))
+    assert final(result, "unlimited").exit_code == 0
+    assert final(result, "limited").exit_code != 0
+    assert b"MemoryError" in obs.output("step-limited", "stderr")
+
+
+@pytest.fixture()
+def open_run_dir() -> Iterator[Path]:
+    """A run directory other users can reach (pytest's tmp_path is private to root)."""
+    path = Path(tempfile.mkdtemp(prefix="tektite-run-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
+def test_run_as_user_is_honoured_as_root(open_run_dir: Path) -> None:
+    results = open_run_dir / "tekton" / "results"
+    steps = [step("a", script=f"id -u; id -g; echo x > {results}/r", run_as_user=1000, run_as_group=2000)]
+    result, obs = run(pod(open_run_dir, steps))
+    assert final(result, "a").exit_code == 0, obs.output("step-a")
+    assert obs.output("step-a", "stdout") == b"1000\n2000\n"
+    assert (results / "r").stat().st_uid == 1000
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare")
+def test_hermetic_steps_have_no_network_when_root(tmp_path: Path) -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    try:
+        connect = f"#!/usr/bin/env bash\nexec 3<>/dev/tcp/127.0.0.1/{port} && echo connected"
+        open_result, _ = run(pod(tmp_path / "a", [step("a", script=connect)]))
+        sealed_result, _ = run(pod(tmp_path / "b", [step("a", script=connect)], hermetic=True))
+    finally:
+        server.close()
+    assert final(open_result, "a").exit_code == 0
+    assert final(sealed_result, "a").exit_code != 0
+
+
+def test_rootfs_images_need_the_sandbox(tmp_path: Path) -> None:
+    images = ImageConfig.from_yaml(f"- match: 'registry.local/*'\n  run: rootfs:{tmp_path}\n")
+    result, _ = run(pod(tmp_path, [step("a", image="registry.local/app")]), ProcessExecutor(images))
+    assert result.error and "sandbox" in result.error and "registry.local/app" in result.error
+
+
+def test_logs_are_persisted_and_can_be_followed_live(tmp_path: Path) -> None:
+    """A follower sees the first line while the step still runs: the step waits for proof of it."""
+    seen = tmp_path / "follower-saw-first-line"
+    script = f"echo first\nwhile [ ! -e {seen} ]; do sleep 0.02; done\necho second\n"
+    p = pod(tmp_path, [step("a", script=script)])
+
+    async def scenario() -> bytes:
+        done = False
+        executor = ProcessExecutor(grace=GRACE)
+
+        async def execute() -> None:
+            nonlocal done
+            await executor.run(p, RecordingObserver(), asyncio.Event())
+            done = True
+
+        async def tail() -> bytes:
+            out = b""
+            async for _, data in follow(tmp_path, ["step-a"], lambda: done, poll_interval=0.02):
+                out += data
+                if b"first" in out:
+                    seen.touch()
+            return out
+
+        _, out = await asyncio.wait_for(asyncio.gather(execute(), tail()), timeout=60)
+        return out
+
+    assert asyncio.run(scenario()) == b"first\nsecond\n"
+    assert read(tmp_path, "step-a") == b"first\nsecond\n"
