@@ -193,8 +193,9 @@ class ErrorList:
 
     errors: list[FieldError] = field(default_factory=list)
 
-    def add(self, path: Sequence[str | int], message: str, expected: str | None = None,
-            found: str | None = None) -> None:
+    def add(
+        self, path: Sequence[str | int], message: str, expected: str | None = None, found: str | None = None
+    ) -> None:
         self.errors.append(FieldError(tuple(path), message, expected, found))
 
     def __bool__(self) -> bool:

@@ -14,10 +14,7 @@ from tektite.errors import TektiteError
 
 Path_ = tuple[str | int, ...]
 
-try:  # libyaml is ~10x faster when present
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[attr-defined,unused-ignore]
-except AttributeError:  # pragma: no cover
-    _Loader = yaml.SafeLoader
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml is ~10x faster when present
 
 
 @dataclass

@@ -23,7 +23,9 @@ def _param_value(value: Any) -> Any:
     if isinstance(value, list):
         return [_scalar(v) if not isinstance(v, list | dict) else json.dumps(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _scalar(v) if not isinstance(v, list | dict) else json.dumps(v) for k, v in value.items()}
+        return {
+            str(k): _scalar(v) if not isinstance(v, list | dict) else json.dumps(v) for k, v in value.items()
+        }
     if value is None:
         return ""
     return _scalar(value)
@@ -133,8 +135,15 @@ class WorkspaceBinding(TModel):
     def source_kinds(self) -> list[str]:
         return [
             k
-            for k in ("emptyDir", "persistentVolumeClaim", "volumeClaimTemplate", "configMap", "secret",
-                      "projected", "csi")
+            for k in (
+                "emptyDir",
+                "persistentVolumeClaim",
+                "volumeClaimTemplate",
+                "configMap",
+                "secret",
+                "projected",
+                "csi",
+            )
             if getattr(self, _SNAKE[k]) is not None
         ]
 

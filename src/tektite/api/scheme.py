@@ -53,7 +53,9 @@ KINDS: dict[str, Kind] = {
         Kind("ConfigMap", "", "v1", "configmaps", ("cm",), True, ConfigMap),
         Kind("ServiceAccount", "", "v1", "serviceaccounts", ("sa",), True, ServiceAccount),
         Kind("Namespace", "", "v1", "namespaces", ("ns",), False, Namespace),
-        Kind("PersistentVolumeClaim", "", "v1", "persistentvolumeclaims", ("pvc",), True, PersistentVolumeClaim),
+        Kind(
+            "PersistentVolumeClaim", "", "v1", "persistentvolumeclaims", ("pvc",), True, PersistentVolumeClaim
+        ),
         # RBAC objects that Tekton examples create are stored as data; tektite's own tokens and
         # roles decide access (see the server docs).
         Kind("Role", RBAC, "v1", "roles", (), True, None),
@@ -62,8 +64,16 @@ KINDS: dict[str, Kind] = {
         Kind("ClusterRoleBinding", RBAC, "v1", "clusterrolebindings", (), False, None),
         Kind("EventListener", TRIGGERS, "v1beta1", "eventlisteners", ("el",), True, None, ("v1alpha1",)),
         Kind("TriggerBinding", TRIGGERS, "v1beta1", "triggerbindings", ("tb",), True, None, ("v1alpha1",)),
-        Kind("ClusterTriggerBinding", TRIGGERS, "v1beta1", "clustertriggerbindings", ("ctb",), False, None,
-             ("v1alpha1",)),
+        Kind(
+            "ClusterTriggerBinding",
+            TRIGGERS,
+            "v1beta1",
+            "clustertriggerbindings",
+            ("ctb",),
+            False,
+            None,
+            ("v1alpha1",),
+        ),
         Kind("TriggerTemplate", TRIGGERS, "v1beta1", "triggertemplates", ("tt",), True, None, ("v1alpha1",)),
         Kind("Trigger", TRIGGERS, "v1beta1", "triggers", ("tri",), True, None, ("v1alpha1",)),
         Kind("Interceptor", TRIGGERS, "v1alpha1", "interceptors", (), True, None),

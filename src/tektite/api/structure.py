@@ -33,7 +33,8 @@ class Parsed:
 
 def describe(obj: JSON) -> str:
     kind = obj.get("kind", "object")
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    raw = obj.get("metadata")
+    meta: dict[str, Any] = raw if isinstance(raw, dict) else {}
     name = meta.get("name") or (f"{meta['generateName']}*" if meta.get("generateName") else None)
     return f'{kind} "{name}"' if name else str(kind)
 
@@ -73,8 +74,12 @@ def _model_at(model: type[pydantic.BaseModel], loc: tuple[Any, ...]) -> type[pyd
                 candidates = _field_models(args[-1]) if args else []
             else:
                 return None
-        nxt = [c for c in candidates if (isinstance(c, type) and issubclass(c, pydantic.BaseModel))
-               or typing.get_origin(c) in (list, dict)]
+        nxt = [
+            c
+            for c in candidates
+            if (isinstance(c, type) and issubclass(c, pydantic.BaseModel))
+            or typing.get_origin(c) in (list, dict)
+        ]
         if not nxt:
             return None
         current = nxt[0]
@@ -110,8 +115,12 @@ def _found(value: Any) -> str:
     return repr(value)
 
 
-def translate(exc: pydantic.ValidationError, model: type[pydantic.BaseModel], source: SourceMap | None,
-              prefix: tuple[str | int, ...] = ()) -> list[FieldError]:
+def translate(
+    exc: pydantic.ValidationError,
+    model: type[pydantic.BaseModel],
+    source: SourceMap | None,
+    prefix: tuple[str | int, ...] = (),
+) -> list[FieldError]:
     """pydantic errors -> Tekton-style field errors (one per field, union noise collapsed)."""
     seen: dict[tuple[str | int, ...], FieldError] = {}
     for err in exc.errors(include_url=False):
@@ -126,7 +135,9 @@ def translate(exc: pydantic.ValidationError, model: type[pydantic.BaseModel], so
             fe = FieldError(path, "required field is missing")
         elif etype == "literal_error":
             expected = err.get("ctx", {}).get("expected", "")
-            fe = FieldError(path, "invalid value", expected=f"one of {expected}", found=_found(err.get("input")))
+            fe = FieldError(
+                path, "invalid value", expected=f"one of {expected}", found=_found(err.get("input"))
+            )
         elif etype in _EXPECTED:
             fe = FieldError(path, "wrong type", expected=_EXPECTED[etype], found=_found(err.get("input")))
         else:
@@ -147,29 +158,54 @@ def parse(obj: Any, source: SourceMap | None = None) -> Parsed:
     """Validate the structure of one object and normalize it to its stored version."""
     file = source.file if source else None
     if not isinstance(obj, dict):
-        raise ValidationError([FieldError((), "expected a mapping with apiVersion and kind",
-                                          found=_found(obj))], file=file)
+        raise ValidationError(
+            [FieldError((), "expected a mapping with apiVersion and kind", found=_found(obj))], file=file
+        )
     errors: list[FieldError] = []
     api_version, kind_name = obj.get("apiVersion"), obj.get("kind")
     for key, value in (("apiVersion", api_version), ("kind", kind_name)):
         if not isinstance(value, str) or not value:
-            errors.append(FieldError((key,), "required field is missing" if value is None else "wrong type",
-                                     expected="a string", line=source.line_of((key,)) if source else None))
+            errors.append(
+                FieldError(
+                    (key,),
+                    "required field is missing" if value is None else "wrong type",
+                    expected="a string",
+                    line=source.line_of((key,)) if source else None,
+                )
+            )
     if errors:
         raise ValidationError(errors, file=file, obj=describe(obj))
     assert isinstance(kind_name, str) and isinstance(api_version, str)
     kind = KINDS.get(kind_name)
     if kind is None:
-        raise ValidationError([FieldError(("kind",), f'unknown kind "{kind_name}"{did_you_mean(kind_name, KINDS)}',
-                                          line=source.line_of(("kind",)) if source else None)],
-                              file=file, obj=describe(obj))
+        raise ValidationError(
+            [
+                FieldError(
+                    ("kind",),
+                    f'unknown kind "{kind_name}"{did_you_mean(kind_name, KINDS)}',
+                    line=source.line_of(("kind",)) if source else None,
+                )
+            ],
+            file=file,
+            obj=describe(obj),
+        )
     if not kind.accepts(api_version):
-        versions = ", ".join(f"{kind.group + '/' if kind.group else ''}{v}"
-                             for v in (kind.version, *kind.accepted_versions))
-        raise ValidationError([FieldError(("apiVersion",), f"{kind_name} is not served at this apiVersion",
-                                          expected=versions, found=f'"{api_version}"',
-                                          line=source.line_of(("apiVersion",)) if source else None)],
-                              file=file, obj=describe(obj))
+        versions = ", ".join(
+            f"{kind.group + '/' if kind.group else ''}{v}" for v in (kind.version, *kind.accepted_versions)
+        )
+        raise ValidationError(
+            [
+                FieldError(
+                    ("apiVersion",),
+                    f"{kind_name} is not served at this apiVersion",
+                    expected=versions,
+                    found=f'"{api_version}"',
+                    line=source.line_of(("apiVersion",)) if source else None,
+                )
+            ],
+            file=file,
+            obj=describe(obj),
+        )
     if kind.group == "tekton.dev" and api_version.endswith("/v1beta1") and kind.version == "v1":
         obj = v1beta1_to_v1(obj)
     elif kind.kind == "StepAction" and api_version != "tekton.dev/v1":
@@ -177,8 +213,11 @@ def parse(obj: Any, source: SourceMap | None = None) -> Parsed:
     if kind.model is None:
         meta = obj.get("metadata")
         if not isinstance(meta, dict):
-            raise ValidationError([FieldError(("metadata",), "required field is missing", expected="a mapping")],
-                                  file=file, obj=describe(obj))
+            raise ValidationError(
+                [FieldError(("metadata",), "required field is missing", expected="a mapping")],
+                file=file,
+                obj=describe(obj),
+            )
         return Parsed(kind, obj, None, source)
     try:
         model = kind.model.model_validate(obj)

@@ -56,7 +56,9 @@ def load_files(paths: Iterable[str]) -> list[Document]:
             continue
         path = Path(p)
         if path.is_dir():
-            files = sorted(f for f in path.rglob("*") if f.suffix in (".yaml", ".yml", ".json") and f.is_file())
+            files = sorted(
+                f for f in path.rglob("*") if f.suffix in (".yaml", ".yml", ".json") and f.is_file()
+            )
         elif path.is_file():
             files = [path]
         else:
@@ -127,7 +129,9 @@ def run_status(obj: JSON) -> str:
 
 def table(rows: list[list[str]], headers: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-    lines = ["   ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [headers, *rows]]
+    lines = [
+        "   ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [headers, *rows]
+    ]
     return "\n".join(lines)
 
 
@@ -138,8 +142,15 @@ def rows_for(kind: Kind, items: list[JSON], wide: bool = False) -> tuple[list[st
         for o in items:
             cond = get_condition(o) or {}
             st = o.get("status") or {}
-            rows.append([o["metadata"]["name"], cond.get("status", "Unknown") if cond else "Unknown",
-                         cond.get("reason", "") or "", age(st.get("startTime")), age(st.get("completionTime"))])
+            rows.append(
+                [
+                    o["metadata"]["name"],
+                    cond.get("status", "Unknown") if cond else "Unknown",
+                    cond.get("reason", "") or "",
+                    age(st.get("startTime")),
+                    age(st.get("completionTime")),
+                ]
+            )
         if wide:
             headers.append("NAMESPACE")
             for r, o in zip(rows, items, strict=True):
@@ -210,8 +221,10 @@ def workspace_binding(spec: str) -> JSON:
         fields[k.strip()] = v
     name = fields.pop("name", None)
     if not name:
-        raise TektiteError(f'invalid workspace "{spec}"; expected name=WS,emptyDir= or name=WS,claimName=PVC '
-                           "or name=WS,config=CM or name=WS,secret=SECRET")
+        raise TektiteError(
+            f'invalid workspace "{spec}"; expected name=WS,emptyDir= or name=WS,claimName=PVC '
+            "or name=WS,config=CM or name=WS,secret=SECRET"
+        )
     binding: JSON = {"name": name}
     if "subPath" in fields:
         binding["subPath"] = fields.pop("subPath")

@@ -38,10 +38,14 @@ class Follower:
         if self.kind == "TaskRun":
             tr = store.try_get("TaskRun", self.name, self.namespace)
             return [("", tr)] if tr else []
-        items = store.list("TaskRun", self.namespace, label_selector=f"tekton.dev/pipelineRun={self.name}").items
+        items = store.list(
+            "TaskRun", self.namespace, label_selector=f"tekton.dev/pipelineRun={self.name}"
+        ).items
         items.sort(key=lambda t: ((t.get("status") or {}).get("startTime") or "~", t["metadata"]["name"]))
-        labels = [(tr["metadata"].get("labels") or {}).get("tekton.dev/pipelineTask", tr["metadata"]["name"])
-                  for tr in items]
+        labels = [
+            (tr["metadata"].get("labels") or {}).get("tekton.dev/pipelineTask", tr["metadata"]["name"])
+            for tr in items
+        ]
         out = []
         for label, tr in zip(labels, items, strict=True):
             if labels.count(label) > 1:  # a matrix: tell its runs apart
@@ -51,7 +55,9 @@ class Follower:
 
     def run_dirs(self, tr: JSON) -> list[Path]:
         meta = tr["metadata"]
-        base = self.cluster.paths.taskrun_dir(meta.get("namespace", "default"), meta["name"], meta.get("uid", ""))
+        base = self.cluster.paths.taskrun_dir(
+            meta.get("namespace", "default"), meta["name"], meta.get("uid", "")
+        )
         attempts = len((tr.get("status") or {}).get("retriesStatus") or [])
         return [base] + [base / f"retry-{i}" for i in range(1, attempts + 1)]
 
@@ -97,9 +103,14 @@ class Follower:
                 continue
             self.seen[key] = reason
             mark = "✓" if cond.get("status") == "True" else "✗"
-            msgs.append(f"{mark} {'task ' + label if label else 'taskrun ' + tr['metadata']['name']}: {reason}"
-                        + (f" - {cond.get('message')}" if cond.get("status") != "True" and cond.get("message")
-                           else ""))
+            msgs.append(
+                f"{mark} {'task ' + label if label else 'taskrun ' + tr['metadata']['name']}: {reason}"
+                + (
+                    f" - {cond.get('message')}"
+                    if cond.get("status") != "True" and cond.get("message")
+                    else ""
+                )
+            )
         return msgs
 
     def done(self) -> bool:

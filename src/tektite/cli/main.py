@@ -32,8 +32,9 @@ app = typer.Typer(
 
 @app.callback()
 def _global(
-    home: Annotated[Path | None, typer.Option("--home", envvar="TEKTITE_HOME",
-                                              help="tektite home (store, runs, keys)")] = None,
+    home: Annotated[
+        Path | None, typer.Option("--home", envvar="TEKTITE_HOME", help="tektite home (store, runs, keys)")
+    ] = None,
     namespace: Annotated[str, typer.Option("--namespace", "-n", help="namespace")] = "default",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show tracebacks and engine logs")] = False,
 ) -> None:
@@ -42,8 +43,9 @@ def _global(
     STATE.verbose = verbose
     if home is not None:
         os.environ["TEKTITE_HOME"] = str(home)
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(message)s", stream=sys.stderr
+    )
 
 
 @app.command()

@@ -80,7 +80,9 @@ def delete(
     if filename:
         for d in load_files(filename):
             meta = d.obj.get("metadata") or {}
-            targets.append((d.obj.get("kind", ""), meta.get("name", ""), meta.get("namespace") or STATE.namespace))
+            targets.append(
+                (d.obj.get("kind", ""), meta.get("name", ""), meta.get("namespace") or STATE.namespace)
+            )
     k = kind_arg(kind) if kind != "-" else None
     if k is not None:
         for n in names or []:
@@ -126,16 +128,32 @@ def describe_run(obj: JSON) -> str:
     if labels:
         lines.append("Labels:")
         lines.extend(f" {k}={v}" for k, v in sorted(labels.items()))
-    annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
-                   if not k.startswith(("kubectl.kubernetes.io/", "chains.tekton.dev/payload-",
-                                        "chains.tekton.dev/signature-", "chains.tekton.dev/cert-",
-                                        "chains.tekton.dev/chain-"))}
+    annotations = {
+        k: v
+        for k, v in (meta.get("annotations") or {}).items()
+        if not k.startswith(
+            (
+                "kubectl.kubernetes.io/",
+                "chains.tekton.dev/payload-",
+                "chains.tekton.dev/signature-",
+                "chains.tekton.dev/cert-",
+                "chains.tekton.dev/chain-",
+            )
+        )
+    }
     if annotations:
         lines.append("Annotations:")
         lines.extend(f" {k}={v}" for k, v in sorted(annotations.items()))
     cond = get_condition(obj) or {}
-    lines += ["", "🌡️  Status", "", table([[ago(status.get("startTime")), duration(obj), run_status(obj)]],
-                                          ["STARTED", "DURATION", "STATUS"])]
+    lines += [
+        "",
+        "🌡️  Status",
+        "",
+        table(
+            [[ago(status.get("startTime")), duration(obj), run_status(obj)]],
+            ["STARTED", "DURATION", "STATUS"],
+        ),
+    ]
     if cond.get("message") and cond.get("status") != "True":
         lines += ["", "💌 Message", "", cond["message"]]
     if spec.get("params"):
@@ -152,7 +170,7 @@ def describe_run(obj: JSON) -> str:
         rows = []
         for s in status["steps"]:
             term = s.get("terminated")
-            st = (term.get("reason") if term else ("Running" if s.get("running") else "Waiting"))
+            st = term.get("reason") if term else ("Running" if s.get("running") else "Waiting")
             if s.get("terminationReason") and s["terminationReason"] not in ("Completed",):
                 st = s["terminationReason"]
             rows.append([" " + s["name"], str(st)])
@@ -167,10 +185,21 @@ def describe_run(obj: JSON) -> str:
             rows = []
             for c in children:
                 child = S.cluster().store.try_get(c["kind"], c["name"], meta.get("namespace", "default"))
-                rows.append([" " + c["name"], c.get("pipelineTaskName", ""),
-                             ago((child or {}).get("status", {}).get("startTime")),
-                             duration(child) if child else "---", run_status(child) if child else "---"])
-            lines += ["", "🗂  Taskruns", "", table(rows, [" NAME", "TASK NAME", "STARTED", "DURATION", "STATUS"])]
+                rows.append(
+                    [
+                        " " + c["name"],
+                        c.get("pipelineTaskName", ""),
+                        ago((child or {}).get("status", {}).get("startTime")),
+                        duration(child) if child else "---",
+                        run_status(child) if child else "---",
+                    ]
+                )
+            lines += [
+                "",
+                "🗂  Taskruns",
+                "",
+                table(rows, [" NAME", "TASK NAME", "STARTED", "DURATION", "STATUS"]),
+            ]
         if status.get("skippedTasks"):
             rows = [[" " + s["name"], s.get("reason", "")] for s in status["skippedTasks"]]
             lines += ["", "⏭️  Skipped Tasks", "", table(rows, [" NAME", "REASON"])]

@@ -33,11 +33,17 @@ from tektite.errors import TektiteError
 JSON = dict[str, Any]
 
 ParamOpt = Annotated[list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE (arrays: a,b,c)")]
-WsOpt = Annotated[list[str] | None, typer.Option("--workspace", "-w",
-                                                 help="name=WS,emptyDir= | name=WS,claimName=PVC | "
-                                                      "name=WS,config=CM | name=WS,secret=S [,subPath=P]")]
-ExecOpt = Annotated[str | None, typer.Option("--executor", help="sandbox or process (default: sandbox when "
-                                                                "bubblewrap works)")]
+WsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--workspace",
+        "-w",
+        help="name=WS,emptyDir= | name=WS,claimName=PVC | name=WS,config=CM | name=WS,secret=S [,subPath=P]",
+    ),
+]
+ExecOpt = Annotated[
+    str | None, typer.Option("--executor", help="sandbox or process (default: sandbox when bubblewrap works)")
+]
 
 
 def _declared_types(cluster: Cluster, run: JSON) -> dict[str, str]:
@@ -54,8 +60,9 @@ def _declared_types(cluster: Cluster, run: JSON) -> dict[str, str]:
             target = (cluster.store.try_get("Task", spec["taskRef"]["name"], ns) or {}).get("spec")
     out_: dict[str, str] = {}
     for p in (target or {}).get("params") or []:
-        t = p.get("type") or ("object" if p.get("properties") else
-                              "array" if isinstance(p.get("default"), list) else "string")
+        t = p.get("type") or (
+            "object" if p.get("properties") else "array" if isinstance(p.get("default"), list) else "string"
+        )
         out_[p["name"]] = t
     return out_
 
@@ -78,12 +85,15 @@ def _override(cluster: Cluster, run: JSON, params: dict[str, str], workspaces: l
     return run
 
 
-async def _follow(cluster: Cluster, runs: list[JSON], *, show_logs: bool, executor: str | None,
-                  timeout: float | None = None) -> list[JSON]:
+async def _follow(
+    cluster: Cluster, runs: list[JSON], *, show_logs: bool, executor: str | None, timeout: float | None = None
+) -> list[JSON]:
     async with engine_session(cluster, executor) as engine:
         del engine
-        followers = [Follower(cluster, r["kind"], r["metadata"]["name"], r["metadata"].get("namespace", "default"))
-                     for r in runs]
+        followers = [
+            Follower(cluster, r["kind"], r["metadata"]["name"], r["metadata"].get("namespace", "default"))
+            for r in runs
+        ]
         deadline = time.monotonic() + timeout if timeout else None
         while True:
             finished = all(f.done() for f in followers)
@@ -98,16 +108,25 @@ async def _follow(cluster: Cluster, runs: list[JSON], *, show_logs: bool, execut
             if deadline and time.monotonic() > deadline:
                 raise TektiteError(f"timed out after {timeout}s waiting for the runs to finish")
             await asyncio.sleep(0.05)
-    return [cluster.store.get(r["kind"], r["metadata"]["name"], r["metadata"].get("namespace", "default"))
-            for r in runs]
+    return [
+        cluster.store.get(r["kind"], r["metadata"]["name"], r["metadata"].get("namespace", "default"))
+        for r in runs
+    ]
 
 
 def _summary(final: list[JSON]) -> int:
     rows = []
     for r in final:
         cond = get_condition(r) or {}
-        rows.append([r["kind"], r["metadata"]["name"], run_status(r), duration(r),
-                     "" if cond.get("status") == "True" else (cond.get("message") or "")[:100]])
+        rows.append(
+            [
+                r["kind"],
+                r["metadata"]["name"],
+                run_status(r),
+                duration(r),
+                "" if cond.get("status") == "True" else (cond.get("message") or "")[:100],
+            ]
+        )
     err("")
     err(table(rows, ["KIND", "NAME", "STATUS", "DURATION", "MESSAGE"]))
     return 0 if all(succeeded(r) for r in final) else 1
@@ -119,7 +138,9 @@ def run(
     workspace: WsOpt = None,
     executor: ExecOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no step logs")] = False,
-    timeout: Annotated[float | None, typer.Option("--wait-timeout", help="give up waiting after SECONDS")] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--wait-timeout", help="give up waiting after SECONDS")
+    ] = None,
 ) -> None:
     """Apply every object in the files, create their runs, execute them and stream the logs.
 
@@ -142,20 +163,36 @@ def run(
             created.append(cluster.store.create(obj))
             err(f"{obj['kind'].lower()}/{created[-1]['metadata']['name']} created")
     if not created:
-        raise TektiteError("the files hold no TaskRun or PipelineRun to run; use `tektite apply -f` to store "
-                           "objects, or `tektite task start` / `tektite pipeline start`")
+        raise TektiteError(
+            "the files hold no TaskRun or PipelineRun to run; use `tektite apply -f` to store "
+            "objects, or `tektite task start` / `tektite pipeline start`"
+        )
     final = asyncio.run(_follow(cluster, created, show_logs=not quiet, executor=executor, timeout=timeout))
     raise typer.Exit(_summary(final))
 
 
-def _start(kind: str, ref_kind: str, name: str, param: list[str] | None, workspace: list[str] | None,
-           showlog: bool, service_account: str | None, timeout: str | None, executor: str | None,
-           use_param_defaults: bool, prefix_name: str | None) -> None:
+def _start(
+    kind: str,
+    ref_kind: str,
+    name: str,
+    param: list[str] | None,
+    workspace: list[str] | None,
+    showlog: bool,
+    service_account: str | None,
+    timeout: str | None,
+    executor: str | None,
+    use_param_defaults: bool,
+    prefix_name: str | None,
+) -> None:
     cluster = STATE.cluster()
     ns = STATE.namespace
     target = cluster.store.get(ref_kind, name, ns)
-    run_obj: JSON = {"apiVersion": "tekton.dev/v1", "kind": kind,
-                     "metadata": {"generateName": f"{prefix_name or name}-run-", "namespace": ns}, "spec": {}}
+    run_obj: JSON = {
+        "apiVersion": "tekton.dev/v1",
+        "kind": kind,
+        "metadata": {"generateName": f"{prefix_name or name}-run-", "namespace": ns},
+        "spec": {},
+    }
     spec = run_obj["spec"]
     if kind == "TaskRun":
         spec["taskRef"] = {"name": name}
@@ -170,13 +207,14 @@ def _start(kind: str, ref_kind: str, name: str, param: list[str] | None, workspa
         if timeout:
             spec["timeouts"] = {"pipeline": timeout}
     run_obj = _override(cluster, run_obj, parse_kv(param, "param"), workspace or [])
-    declared = {p["name"] for p in (target.get("spec") or {}).get("params") or []
-                if p.get("default") is None}
+    declared = {p["name"] for p in (target.get("spec") or {}).get("params") or [] if p.get("default") is None}
     given = {p["name"] for p in spec.get("params") or []}
     missing = sorted(declared - given)
     if missing and not use_param_defaults:
-        raise TektiteError(f'{ref_kind} "{name}" needs params that were not given: {", ".join(missing)}; '
-                           "pass them with -p NAME=VALUE")
+        raise TektiteError(
+            f'{ref_kind} "{name}" needs params that were not given: {", ".join(missing)}; '
+            "pass them with -p NAME=VALUE"
+        )
     created = cluster.create(run_obj)
     run_name = created["metadata"]["name"]
     err(f"{kind} started: {run_name}")
@@ -203,8 +241,19 @@ def task_start(
     prefix_name: Annotated[str | None, typer.Option("--prefix-name")] = None,
 ) -> None:
     """Start a TaskRun of the Task NAME and run it."""
-    _start("TaskRun", "Task", name, param, workspace, showlog, serviceaccount, timeout, executor,
-           use_param_defaults, prefix_name)
+    _start(
+        "TaskRun",
+        "Task",
+        name,
+        param,
+        workspace,
+        showlog,
+        serviceaccount,
+        timeout,
+        executor,
+        use_param_defaults,
+        prefix_name,
+    )
 
 
 @pipeline_app.command("start")
@@ -220,8 +269,19 @@ def pipeline_start(
     prefix_name: Annotated[str | None, typer.Option("--prefix-name")] = None,
 ) -> None:
     """Start a PipelineRun of the Pipeline NAME and run it."""
-    _start("PipelineRun", "Pipeline", name, param, workspace, showlog, serviceaccount, timeout, executor,
-           use_param_defaults, prefix_name)
+    _start(
+        "PipelineRun",
+        "Pipeline",
+        name,
+        param,
+        workspace,
+        showlog,
+        serviceaccount,
+        timeout,
+        executor,
+        use_param_defaults,
+        prefix_name,
+    )
 
 
 def _list_defs(kind: str) -> None:
@@ -229,8 +289,12 @@ def _list_defs(kind: str) -> None:
     if not items:
         err(f"No {kind.lower()}s found")
         return
-    out(table([[o["metadata"]["name"], ago(o["metadata"].get("creationTimestamp"))] for o in items],
-              ["NAME", "AGE"]))
+    out(
+        table(
+            [[o["metadata"]["name"], ago(o["metadata"].get("creationTimestamp"))] for o in items],
+            ["NAME", "AGE"],
+        )
+    )
 
 
 @task_app.command("list")
@@ -258,7 +322,9 @@ def pipeline_describe(name: str) -> None:
     """Show a Pipeline."""
     import yaml
 
-    out(yaml.safe_dump(STATE.cluster().store.get("Pipeline", name, STATE.namespace), sort_keys=False).rstrip())
+    out(
+        yaml.safe_dump(STATE.cluster().store.get("Pipeline", name, STATE.namespace), sort_keys=False).rstrip()
+    )
 
 
 def _run_group(kind: str) -> typer.Typer:
@@ -279,17 +345,32 @@ def _run_group(kind: str) -> typer.Typer:
         limit: Annotated[int | None, typer.Option("--limit")] = None,
     ) -> None:
         """List runs, newest first."""
-        res = STATE.cluster().store.list(kind, STATE.namespace, label_selector=label, order="-created",
-                                         limit=limit)
+        res = STATE.cluster().store.list(
+            kind, STATE.namespace, label_selector=label, order="-created", limit=limit
+        )
         if not res.items:
             err(f"No {kind}s found")
             return
-        out(table([[o["metadata"]["name"], ago((o.get("status") or {}).get("startTime")), duration(o),
-                    run_status(o)] for o in res.items], ["NAME", "STARTED", "DURATION", "STATUS"]))
+        out(
+            table(
+                [
+                    [
+                        o["metadata"]["name"],
+                        ago((o.get("status") or {}).get("startTime")),
+                        duration(o),
+                        run_status(o),
+                    ]
+                    for o in res.items
+                ],
+                ["NAME", "STARTED", "DURATION", "STATUS"],
+            )
+        )
 
     @group.command("describe")
-    def describe_(name: Annotated[str | None, typer.Argument()] = None,
-                  last: Annotated[bool, typer.Option("--last", "-L")] = False) -> None:
+    def describe_(
+        name: Annotated[str | None, typer.Argument()] = None,
+        last: Annotated[bool, typer.Option("--last", "-L")] = False,
+    ) -> None:
         """Describe a run."""
         out(describe_run(STATE.cluster().store.get(kind, latest(name, last), STATE.namespace)))
 
@@ -316,16 +397,23 @@ def _run_group(kind: str) -> typer.Typer:
     @group.command("cancel")
     def cancel_(
         name: str,
-        grace: Annotated[str | None, typer.Option("--grace", help="cancel (run finally) or stop (let running "
-                                                                  "tasks finish, then finally)")] = None,
+        grace: Annotated[
+            str | None,
+            typer.Option(
+                "--grace", help="cancel (run finally) or stop (let running tasks finish, then finally)"
+            ),
+        ] = None,
     ) -> None:
         """Cancel a run (PipelineRuns: optionally gracefully)."""
         store = STATE.cluster().store
         obj = store.get(kind, name, STATE.namespace)
         if is_done(obj):
             raise TektiteError(f'{kind} "{name}" has already finished ({run_status(obj)}); nothing to cancel')
-        value = "TaskRunCancelled" if kind == "TaskRun" else {None: "Cancelled", "cancel": "CancelledRunFinally",
-                                                              "stop": "StoppedRunFinally"}.get(grace)
+        value = (
+            "TaskRunCancelled"
+            if kind == "TaskRun"
+            else {None: "Cancelled", "cancel": "CancelledRunFinally", "stop": "StoppedRunFinally"}.get(grace)
+        )
         if value is None:
             raise TektiteError(f'invalid --grace "{grace}"; expected cancel or stop')
         obj["spec"]["status"] = value
@@ -336,8 +424,9 @@ def _run_group(kind: str) -> typer.Typer:
     def delete_(
         names: Annotated[list[str] | None, typer.Argument()] = None,
         keep: Annotated[int | None, typer.Option("--keep", help="keep the N most recent runs")] = None,
-        keep_since: Annotated[int | None, typer.Option("--keep-since", help="keep runs newer than MIN "
-                                                                            "minutes")] = None,
+        keep_since: Annotated[
+            int | None, typer.Option("--keep-since", help="keep runs newer than MIN minutes")
+        ] = None,
         all_: Annotated[bool, typer.Option("--all")] = False,
     ) -> None:
         """Delete runs by name, or prune: --all, --keep N, --keep-since MIN (running runs are kept)."""
@@ -352,8 +441,11 @@ def _run_group(kind: str) -> typer.Typer:
                 keep_set |= {o["metadata"]["name"] for o in items[:keep]}
             if keep_since is not None:
                 cutoff = datetime.now(UTC) - timedelta(minutes=keep_since)
-                keep_set |= {o["metadata"]["name"] for o in items
-                             if (parse_time(o["metadata"].get("creationTimestamp")) or cutoff) >= cutoff}
+                keep_set |= {
+                    o["metadata"]["name"]
+                    for o in items
+                    if (parse_time(o["metadata"].get("creationTimestamp")) or cutoff) >= cutoff
+                }
             targets += [o["metadata"]["name"] for o in items if o["metadata"]["name"] not in keep_set]
         if not targets:
             err(f"No {kind}s to delete")

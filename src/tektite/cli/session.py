@@ -34,8 +34,9 @@ def make_engine(cluster: Cluster, executor_name: str | None = None, *, quiet: bo
 
 
 @contextlib.asynccontextmanager
-async def engine_session(cluster: Cluster, executor_name: str | None = None,
-                         quiet: bool = False) -> AsyncIterator[Engine | None]:
+async def engine_session(
+    cluster: Cluster, executor_name: str | None = None, quiet: bool = False
+) -> AsyncIterator[Engine | None]:
     """An engine of our own if the home is free; None when another process runs one."""
     engine = make_engine(cluster, executor_name, quiet=quiet)
     if not engine.acquire():

@@ -31,8 +31,11 @@ class ChildError(Exception):
 def context(pr: JSON, pipeline_name: str) -> JSON:
     meta = pr["metadata"]
     return {
-        "pipelineRun": {"name": meta["name"], "namespace": meta.get("namespace", "default"),
-                        "uid": meta.get("uid", "")},
+        "pipelineRun": {
+            "name": meta["name"],
+            "namespace": meta.get("namespace", "default"),
+            "uid": meta.get("uid", ""),
+        },
         "pipeline": {"name": pipeline_name},
     }
 
@@ -55,8 +58,9 @@ def _task_tree(pt: PipelineTask, tree: JSON) -> JSON:
     return t
 
 
-def matrix_params(pt: PipelineTask, tree: JSON) -> tuple[list[tuple[str, list[str]]],
-                                                         list[tuple[str | None, list[tuple[str, Any]]]]]:
+def matrix_params(
+    pt: PipelineTask, tree: JSON
+) -> tuple[list[tuple[str, list[str]]], list[tuple[str | None, list[tuple[str, Any]]]]]:
     sub = Substituter(_task_tree(pt, tree))
     params: list[tuple[str, list[str]]] = []
     for p in (pt.matrix.params if pt.matrix else None) or []:
@@ -64,8 +68,15 @@ def matrix_params(pt: PipelineTask, tree: JSON) -> tuple[list[tuple[str, list[st
         params.append((p.name, list(v) if isinstance(v, list) else [str(v)]))
     include = []
     for inc in (pt.matrix.include if pt.matrix else None) or []:
-        include.append((inc.name, [(p.name, sub.value(p.value) if isinstance(p.value, str) else sub.apply(p.value))
-                                   for p in inc.params or []]))
+        include.append(
+            (
+                inc.name,
+                [
+                    (p.name, sub.value(p.value) if isinstance(p.value, str) else sub.apply(p.value))
+                    for p in inc.params or []
+                ],
+            )
+        )
     return params, include
 
 
@@ -158,21 +169,31 @@ def claims_for(pr: JSON) -> list[JSON]:
     for w in (pr.get("spec") or {}).get("workspaces") or []:
         if "volumeClaimTemplate" in w:
             tpl = w["volumeClaimTemplate"] or {}
-            out.append({
-                "apiVersion": "v1",
-                "kind": "PersistentVolumeClaim",
-                "metadata": {"name": claim_name(pr, w["name"], tpl), "namespace": pr["metadata"].get("namespace"),
-                             "labels": {"tekton.dev/pipelineRun": pr["metadata"]["name"]},
-                             "ownerReferences": [owner_ref(pr)]},
-                "spec": tpl.get("spec") or {},
-            })
+            out.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolumeClaim",
+                    "metadata": {
+                        "name": claim_name(pr, w["name"], tpl),
+                        "namespace": pr["metadata"].get("namespace"),
+                        "labels": {"tekton.dev/pipelineRun": pr["metadata"]["name"]},
+                        "ownerReferences": [owner_ref(pr)],
+                    },
+                    "spec": tpl.get("spec") or {},
+                }
+            )
     return out
 
 
 def owner_ref(obj: JSON) -> JSON:
-    return {"apiVersion": obj.get("apiVersion", "tekton.dev/v1"), "kind": obj["kind"],
-            "name": obj["metadata"]["name"], "uid": obj["metadata"].get("uid", ""), "controller": True,
-            "blockOwnerDeletion": True}
+    return {
+        "apiVersion": obj.get("apiVersion", "tekton.dev/v1"),
+        "kind": obj["kind"],
+        "name": obj["metadata"]["name"],
+        "uid": obj["metadata"].get("uid", ""),
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
 
 
 def _embedded_spec(pt: PipelineTask, tree: JSON, pt_values: dict[str, Any]) -> JSON:
@@ -187,44 +208,91 @@ def _embedded_spec(pt: PipelineTask, tree: JSON, pt_values: dict[str, Any]) -> J
     t = dict(_task_tree(pt, tree))
     t["params"] = params
     spec = Substituter(t, roots=("params",)).apply(spec)
-    return Substituter(t, roots=("tasks", "context")).apply(spec)
+    out: JSON = Substituter(t, roots=("tasks", "context")).apply(spec)
+    return out
 
 
-def runs_for(pr: JSON, spec: PipelineSpec, pt: PipelineTask, tree: JSON, *, is_finally: bool, config: Config,
-             elapsed: float, finally_elapsed: float | None, pipeline_name: str) -> list[JSON]:
+def runs_for(
+    pr: JSON,
+    spec: PipelineSpec,
+    pt: PipelineTask,
+    tree: JSON,
+    *,
+    is_finally: bool,
+    config: Config,
+    elapsed: float,
+    finally_elapsed: float | None,
+    pipeline_name: str,
+) -> list[JSON]:
     """The child run objects for one pipeline task (several for a matrix)."""
     del finally_elapsed
     t = _task_tree(pt, tree)
     sub = Substituter(t)
-    base_params = {p.name: (sub.value(p.value) if isinstance(p.value, str) else sub.apply(p.value))
-                   for p in pt.params or []}
+    base_params = {
+        p.name: (sub.value(p.value) if isinstance(p.value, str) else sub.apply(p.value))
+        for p in pt.params or []
+    }
     combos: list[JSON] = [{}]
     labels_: list[str | None] = [None]
     if pt.matrix is not None:
         combos, labels_ = matrix_combos(pt, tree)
         if len(combos) > config.max_matrix_combinations:
-            raise ChildError("PipelineValidationFailed", f'pipeline task "{pt.name}" has {len(combos)} matrix '
-                             f"combinations, more than the maximum of {config.max_matrix_combinations} "
-                             "(config-defaults default-max-matrix-combinations-count)")
+            raise ChildError(
+                "PipelineValidationFailed",
+                f'pipeline task "{pt.name}" has {len(combos)} matrix '
+                f"combinations, more than the maximum of {config.max_matrix_combinations} "
+                "(config-defaults default-max-matrix-combinations-count)",
+            )
     out = []
     for i, combo in enumerate(combos):
         values = {**base_params, **combo}
-        name = child_name(pr["metadata"]["name"], f"-{pt.name}-{i}" if pt.matrix is not None
-                          else f"-{pt.name}")
-        out.append(_child(pr, spec, pt, values, name, t, is_finally=is_finally, config=config, elapsed=elapsed,
-                          pipeline_name=pipeline_name, combo_label=labels_[i]))
+        name = child_name(
+            pr["metadata"]["name"], f"-{pt.name}-{i}" if pt.matrix is not None else f"-{pt.name}"
+        )
+        out.append(
+            _child(
+                pr,
+                spec,
+                pt,
+                values,
+                name,
+                t,
+                is_finally=is_finally,
+                config=config,
+                elapsed=elapsed,
+                pipeline_name=pipeline_name,
+                combo_label=labels_[i],
+            )
+        )
     return out
 
 
-def _child(pr: JSON, spec: PipelineSpec, pt: PipelineTask, values: dict[str, Any], name: str, tree: JSON, *,
-           is_finally: bool, config: Config, elapsed: float, pipeline_name: str,
-           combo_label: str | None) -> JSON:
+def _child(
+    pr: JSON,
+    spec: PipelineSpec,
+    pt: PipelineTask,
+    values: dict[str, Any],
+    name: str,
+    tree: JSON,
+    *,
+    is_finally: bool,
+    config: Config,
+    elapsed: float,
+    pipeline_name: str,
+    combo_label: str | None,
+) -> JSON:
     meta = pr["metadata"]
     pr_spec = pr.get("spec") or {}
     labels = dict(meta.get("labels") or {})
-    labels.update({"tekton.dev/pipeline": pipeline_name, "tekton.dev/pipelineRun": meta["name"],
-                   "tekton.dev/pipelineRunUID": meta.get("uid", ""), "tekton.dev/pipelineTask": pt.name,
-                   "tekton.dev/memberOf": "finally" if is_finally else "tasks"})
+    labels.update(
+        {
+            "tekton.dev/pipeline": pipeline_name,
+            "tekton.dev/pipelineRun": meta["name"],
+            "tekton.dev/pipelineRunUID": meta.get("uid", ""),
+            "tekton.dev/pipelineTask": pt.name,
+            "tekton.dev/memberOf": "finally" if is_finally else "tasks",
+        }
+    )
     annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in SKIP_ANNOTATIONS}
     if pt.on_error == "continue":
         annotations[ON_ERROR_ANNOTATION] = "continue"
@@ -234,7 +302,7 @@ def _child(pr: JSON, spec: PipelineSpec, pt: PipelineTask, values: dict[str, Any
     params = [{"name": k, "value": v} for k, v in values.items()]
     child_spec: JSON = {}
     template = pr_spec.get("taskRunTemplate") or {}
-    trs = next((s for s in pr_spec.get("taskRunSpecs") or [] if s.get("pipelineTaskName") == pt.name), {})
+    trs: JSON = next((s for s in pr_spec.get("taskRunSpecs") or [] if s.get("pipelineTaskName") == pt.name), {})
     if pt.pipeline_ref is not None or pt.pipeline_spec is not None:
         kind = "PipelineRun"
         if pt.pipeline_ref is not None:
@@ -242,7 +310,8 @@ def _child(pr: JSON, spec: PipelineSpec, pt: PipelineTask, values: dict[str, Any
         else:
             assert pt.pipeline_spec is not None
             child_spec["pipelineSpec"] = Substituter(tree, roots=("params",)).apply(
-                pt.pipeline_spec.model_dump(by_alias=True, exclude_none=True))
+                pt.pipeline_spec.model_dump(by_alias=True, exclude_none=True)
+            )
         if params:
             child_spec["params"] = params
         ws = _workspaces(pr, spec, pt)
@@ -285,8 +354,13 @@ def _child(pr: JSON, spec: PipelineSpec, pt: PipelineTask, values: dict[str, Any
     return {
         "apiVersion": "tekton.dev/v1",
         "kind": kind,
-        "metadata": {"name": name, "namespace": meta.get("namespace", "default"), "labels": labels,
-                     "annotations": annotations, "ownerReferences": [owner_ref(pr)]},
+        "metadata": {
+            "name": name,
+            "namespace": meta.get("namespace", "default"),
+            "labels": labels,
+            "annotations": annotations,
+            "ownerReferences": [owner_ref(pr)],
+        },
         "spec": child_spec,
     }
 
@@ -294,7 +368,7 @@ def _child(pr: JSON, spec: PipelineSpec, pt: PipelineTask, values: dict[str, Any
 def display_name(pt: PipelineTask, run: JSON, index: int) -> str | None:
     label = ((run.get("metadata") or {}).get("annotations") or {}).get("tekton.dev/matrixName")
     if label:
-        return label
+        return str(label)
     if not pt.display_name:
         return None
     values = {p["name"]: p["value"] for p in (run.get("spec") or {}).get("params") or []}
@@ -312,8 +386,11 @@ def pipeline_results(spec: PipelineSpec, states: dict[str, TaskState], tree: JSO
         for _, segs in references(r.value):
             if segs[0] in ("tasks", "finally"):
                 st = states.get(str(segs[1]))
-                if st is None or not (st.succeeded or st.ignored) or \
-                        lookup_tree(finally_tree, segs) is MISSING:
+                if (
+                    st is None
+                    or not (st.succeeded or st.ignored)
+                    or lookup_tree(finally_tree, segs) is MISSING
+                ):
                     ok = False
         if not ok:
             continue

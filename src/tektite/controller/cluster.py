@@ -53,7 +53,7 @@ class Applied:
         kind = self.obj["kind"].lower()
         group = KINDS[self.obj["kind"]].group if self.obj["kind"] in KINDS else ""
         qual = f"{kind}.{group}" if group else kind
-        return f'{qual}/{self.obj["metadata"]["name"]} {self.action}'
+        return f"{qual}/{self.obj['metadata']['name']} {self.action}"
 
 
 class Cluster:
@@ -82,8 +82,10 @@ class Cluster:
             parsed.obj.setdefault("metadata", {})
             meta = parsed.obj["metadata"]
             if meta.get("namespace") and meta["namespace"] != namespace:
-                raise TektiteError(f'{parsed.kind.kind} "{meta.get("name")}": namespace "{meta["namespace"]}" does '
-                                   f'not match the requested namespace "{namespace}"')
+                raise TektiteError(
+                    f'{parsed.kind.kind} "{meta.get("name")}": namespace "{meta["namespace"]}" does '
+                    f'not match the requested namespace "{namespace}"'
+                )
             meta["namespace"] = namespace
         validate(parsed, self.config().flags)
         return parsed
@@ -102,16 +104,20 @@ class Cluster:
             try:
                 return Applied(self.store.create(obj), "created")
             except AlreadyExists:
-                current = self.store.get(obj["kind"], meta["name"], meta.get("namespace") or DEFAULT_NAMESPACE)
+                current = self.store.get(
+                    obj["kind"], meta["name"], meta.get("namespace") or DEFAULT_NAMESPACE
+                )
         merged = copy.deepcopy(obj)
         mmeta = merged.setdefault("metadata", {})
         mmeta["resourceVersion"] = current["metadata"]["resourceVersion"]
         if "status" in current:
             merged["status"] = current["status"]
-        same = {k: v for k, v in merged.items() if k != "metadata"} == \
-            {k: v for k, v in current.items() if k != "metadata"} and \
-            (mmeta.get("labels") or {}) == (current["metadata"].get("labels") or {}) and \
-            (mmeta.get("annotations") or {}) == (current["metadata"].get("annotations") or {})
+        same = (
+            {k: v for k, v in merged.items() if k != "metadata"}
+            == {k: v for k, v in current.items() if k != "metadata"}
+            and (mmeta.get("labels") or {}) == (current["metadata"].get("labels") or {})
+            and (mmeta.get("annotations") or {}) == (current["metadata"].get("annotations") or {})
+        )
         if same:
             return Applied(current, "unchanged")
         for key in ("finalizers", "ownerReferences"):

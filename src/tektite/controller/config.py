@@ -75,7 +75,9 @@ class Config:
     defaults: dict[str, str] = field(default_factory=lambda: dict(CONFIG_DEFAULTS_DEFAULTS))
 
     @classmethod
-    def from_data(cls, flags: Mapping[str, str] | None = None, defaults: Mapping[str, str] | None = None) -> Config:
+    def from_data(
+        cls, flags: Mapping[str, str] | None = None, defaults: Mapping[str, str] | None = None
+    ) -> Config:
         f = dict(FEATURE_FLAGS_DEFAULTS)
         f.update({k: str(v) for k, v in (flags or {}).items() if not k.startswith("_")})
         d = dict(CONFIG_DEFAULTS_DEFAULTS)

@@ -15,8 +15,16 @@ from tektite.controller.lookup import Getter, RunSetupError, Secrets, configmap_
 JSON = dict[str, Any]
 
 
-def resolve_env(env: list[JSON] | None, env_from: list[JSON] | None, *, namespace: str, get: Getter,
-                secrets: Secrets, field_values: dict[str, str], where: str) -> dict[str, str]:
+def resolve_env(
+    env: list[JSON] | None,
+    env_from: list[JSON] | None,
+    *,
+    namespace: str,
+    get: Getter,
+    secrets: Secrets,
+    field_values: dict[str, str],
+    where: str,
+) -> dict[str, str]:
     """Kubernetes' env rules: envFrom first (with prefix), then env entries in order."""
     out: dict[str, str] = {}
     for src in env_from or []:
@@ -27,8 +35,9 @@ def resolve_env(env: list[JSON] | None, env_from: list[JSON] | None, *, namespac
             if cm is None:
                 if ref.get("optional"):
                     continue
-                raise RunSetupError("CreateContainerConfigError",
-                                    f'{where}: envFrom configmap "{ref.get("name")}" not found')
+                raise RunSetupError(
+                    "CreateContainerConfigError", f'{where}: envFrom configmap "{ref.get("name")}" not found'
+                )
             for k, v in configmap_data(cm).items():
                 out[prefix + k] = v.decode(errors="replace")
         if src.get("secretRef"):
@@ -37,8 +46,9 @@ def resolve_env(env: list[JSON] | None, env_from: list[JSON] | None, *, namespac
             if sec is None:
                 if ref.get("optional"):
                     continue
-                raise RunSetupError("CreateContainerConfigError",
-                                    f'{where}: envFrom secret "{ref.get("name")}" not found')
+                raise RunSetupError(
+                    "CreateContainerConfigError", f'{where}: envFrom secret "{ref.get("name")}" not found'
+                )
             for k, v in secret_data(sec).items():
                 value = v.decode(errors="replace")
                 secrets.add(value)
@@ -56,8 +66,11 @@ def resolve_env(env: list[JSON] | None, env_from: list[JSON] | None, *, namespac
             if data is None or ref.get("key") not in data:
                 if ref.get("optional"):
                     continue
-                what = f'secret "{ref.get("name")}"' if data is None else f'key "{ref.get("key")}" in secret ' \
-                    f'"{ref.get("name")}"'
+                what = (
+                    f'secret "{ref.get("name")}"'
+                    if data is None
+                    else f'key "{ref.get("key")}" in secret "{ref.get("name")}"'
+                )
                 raise RunSetupError("CreateContainerConfigError", f'{where}: env "{name}": {what} not found')
             value = data[ref["key"]].decode(errors="replace")
             secrets.add(value)
@@ -69,8 +82,11 @@ def resolve_env(env: list[JSON] | None, env_from: list[JSON] | None, *, namespac
             if cdata is None or ref.get("key") not in cdata:
                 if ref.get("optional"):
                     continue
-                what = f'configmap "{ref.get("name")}"' if cdata is None else f'key "{ref.get("key")}" in ' \
+                what = (
                     f'configmap "{ref.get("name")}"'
+                    if cdata is None
+                    else f'key "{ref.get("key")}" in configmap "{ref.get("name")}"'
+                )
                 raise RunSetupError("CreateContainerConfigError", f'{where}: env "{name}": {what} not found')
             out[name] = cdata[ref["key"]].decode(errors="replace")
         elif vf.get("fieldRef"):
@@ -96,8 +112,9 @@ def _label_field(path: str, values: dict[str, str]) -> str:
     return ""
 
 
-def field_values(pod_name: str, namespace: str, labels: dict[str, str], annotations: dict[str, str],
-                 service_account: str) -> dict[str, str]:
+def field_values(
+    pod_name: str, namespace: str, labels: dict[str, str], annotations: dict[str, str], service_account: str
+) -> dict[str, str]:
     host = socket.gethostname()
     out = {
         "metadata.name": pod_name,
@@ -118,7 +135,17 @@ def field_values(pod_name: str, namespace: str, labels: dict[str, str], annotati
 
 _QUANTITY = re.compile(r"^([0-9.]+)([a-zA-Z]*)$")
 _BIN = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DEC = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18, "m": 1e-3}
+_DEC = {
+    "": 1,
+    "k": 10**3,
+    "K": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
+    "m": 1e-3,
+}
 
 
 def parse_quantity(value: Any) -> float | None:
@@ -136,8 +163,9 @@ def parse_quantity(value: Any) -> float | None:
     return None
 
 
-def init_credentials(service_account: JSON | None, namespace: str, get: Getter, home: Path,
-                     secrets: Secrets) -> None:
+def init_credentials(
+    service_account: JSON | None, namespace: str, get: Getter, home: Path, secrets: Secrets
+) -> None:
     """Tekton's creds-init: secrets of the ServiceAccount annotated ``tekton.dev/git-*`` /
     ``tekton.dev/docker-*`` become ``~/.ssh``, ``~/.gitconfig`` + ``~/.git-credentials`` and
     ``~/.docker/config.json`` in the step's HOME."""
@@ -169,8 +197,10 @@ def init_credentials(service_account: JSON | None, namespace: str, get: Getter, 
             key.chmod(0o600)
             for host in git_hosts:
                 hostname, _, port = host.partition(":")
-                ssh_config.append(f"Host {hostname}\n    HostName {hostname}\n    IdentityFile {key}\n"
-                                  + (f"    Port {port}\n" if port else ""))
+                ssh_config.append(
+                    f"Host {hostname}\n    HostName {hostname}\n    IdentityFile {key}\n"
+                    + (f"    Port {port}\n" if port else "")
+                )
             if "known_hosts" in data:
                 with open(ssh / "known_hosts", "ab") as fh:
                     fh.write(data["known_hosts"])

@@ -136,9 +136,11 @@ class Engine:
                 if kind == "TaskRun" and (obj.get("status") or {}).get("podName"):
                     cond = get_condition(obj) or {}
                     if cond.get("reason") not in (TaskRunReason.TO_BE_RETRIED,):
-                        status = trmod.fail(obj.get("status") or {}, TaskRunReason.FAILED,
-                                            "the tektite engine stopped while this TaskRun was running; its pod "
-                                            "was lost")
+                        status = trmod.fail(
+                            obj.get("status") or {},
+                            TaskRunReason.FAILED,
+                            "the tektite engine stopped while this TaskRun was running; its pod was lost",
+                        )
                         self._write_status(obj, status)
                         continue
                 self.enqueue(key)
@@ -191,8 +193,11 @@ class Engine:
         while True:
             await asyncio.sleep(self.poll_interval)
             try:
-                events = await asyncio.to_thread(self.store.events_since, self._last_rv,
-                                                 ("TaskRun", "PipelineRun", "ConfigMap", "PersistentVolumeClaim"))
+                events = await asyncio.to_thread(
+                    self.store.events_since,
+                    self._last_rv,
+                    ("TaskRun", "PipelineRun", "ConfigMap", "PersistentVolumeClaim"),
+                )
             except TektiteError:
                 self._last_rv = self.store.current_resource_version()
                 continue
@@ -231,8 +236,15 @@ class Engine:
         if cond.get("reason") != old.get("reason") and cond.get("status") in ("True", "False"):
             start = parse_time(status.get("startTime"))
             took = f" ({time.time() - start.timestamp():.1f}s)" if start else ""
-            log.info("%s %s/%s: %s -> %s%s", new["kind"], new["metadata"].get("namespace"),
-                     new["metadata"]["name"], old.get("reason") or "New", cond.get("reason"), took)
+            log.info(
+                "%s %s/%s: %s -> %s%s",
+                new["kind"],
+                new["metadata"].get("namespace"),
+                new["metadata"]["name"],
+                old.get("reason") or "New",
+                cond.get("reason"),
+                took,
+            )
             for hook in self.finished_hooks:
                 try:
                     hook(new)
@@ -263,14 +275,25 @@ class Engine:
         if spec.get("taskSpec") is not None:
             return spec["taskSpec"], None
         ref = ResolverRef.model_validate(spec.get("taskRef") or {})
-        resolved = resolve(ref, "task", tr["metadata"].get("namespace", "default"), self.getter(),
-                           default_resolver=self.config.default_resolver_type, secret_getter=self.getter())
+        resolved = resolve(
+            ref,
+            "task",
+            tr["metadata"].get("namespace", "default"),
+            self.getter(),
+            default_resolver=self.config.default_resolver_type,
+            secret_getter=self.getter(),
+        )
         return resolved.obj.get("spec") or {}, resolved
 
     def resolve_step_action(self, namespace: str) -> Callable[[JSON], JSON]:
         def get(ref: JSON) -> JSON:
-            resolved = resolve(ResolverRef.model_validate(ref), "stepaction", namespace, self.getter(),
-                               secret_getter=self.getter())
+            resolved = resolve(
+                ResolverRef.model_validate(ref),
+                "stepaction",
+                namespace,
+                self.getter(),
+                secret_getter=self.getter(),
+            )
             return resolved.obj.get("spec") or {}
 
         return get
@@ -335,8 +358,13 @@ class Engine:
         attempt = len(status.get("retriesStatus") or [])
         run_dir = self.cluster.paths.taskrun_dir(ns, meta["name"], meta.get("uid", ""))
         attempt_dir = run_dir if attempt == 0 else run_dir / f"retry-{attempt}"
-        env = BuildEnv(self.config, self.getter(), self.cluster.paths, self.executor.virtual_paths,
-                       self.resolve_step_action(ns))
+        env = BuildEnv(
+            self.config,
+            self.getter(),
+            self.cluster.paths,
+            self.executor.virtual_paths,
+            self.resolve_step_action(ns),
+        )
         try:
             built: Built = build_pod(tr, task_spec, attempt=attempt, env=env, run_dir=attempt_dir)
         except RunSetupError as exc:
@@ -345,9 +373,15 @@ class Engine:
         except TektiteError as exc:
             self._write_status(tr, trmod.fail(status, TaskRunReason.VALIDATION_FAILED, str(exc.message)))
             return False
-        status = trmod.start_status(status, pod_name=built.pod.name, task_spec=built.task_spec, config=self.config,
-                                    ref_source=resolved.ref_source if resolved else None,
-                                    step_names=built.step_names, sidecar_names=built.sidecar_names)
+        status = trmod.start_status(
+            status,
+            pod_name=built.pod.name,
+            task_spec=built.task_spec,
+            config=self.config,
+            ref_source=resolved.ref_source if resolved else None,
+            step_names=built.step_names,
+            sidecar_names=built.sidecar_names,
+        )
         tr = self._write_status(tr, status)
         observer = _Observer(self, key)
         observer.status = status
@@ -359,8 +393,16 @@ class Engine:
         current = self.store.try_get(key[0], key[2], key[1])
         if current is None:
             return False
-        finished = trmod.finish(current, observer.status, result, raw, built.results, built.result_values,
-                                self.config, built.pod.timeout)
+        finished = trmod.finish(
+            current,
+            observer.status,
+            result,
+            raw,
+            built.results,
+            built.result_values,
+            self.config,
+            built.pod.timeout,
+        )
         if finished.retry and not stop.is_set():
             self._write_status(current, trmod.retry_status(finished.status))
             return True
@@ -370,8 +412,12 @@ class Engine:
     def _label_taskrun(self, tr: JSON, resolved: Resolved | None) -> JSON:
         meta = tr["metadata"]
         labels = dict(meta.get("labels") or {})
-        want = {"tekton.dev/taskRun": meta["name"], "app.kubernetes.io/managed-by":
-                self.config.defaults.get("default-managed-by-label-value", "tekton-pipelines")}
+        want = {
+            "tekton.dev/taskRun": meta["name"],
+            "app.kubernetes.io/managed-by": self.config.defaults.get(
+                "default-managed-by-label-value", "tekton-pipelines"
+            ),
+        }
         annotations = dict(meta.get("annotations") or {})
         if resolved is not None:
             tmeta = resolved.obj.get("metadata") or {}
@@ -382,7 +428,9 @@ class Engine:
             for k, v in (tmeta.get("annotations") or {}).items():
                 if k != "kubectl.kubernetes.io/last-applied-configuration":
                     annotations.setdefault(k, v)
-        if all(labels.get(k) == v for k, v in want.items()) and annotations == (meta.get("annotations") or {}):
+        if all(labels.get(k) == v for k, v in want.items()) and annotations == (
+            meta.get("annotations") or {}
+        ):
             return tr
         labels.update(want)
         new = dict(tr)
@@ -395,12 +443,18 @@ class Engine:
         spec = pr.get("spec") or {}
         cached = (pr.get("status") or {}).get("pipelineSpec")
         if cached is not None:
-            return cached
+            return dict(cached)
         if spec.get("pipelineSpec") is not None:
-            return spec["pipelineSpec"]
+            return dict(spec["pipelineSpec"])
         ref = ResolverRef.model_validate(spec.get("pipelineRef") or {})
-        resolved = resolve(ref, "pipeline", pr["metadata"].get("namespace", "default"), self.getter(),
-                           default_resolver=self.config.default_resolver_type, secret_getter=self.getter())
+        resolved = resolve(
+            ref,
+            "pipeline",
+            pr["metadata"].get("namespace", "default"),
+            self.getter(),
+            default_resolver=self.config.default_resolver_type,
+            secret_getter=self.getter(),
+        )
         return resolved.obj.get("spec") or {}
 
     def _missing_tasks(self, pr: JSON, spec: JSON) -> str | None:
@@ -410,9 +464,11 @@ class Engine:
             if ref.get("name") and not ref.get("resolver") and not ref.get("apiVersion"):
                 kind = "ClusterTask" if ref.get("kind") == "ClusterTask" else "Task"
                 if self.store.try_get(kind, ref["name"], "" if kind == "ClusterTask" else ns) is None:
-                    return (f"Pipeline {ns}/{(pr.get('spec') or {}).get('pipelineRef', {}).get('name', pr['metadata']['name'])}"
-                            f" can't be Run; it contains Tasks that don't exist: Couldn't retrieve Task "
-                            f'"{ref["name"]}": tasks.tekton.dev "{ref["name"]}" not found')
+                    return (
+                        f"Pipeline {ns}/{(pr.get('spec') or {}).get('pipelineRef', {}).get('name', pr['metadata']['name'])}"
+                        f" can't be Run; it contains Tasks that don't exist: Couldn't retrieve Task "
+                        f'"{ref["name"]}": tasks.tekton.dev "{ref["name"]}" not found'
+                    )
         return None
 
     async def reconcile_pipelinerun(self, key: Key) -> None:
@@ -425,7 +481,9 @@ class Engine:
         status = pr.get("status") or {}
         try:
             remote = bool((spec.get("pipelineRef") or {}).get("resolver")) and "pipelineSpec" not in status
-            pspec = await asyncio.to_thread(self.resolve_pipeline, pr) if remote else self.resolve_pipeline(pr)
+            pspec = (
+                await asyncio.to_thread(self.resolve_pipeline, pr) if remote else self.resolve_pipeline(pr)
+            )
         except TektiteError as exc:
             self._fail_pr(pr, "CouldntGetPipeline", str(exc.message))
             return
@@ -435,10 +493,14 @@ class Engine:
                 self._fail_pr(pr, "CouldntGetTask", missing)
                 return
         ns = key[1]
-        children = [c for kind in ("TaskRun", "PipelineRun")
-                    for c in self.store.list(kind, ns, label_selector=f"tekton.dev/pipelineRun={key[2]}").items
-                    if any(o.get("uid") == pr["metadata"].get("uid")
-                           for o in c["metadata"].get("ownerReferences") or [])]
+        children = [
+            c
+            for kind in ("TaskRun", "PipelineRun")
+            for c in self.store.list(kind, ns, label_selector=f"tekton.dev/pipelineRun={key[2]}").items
+            if any(
+                o.get("uid") == pr["metadata"].get("uid") for o in c["metadata"].get("ownerReferences") or []
+            )
+        ]
         outcome = prmod.reconcile(pr, pspec, children, self.config, time.time())
         for obj in outcome.create:
             try:
@@ -485,4 +547,3 @@ def _read_results(folder: Path) -> dict[str, str]:
         if entry.is_file():
             out[entry.name] = entry.read_bytes().decode(errors="replace")
     return out
-

@@ -8,12 +8,23 @@ from typing import Any
 Combo = dict[str, Any]
 
 
-def combinations(params: list[tuple[str, list[str]]], include: list[tuple[str | None, list[tuple[str, Any]]]]
-                 ) -> tuple[list[Combo], list[str | None]]:
-    """Combinations in Tekton's order (first param varies slowest) and each one's include name."""
-    names = [n for n, _ in params]
-    combos: list[Combo] = [dict(zip(names, values, strict=True))
-                           for values in itertools.product(*(v for _, v in params))] if params else []
+def combinations(
+    params: list[tuple[str, list[str]]], include: list[tuple[str | None, list[tuple[str, Any]]]]
+) -> tuple[list[Combo], list[str | None]]:
+    """Combinations in Tekton's order and each one's include name.
+
+    Tekton fans out param by param, each new param's values outermost, so the *first* param varies
+    fastest: platform [linux, mac] x browser [chrome, safari] gives linux-chrome, mac-chrome,
+    linux-safari, mac-safari (what Tekton's e2e suite expects)."""
+    names = [n for n, _ in reversed(params)]
+    combos: list[Combo] = (
+        [
+            dict(reversed(list(zip(names, values, strict=True))))
+            for values in itertools.product(*(v for _, v in reversed(params)))
+        ]
+        if params
+        else []
+    )
     labels: list[str | None] = [None] * len(combos)
     matrix_names = set(names)
     base = len(combos)  # include entries match generated combinations only

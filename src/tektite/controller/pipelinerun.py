@@ -49,7 +49,9 @@ def _seconds(value: str | None, default: float) -> float:
 
 
 class Reconciler:
-    def __init__(self, pr: JSON, spec_json: JSON, children: list[JSON], config: Config, now_ts: float) -> None:
+    def __init__(
+        self, pr: JSON, spec_json: JSON, children: list[JSON], config: Config, now_ts: float
+    ) -> None:
         self.pr = pr
         self.meta = pr["metadata"]
         self.name = self.meta["name"]
@@ -70,9 +72,11 @@ class Reconciler:
             if task in self.states:
                 self.states[task].runs.append(child)
         for st in self.states.values():
-            st.runs.sort(key=lambda r: r["metadata"]["name"])
+            st.runs.sort(key=_run_order)
         self.graph = dag.build(self.spec.tasks or [])
         self.values: dict[str, Any] = {}
+        self._invalid_ref: dag.ResultRef | None = None
+        self._cel_error: str | None = None
 
     # -- helpers --------------------------------------------------------------------------------
     @property
@@ -103,9 +107,13 @@ class Reconciler:
         for name, st in self.states.items():
             entry: JSON = {"results": st.results()}
             if st.pt.matrix is not None and st.expected is not None:
-                entry["matrix"] = {"length": str(st.expected),
-                                   **{r: {"length": str(len(v) if isinstance(v, list) else 1)}
-                                      for r, v in st.results().items()}}
+                entry["matrix"] = {
+                    "length": str(st.expected),
+                    **{
+                        r: {"length": str(len(v) if isinstance(v, list) else 1)}
+                        for r, v in st.results().items()
+                    },
+                }
             if for_finally and not st.is_finally:
                 entry["status"] = st.status_word()
                 entry["reason"] = st.reason()
@@ -119,20 +127,28 @@ class Reconciler:
 
     def pipeline_name(self) -> str:
         ref = self.pr_spec.get("pipelineRef") or {}
-        return ref.get("name") or self.meta["name"]
+        return str(ref.get("name") or self.meta["name"])
 
     # -- validation at start --------------------------------------------------------------------------
     def bind_params(self) -> str | None:
         specs = self.spec.params or []
         provided = [Param.model_validate(p) for p in self.pr_spec.get("params") or []]
-        problem = paramsmod.check(specs, provided, owner=f'Pipeline "{self.pipeline_name()}"',
-                                  enum_enabled=self.config.flag("enable-param-enum"))
+        problem = paramsmod.check(
+            specs,
+            provided,
+            owner=f'Pipeline "{self.pipeline_name()}"',
+            enum_enabled=self.config.flag("enable-param-enum"),
+        )
         if problem:
-            reason = {"ParameterMissing": R.PARAMETER_MISSING, "ParameterTypeMismatch": R.PARAMETER_TYPE_MISMATCH,
-                      "ObjectParameterMissKeys": R.OBJECT_PARAM_MISSING_KEYS}.get(problem.reason, problem.reason)
-            msg = problem.message.replace(f'invalid input params for Pipeline "{self.pipeline_name()}": ',
-                                          f"PipelineRun {self.meta.get('namespace', 'default')}/{self.name} "
-                                          f"parameters is invalid: ")
+            reason = {
+                "ParameterMissing": R.PARAMETER_MISSING,
+                "ParameterTypeMismatch": R.PARAMETER_TYPE_MISMATCH,
+                "ObjectParameterMissKeys": R.OBJECT_PARAM_MISSING_KEYS,
+            }.get(problem.reason, problem.reason)
+            msg = problem.message.replace(
+                f'invalid input params for Pipeline "{self.pipeline_name()}": ',
+                f"PipelineRun {self.meta.get('namespace', 'default')}/{self.name} parameters is invalid: ",
+            )
             self.fail(reason, msg)
             return reason
         values = paramsmod.bind(specs, provided)
@@ -145,8 +161,10 @@ class Reconciler:
         bound = {w["name"] for w in self.pr_spec.get("workspaces") or []}
         for ws in self.spec.workspaces or []:
             if ws.name not in bound and not ws.optional:
-                self.fail(R.INVALID_BINDINGS, f'pipeline requires workspace with name "{ws.name}" be provided by '
-                          "pipelinerun")
+                self.fail(
+                    R.INVALID_BINDINGS,
+                    f'pipeline requires workspace with name "{ws.name}" be provided by pipelinerun',
+                )
                 return False
         return True
 
@@ -155,9 +173,13 @@ class Reconciler:
         return all(self.states[p].settled for p in self.graph.get(st.name, []))
 
     def stopping(self) -> bool:
-        return any((s.failed and not s.ignored) or s.cancelled for s in self.states.values() if not s.is_finally)
+        return any(
+            (s.failed and not s.ignored) or s.cancelled for s in self.states.values() if not s.is_finally
+        )
 
-    def decide_skip(self, st: TaskState, tree: JSON, tasks_timed_out: bool, pipeline_timed_out: bool) -> str | None:
+    def decide_skip(
+        self, st: TaskState, tree: JSON, tasks_timed_out: bool, pipeline_timed_out: bool
+    ) -> str | None:
         """Tekton's ``Skip()`` order, for a task whose parents are settled and that has not started."""
         if not st.is_finally:
             if self.stopping():
@@ -173,8 +195,12 @@ class Reconciler:
         missing = kids.missing_results(st.pt, tree, self.states)
         if missing:
             producer = self.states.get(missing[0].task)
-            if st.pt.on_error == "continue" or st.is_finally or (producer is not None and producer.skip == Skip.WHEN) \
-                    or (producer is not None and producer.skip is not None):
+            if (
+                st.pt.on_error == "continue"
+                or st.is_finally
+                or (producer is not None and producer.skip == Skip.WHEN)
+                or (producer is not None and producer.skip is not None)
+            ):
                 return Skip.MISSING_RESULTS
             self._invalid_ref = missing[0]
             return None
@@ -223,8 +249,10 @@ class Reconciler:
         if pipeline_t and elapsed >= pipeline_t:
             self.cancel_children(running, CANCEL_TIMEOUT_MSG)
             self.record_children()
-            return self.fail(R.TIMEOUT, f'PipelineRun "{self.name}" failed to finish within '
-                             f'"{format_duration(pipeline_t)}"')
+            return self.fail(
+                R.TIMEOUT,
+                f'PipelineRun "{self.name}" failed to finish within "{format_duration(pipeline_t)}"',
+            )
         if self.spec_status == "Cancelled":
             self.cancel_children(running, CANCEL_MSG)
             self.record_children()
@@ -234,20 +262,27 @@ class Reconciler:
             self.cancel_children([s for s in running if not s.is_finally], CANCEL_TIMEOUT_MSG)
         if self.spec_status == "CancelledRunFinally":
             self.cancel_children([s for s in running if not s.is_finally], CANCEL_MSG)
-        self._invalid_ref: dag.ResultRef | None = None
-        self._cel_error: str | None = None
+        self._invalid_ref = None
+        self._cel_error = None
         # DAG tasks, in order; a task starts when its parents have settled.
+        pending_matrix = [s for s in self.states.values() if s.pt.matrix is not None and s.started]
+        if pending_matrix:
+            base = self.tree()
+            for st in pending_matrix:
+                self.known_matrix(st, base)
         tree = self.tree()
         for pt in self.spec.tasks or []:
             st = self.states[pt.name]
-            self.known_matrix(st, tree)
             if st.started or st.skip is not None or not self.parents_settled(st):
                 continue
             st.skip = self.decide_skip(st, tree, tasks_timed_out, False)
             if self._invalid_ref is not None:
                 ref = self._invalid_ref
-                return self.fail(R.INVALID_RESULT_REFERENCE, f"Invalid task result reference: Could not find result "
-                                 f'with name {ref.result} for task {ref.task}')
+                return self.fail(
+                    R.INVALID_RESULT_REFERENCE,
+                    f"Invalid task result reference: Could not find result "
+                    f"with name {ref.result} for task {ref.task}",
+                )
             if self._cel_error:
                 return self.fail(R.CEL_EVALUATION_FAILED, self._cel_error)
             if st.skip is None:
@@ -262,8 +297,9 @@ class Reconciler:
             fin_elapsed = self.now - fin_start.timestamp() if fin_start else 0.0
             finally_timed_out = bool(finally_t) and fin_elapsed >= (finally_t or 0)
             if finally_timed_out:
-                self.cancel_children([s for s in self.states.values() if s.running and s.is_finally],
-                                     CANCEL_TIMEOUT_MSG)
+                self.cancel_children(
+                    [s for s in self.states.values() if s.running and s.is_finally], CANCEL_TIMEOUT_MSG
+                )
             ftree = self.tree(for_finally=True)
             for pt in self.spec.finally_ or []:
                 st = self.states[pt.name]
@@ -302,9 +338,17 @@ class Reconciler:
 
     def start(self, st: TaskState, tree: JSON) -> bool:
         try:
-            created = kids.runs_for(self.pr, self.spec, st.pt, tree, is_finally=st.is_finally, config=self.config,
-                                    elapsed=self.elapsed(), finally_elapsed=None,
-                                    pipeline_name=self.pipeline_name())
+            created = kids.runs_for(
+                self.pr,
+                self.spec,
+                st.pt,
+                tree,
+                is_finally=st.is_finally,
+                config=self.config,
+                elapsed=self.elapsed(),
+                finally_elapsed=None,
+                pipeline_name=self.pipeline_name(),
+            )
         except kids.ChildError as exc:
             self.fail(exc.reason, str(exc.message))
             return False
@@ -328,8 +372,12 @@ class Reconciler:
         tree = self.tree(for_finally=True)
         for st in self.states.values():
             for i, run in enumerate(st.runs):
-                ref: JSON = {"apiVersion": run.get("apiVersion", "tekton.dev/v1"), "kind": run["kind"],
-                             "name": run["metadata"]["name"], "pipelineTaskName": st.name}
+                ref: JSON = {
+                    "apiVersion": run.get("apiVersion", "tekton.dev/v1"),
+                    "kind": run["kind"],
+                    "name": run["metadata"]["name"],
+                    "pipelineTaskName": st.name,
+                }
                 display = kids.display_name(st.pt, run, i)
                 if display:
                     ref["displayName"] = display
@@ -350,7 +398,9 @@ class Reconciler:
         else:
             self.status.pop("skippedTasks", None)
 
-    def requeue(self, pipeline_t: float, tasks_t: float | None, finally_t: float | None, elapsed: float) -> None:
+    def requeue(
+        self, pipeline_t: float, tasks_t: float | None, finally_t: float | None, elapsed: float
+    ) -> None:
         deadlines = [t - elapsed for t in (pipeline_t, tasks_t) if t]
         if finally_t and self.status.get("finallyStartTime"):
             start = parse_time(self.status["finallyStartTime"])
@@ -361,8 +411,15 @@ class Reconciler:
             self.out.requeue_after = min(pending)
 
     def counts(self) -> dict[str, int]:
-        c = {"succeeded": 0, "failed": 0, "ignored": 0, "cancelled": 0, "skipped": 0, "incomplete": 0,
-             "skipped_timeout": 0}
+        c = {
+            "succeeded": 0,
+            "failed": 0,
+            "ignored": 0,
+            "cancelled": 0,
+            "skipped": 0,
+            "incomplete": 0,
+            "skipped_timeout": 0,
+        }
         for st in self.states.values():
             if st.succeeded:
                 c["succeeded"] += 1
@@ -381,16 +438,20 @@ class Reconciler:
     def count_message(self) -> str:
         c = self.counts()
         completed = c["succeeded"] + c["failed"] + c["cancelled"] + c["ignored"]
-        return (f"Tasks Completed: {completed} (Failed: {c['failed'] + c['ignored']}, Cancelled {c['cancelled']}), "
-                f"Incomplete: {c['incomplete']}, Skipped: {c['skipped']}")
+        return (
+            f"Tasks Completed: {completed} (Failed: {c['failed'] + c['ignored']}, Cancelled {c['cancelled']}), "
+            f"Incomplete: {c['incomplete']}, Skipped: {c['skipped']}"
+        )
 
     def complete(self) -> None:
         c = self.counts()
         completed = c["succeeded"] + c["failed"] + c["cancelled"] + c["ignored"]
         failed = c["failed"] + c["ignored"]
         if c["ignored"]:
-            message = (f"Tasks Completed: {completed} (Failed: {failed} (Ignored: {c['ignored']}), Cancelled "
-                       f"{c['cancelled']}), Skipped: {c['skipped']}")
+            message = (
+                f"Tasks Completed: {completed} (Failed: {failed} (Ignored: {c['ignored']}), Cancelled "
+                f"{c['cancelled']}), Skipped: {c['skipped']}"
+            )
         else:
             message = f"Tasks Completed: {completed} (Failed: {failed}, Cancelled {c['cancelled']}), Skipped: {c['skipped']}"
         state, reason = "True", R.SUCCEEDED
@@ -414,6 +475,13 @@ class Reconciler:
         from tektite.controller.taskrun import _flags_for_provenance
 
         return _flags_for_provenance(self.config)
+
+
+def _run_order(run: JSON) -> tuple[int, str]:
+    """Matrix children ``<pr>-<task>-<i>`` in combination order (numerically)."""
+    name = run["metadata"]["name"]
+    tail = name.rsplit("-", 1)[-1]
+    return (int(tail) if tail.isdigit() else -1, name)
 
 
 def reconcile(pr: JSON, spec_json: JSON, children: list[JSON], config: Config, now_ts: float) -> Outcome:

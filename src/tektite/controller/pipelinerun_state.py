@@ -66,14 +66,19 @@ class TaskState:
 
     @property
     def cancelled(self) -> bool:
-        return self.done and any(c is not None and c.get("status") == "False" and c.get("reason") in
-                                 CANCELLED_REASONS for c in self._conds())
+        return self.done and any(
+            c is not None and c.get("status") == "False" and c.get("reason") in CANCELLED_REASONS
+            for c in self._conds()
+        )
 
     @property
     def failed(self) -> bool:
         """Done with a failure that is not a cancellation (ignored failures included)."""
-        return self.done and not self.cancelled and any(
-            c is not None and c.get("status") == "False" for c in self._conds())
+        return (
+            self.done
+            and not self.cancelled
+            and any(c is not None and c.get("status") == "False" for c in self._conds())
+        )
 
     @property
     def ignored(self) -> bool:

@@ -20,9 +20,17 @@ def inline(step: JSON, action_spec: JSON, task_params: dict[str, Any]) -> JSON:
     """Return ``step`` with the StepAction ``action_spec`` merged in and its params applied."""
     # 1. task params inside the step-provided param values
     task_sub = Substituter({"params": task_params}, roots=("params",))
-    provided = [Param.model_validate({"name": p["name"], "value": task_sub.apply(p.get("value", ""))
-                                      if not isinstance(p.get("value"), str) else task_sub.value(p["value"])})
-                for p in step.get("params") or []]
+    provided = [
+        Param.model_validate(
+            {
+                "name": p["name"],
+                "value": task_sub.apply(p.get("value", ""))
+                if not isinstance(p.get("value"), str)
+                else task_sub.value(p["value"]),
+            }
+        )
+        for p in step.get("params") or []
+    ]
     specs = [ParamSpec.model_validate(p) for p in action_spec.get("params") or []]
     # 2-4. step-provided values, defaults referencing params, plain defaults
     by_name = {s.name: s for s in specs}

@@ -40,17 +40,28 @@ def fail(status: JSON, reason: str, message: str, *, started: bool = True) -> JS
     return status
 
 
-def start_status(status: JSON, *, pod_name: str, task_spec: JSON, config: Config, ref_source: JSON | None,
-                 step_names: list[str], sidecar_names: list[str]) -> JSON:
+def start_status(
+    status: JSON,
+    *,
+    pod_name: str,
+    task_spec: JSON,
+    config: Config,
+    ref_source: JSON | None,
+    step_names: list[str],
+    sidecar_names: list[str],
+) -> JSON:
     status = copy.deepcopy(status)
     status.setdefault("startTime", now())
     status["podName"] = pod_name
     status["taskSpec"] = task_spec
-    status["steps"] = [{"name": n, "container": f"step-{n}", "waiting": {"reason": "PodInitializing"}}
-                       for n in step_names]
+    status["steps"] = [
+        {"name": n, "container": f"step-{n}", "waiting": {"reason": "PodInitializing"}} for n in step_names
+    ]
     if sidecar_names:
-        status["sidecars"] = [{"name": n, "container": f"sidecar-{n}", "waiting": {"reason": "PodInitializing"}}
-                              for n in sidecar_names]
+        status["sidecars"] = [
+            {"name": n, "container": f"sidecar-{n}", "waiting": {"reason": "PodInitializing"}}
+            for n in sidecar_names
+        ]
     if config.flag("enable-provenance-in-status"):
         prov: JSON = {"featureFlags": _flags_for_provenance(config)}
         if ref_source:
@@ -86,8 +97,10 @@ def container_state_json(state: ContainerState) -> JSON:
     if state.phase == "running":
         out["running"] = {"startedAt": state.started_at or now()}
     else:
-        term: JSON = {"exitCode": state.exit_code if state.exit_code is not None else 0,
-                      "reason": state.reason or ("Completed" if not state.exit_code else "Error")}
+        term: JSON = {
+            "exitCode": state.exit_code if state.exit_code is not None else 0,
+            "reason": state.reason or ("Completed" if not state.exit_code else "Error"),
+        }
         if state.started_at:
             term["startedAt"] = state.started_at
         term["finishedAt"] = state.finished_at or now()
@@ -136,8 +149,13 @@ def _typed(value: str, spec: ResultSpec | None) -> Any:
     return None
 
 
-def collect_results(raw: dict[str, str], declared: list[ResultSpec], result_values: list[JSON],
-                    steps: list[ContainerState], limit: int) -> tuple[list[JSON], str | None]:
+def collect_results(
+    raw: dict[str, str],
+    declared: list[ResultSpec],
+    result_values: list[JSON],
+    steps: list[ContainerState],
+    limit: int,
+) -> tuple[list[JSON], str | None]:
     """Task results from ``/tekton/results`` files and ``value: $(steps.s.results.r)`` declarations.
 
     Returns (results, error message if one is too large or malformed)."""
@@ -156,30 +174,45 @@ def collect_results(raw: dict[str, str], declared: list[ResultSpec], result_valu
     for name in sorted(values, key=lambda n: (list(by_name).index(n) if n in by_name else len(by_name), n)):
         value = values[name]
         if len(value.encode()) > limit:
-            return out, (f'Result "{name}" exceeded the maximum allowed limit: {len(value.encode())} bytes, '
-                         f"the limit is {limit} bytes (feature-flags max-result-size)")
+            return out, (
+                f'Result "{name}" exceeded the maximum allowed limit: {len(value.encode())} bytes, '
+                f"the limit is {limit} bytes (feature-flags max-result-size)"
+            )
         spec = by_name.get(name)
         typed = _typed(value, spec)
         if typed is None:
-            return out, (f'Result "{name}" is declared as {spec.effective_type if spec else "string"} but its '
-                         f"value is not valid JSON of that type: {value[:80]!r}")
+            return out, (
+                f'Result "{name}" is declared as {spec.effective_type if spec else "string"} but its '
+                f"value is not valid JSON of that type: {value[:80]!r}"
+            )
         out.append({"name": name, "type": spec.effective_type if spec else "string", "value": typed})
     return out, None
 
 
-def finish(tr: JSON, status: JSON, result: PodResult, raw_results: dict[str, str], declared: list[ResultSpec],
-           result_values: list[JSON], config: Config, timeout: float | None) -> Finish:
+def finish(
+    tr: JSON,
+    status: JSON,
+    result: PodResult,
+    raw_results: dict[str, str],
+    declared: list[ResultSpec],
+    result_values: list[JSON],
+    config: Config,
+    timeout: float | None,
+) -> Finish:
     """Final status of one attempt, or a retry."""
     status = copy.deepcopy(status)
     name = tr["metadata"]["name"]
     spec = tr.get("spec") or {}
     for st in result.steps + result.sidecars:
         status = step_status(status, st)
-    results, result_error = collect_results(raw_results, declared, result_values, result.steps,
-                                            config.max_result_size)
+    results, result_error = collect_results(
+        raw_results, declared, result_values, result.steps, config.max_result_size
+    )
     if results:
         status["results"] = results
-    failed_step = next((s for s in result.steps if s.termination_reason in ("Error", "TimeoutExceeded")), None)
+    failed_step = next(
+        (s for s in result.steps if s.termination_reason in ("Error", "TimeoutExceeded")), None
+    )
     if result.cancelled:
         message = f'TaskRun "{name}" was cancelled. {spec.get("statusMessage") or ""}'.rstrip()
         reason, state, msg = R.CANCELLED, "False", message
@@ -189,11 +222,15 @@ def finish(tr: JSON, status: JSON, result: PodResult, raw_results: dict[str, str
     elif result.error:
         reason, state, msg = R.FAILED, "False", result.error
     elif result_error:
-        reason, state, msg = R.RESULT_TOO_LARGE if "exceeded" in result_error else R.FAILED, "False", result_error
+        reason, state, msg = (
+            R.RESULT_TOO_LARGE if "exceeded" in result_error else R.FAILED,
+            "False",
+            result_error,
+        )
     elif failed_step is not None:
         reason, state = R.FAILED, "False"
         if failed_step.termination_reason == "TimeoutExceeded":
-            msg = (f'"{failed_step.container}" exited because the step exceeded the specified timeout limit')
+            msg = f'"{failed_step.container}" exited because the step exceeded the specified timeout limit'
         else:
             msg = f'"{failed_step.container}" exited with code {failed_step.exit_code}'
         if failed_step.message:
@@ -206,8 +243,11 @@ def finish(tr: JSON, status: JSON, result: PodResult, raw_results: dict[str, str
         set_condition(status, "False", reason, msg)
         status["completionTime"] = now()
         return Finish(status, retry=True)
-    if state == "False" and reason not in (R.CANCELLED,) and \
-            (tr["metadata"].get("annotations") or {}).get(ON_ERROR_ANNOTATION) == "continue":
+    if (
+        state == "False"
+        and reason not in (R.CANCELLED,)
+        and (tr["metadata"].get("annotations") or {}).get(ON_ERROR_ANNOTATION) == "continue"
+    ):
         reason = R.FAILURE_IGNORED
     status["completionTime"] = now()
     set_condition(status, state, reason, msg)

@@ -112,14 +112,22 @@ class _Builder:
         specs = [ParamSpec.model_validate(p) for p in self.spec.get("params") or []]
         provided = [Param.model_validate(p) for p in self.tr_spec.get("params") or []]
         owner = f'task "{self.task_name()}"'
-        problem = paramsmod.check(specs, provided, owner=owner,
-                                  enum_enabled=self.env.config.flag("enable-param-enum"))
+        problem = paramsmod.check(
+            specs, provided, owner=owner, enum_enabled=self.env.config.flag("enable-param-enum")
+        )
         if problem:
             reason = "TaskRunValidationFailed" if problem.reason != "InvalidParamValue" else problem.reason
             raise RunSetupError(reason, problem.message)
         by_name = {s.name: s for s in specs}
-        cleaned = [p for p in provided if not (p.name in by_name and by_name[p.name].effective_type == "object"
-                                               and not isinstance(p.value, dict))]
+        cleaned = [
+            p
+            for p in provided
+            if not (
+                p.name in by_name
+                and by_name[p.name].effective_type == "object"
+                and not isinstance(p.value, dict)
+            )
+        ]
         return paramsmod.bind(specs, cleaned)
 
     def task_name(self) -> str:
@@ -144,29 +152,53 @@ class _Builder:
                 if decl.get("optional"):
                     variables[name] = {"path": "", "bound": "false", "claim": "", "volume": ""}
                     continue
-                raise RunSetupError("TaskRunValidationFailed", f'declared workspace "{name}" is required but has '
-                                    "not been bound")
+                raise RunSetupError(
+                    "TaskRunValidationFailed",
+                    f'declared workspace "{name}" is required but has not been bound',
+                )
             kind, src_spec = volumes.source_kind(binding)
             vct_claim = None
             if kind == "volumeClaimTemplate":
-                vct_claim = f"{(src_spec.get('metadata') or {}).get('name') or 'pvc'}-{self.meta['uid'][:8]}-{name}"
-            src = volumes.materialize(kind, src_spec, name=name, target=self.run_dir / "workspaces" / name,
-                                      namespace=self.ns, get=self.env.get, paths=self.env.paths,
-                                      secrets=self.secrets, vct_claim=vct_claim)
+                vct_claim = (
+                    f"{(src_spec.get('metadata') or {}).get('name') or 'pvc'}-{self.meta['uid'][:8]}-{name}"
+                )
+            src = volumes.materialize(
+                kind,
+                src_spec,
+                name=name,
+                target=self.run_dir / "workspaces" / name,
+                namespace=self.ns,
+                get=self.env.get,
+                paths=self.env.paths,
+                secrets=self.secrets,
+                vct_claim=vct_claim,
+            )
             src = volumes.sub_path(src, binding.get("subPath"))
             self.ws_mounts[name] = volumes.mount(src, mount_path, bool(decl.get("readOnly")))
             claim = src.claim if kind in ("persistentVolumeClaim", "volumeClaimTemplate") else ""
-            variables[name] = {"path": self.path(mount_path, src.host), "bound": "true", "claim": claim,
-                               "volume": f"ws-{name}"}
+            variables[name] = {
+                "path": self.path(mount_path, src.host),
+                "bound": "true",
+                "claim": claim,
+                "volume": f"ws-{name}",
+            }
         return variables
 
-    def volume_sources(self) -> None:
-        for vol in self.spec.get("volumes") or []:
+    def volume_sources(self, spec: JSON) -> None:
+        pod_template = self.tr_spec.get("podTemplate") or self.env.config.default_pod_template or {}
+        for vol in [*(spec.get("volumes") or []), *(pod_template.get("volumes") or [])]:
             name = vol["name"]
             kind, src_spec = volumes.source_kind(vol)
             self.vol_sources[name] = volumes.materialize(
-                kind, src_spec, name=name, target=self.run_dir / "volumes" / name, namespace=self.ns,
-                get=self.env.get, paths=self.env.paths, secrets=self.secrets)
+                kind,
+                src_spec,
+                name=name,
+                target=self.run_dir / "volumes" / name,
+                namespace=self.ns,
+                get=self.env.get,
+                paths=self.env.paths,
+                secrets=self.secrets,
+            )
 
     # -- containers -----------------------------------------------------------------------------
     def container_mounts(self, c: JSON, isolated: set[str], kind: str) -> list[Mount]:
@@ -175,13 +207,17 @@ class _Builder:
         for name, m in self.ws_mounts.items():
             if name in isolated and name not in own:
                 continue
-            path = own[name].get("mountPath") if name in own and own[name].get("mountPath") else m.container_path
+            path = (
+                own[name].get("mountPath") if name in own and own[name].get("mountPath") else m.container_path
+            )
             mounts.append(Mount(m.host_path, path, m.read_only, m.is_file))
         for vm in c.get("volumeMounts") or []:
             src = self.vol_sources.get(vm["name"])
             if src is None:
-                raise RunSetupError("CreateContainerConfigError", f'{kind} "{c.get("name", "")}": volumeMount '
-                                    f'"{vm["name"]}" names no volume of the task')
+                raise RunSetupError(
+                    "CreateContainerConfigError",
+                    f'{kind} "{c.get("name", "")}": volumeMount "{vm["name"]}" names no volume of the task',
+                )
             sub = volumes.sub_path(src, vm.get("subPath"))
             mounts.append(volumes.mount(sub, vm["mountPath"], bool(vm.get("readOnly"))))
         return mounts
@@ -189,10 +225,18 @@ class _Builder:
     def container(self, c: JSON, kind: str, name: str, index: int, isolated: set[str]) -> Container:
         where = f'{kind} "{name}"'
         pod_env = (self.tr_spec.get("podTemplate") or {}).get("env") or []
-        field_values = envmod.field_values(self.pod_name, self.ns, self.labels, self.annotations,
-                                           self.service_account_name())
-        env = envmod.resolve_env([*pod_env, *(c.get("env") or [])], c.get("envFrom"), namespace=self.ns,
-                                 get=self.env.get, secrets=self.secrets, field_values=field_values, where=where)
+        field_values = envmod.field_values(
+            self.pod_name, self.ns, self.labels, self.annotations, self.service_account_name()
+        )
+        env = envmod.resolve_env(
+            [*pod_env, *(c.get("env") or [])],
+            c.get("envFrom"),
+            namespace=self.ns,
+            get=self.env.get,
+            secrets=self.secrets,
+            field_values=field_values,
+            where=where,
+        )
         forbidden = self.env.config.forbidden_env
         env = {k: v for k, v in env.items() if k not in forbidden}
         limits = (c.get("computeResources") or {}).get("limits") or {}
@@ -204,14 +248,18 @@ class _Builder:
         readiness = None
         probe = c.get("readinessProbe") or c.get("startupProbe")
         if kind == "sidecar" and probe and (probe.get("exec") or {}).get("command"):
-            readiness = Probe(argv=list(probe["exec"]["command"]),
-                              initial_delay=float(probe.get("initialDelaySeconds") or 0),
-                              timeout=float(probe.get("timeoutSeconds") or 1),
-                              failure_threshold=probe.get("failureThreshold"))
+            readiness = Probe(
+                argv=list(probe["exec"]["command"]),
+                initial_delay=float(probe.get("initialDelaySeconds") or 0),
+                timeout=float(probe.get("timeoutSeconds") or 1),
+                failure_threshold=probe.get("failureThreshold"),
+            )
         on_error = c.get("onError") or "stopAndFail"
         if on_error not in ("continue", "stopAndFail"):
-            raise RunSetupError("TaskRunValidationFailed", f'{where}: onError must be "continue" or "stopAndFail", '
-                                f'found "{on_error}"')
+            raise RunSetupError(
+                "TaskRunValidationFailed",
+                f'{where}: onError must be "continue" or "stopAndFail", found "{on_error}"',
+            )
         prefix = "step-" if kind == "step" else "sidecar-"
         return Container(
             name=prefix + name,
@@ -233,8 +281,10 @@ class _Builder:
             stdout_path=(c.get("stdoutConfig") or {}).get("path"),
             stderr_path=(c.get("stderrConfig") or {}).get("path"),
             readiness=readiness,
-            when=[WhenExpression(w.get("input"), w.get("operator"), list(w.get("values") or []), w.get("cel"))
-                  for w in c.get("when") or []],
+            when=[
+                WhenExpression(w.get("input"), w.get("operator"), list(w.get("values") or []), w.get("cel"))
+                for w in c.get("when") or []
+            ],
             results_dir=f"{STEP_RESULTS}/step-{name}/results" if kind == "step" else None,
             declared_results=[r["name"] for r in c.get("results") or []],
         )
@@ -260,32 +310,61 @@ class _Builder:
         spec["steps"] = steps
         resolved_spec = copy.deepcopy(spec)
         names = step_names(steps)
-        self.volume_sources()
+        # volumes may name their sources with params ($(params.secret-name))
+        self.volume_sources(
+            Substituter({"params": values}, roots=("params",)).apply({"volumes": spec.get("volumes") or []})
+        )
         ws_vars = self.workspaces()
+        for name, m in self.ws_mounts.items():  # a workspace is also a volume: $(workspaces.w.volume)
+            self.vol_sources.setdefault(f"ws-{name}", volumes.Source(m.host_path, m.read_only))
         ctx = self.context()
         results_decl = [ResultSpec.model_validate(r) for r in spec.get("results") or []]
         tree: JSON = {
             "params": values,
+            "inputs": {"params": values},  # pre-v1 spelling, still substituted by Tekton
             "context": ctx,
             "workspaces": ws_vars,
-            "results": {r.name: {"path": self.path(f"/tekton/results/{r.name}", self.tekton("results") / r.name)}
-                        for r in results_decl},
+            "results": {
+                r.name: {"path": self.path(f"/tekton/results/{r.name}", self.tekton("results") / r.name)}
+                for r in results_decl
+            },
             "credentials": {"path": self.path("/tekton/creds", self.tekton("creds"))},
-            "steps": {f"step-{n}": {"exitCode": {"path": self.path(f"{STEP_RESULTS}/step-{n}/exitCode",
-                                                                   self.tekton("steps") / f"step-{n}" / "exitCode")}}
-                      for n in names},
+            "steps": {
+                f"step-{n}": {
+                    "exitCode": {
+                        "path": self.path(
+                            f"{STEP_RESULTS}/step-{n}/exitCode",
+                            self.tekton("steps") / f"step-{n}" / "exitCode",
+                        )
+                    }
+                }
+                for n in names
+            },
         }
         # Tekton's order: params first (values may mention other variables), then the rest.
-        spec = Substituter(tree, roots=("params",)).apply(spec)
+        spec = Substituter(tree, roots=("params", "inputs")).apply(spec)
         spec = Substituter(tree).apply(spec)
-        isolated = {w["name"] for c in [*(spec.get("steps") or []), *(spec.get("sidecars") or [])]
-                    for w in c.get("workspaces") or []}
+        isolated = {
+            w["name"]
+            for c in [*(spec.get("steps") or []), *(spec.get("sidecars") or [])]
+            for w in c.get("workspaces") or []
+        }
         template = spec.get("stepTemplate")
         containers = []
         for i, (s, name) in enumerate(zip(spec["steps"], names, strict=True)):
-            step_tree = {"step": {"results": {r["name"]: {"path": self.path(
-                f"{STEP_RESULTS}/step-{name}/results/{r['name']}",
-                self.tekton("steps") / f"step-{name}" / "results" / r["name"])} for r in s.get("results") or []}}}
+            step_tree = {
+                "step": {
+                    "results": {
+                        r["name"]: {
+                            "path": self.path(
+                                f"{STEP_RESULTS}/step-{name}/results/{r['name']}",
+                                self.tekton("steps") / f"step-{name}" / "results" / r["name"],
+                            )
+                        }
+                        for r in s.get("results") or []
+                    }
+                }
+            }
             s = Substituter(step_tree).apply(_merge_template(template, s))
             (self.tekton("steps") / f"step-{name}" / "results").mkdir(parents=True, exist_ok=True)
             containers.append(self.container(s, "step", name, i, isolated))
@@ -301,21 +380,31 @@ class _Builder:
         self.common = [Mount(self.run_dir / "workspace", "/workspace")]
         self.common += [Mount(self.tekton(sub), f"/tekton/{sub}") for sub in TEKTON_SUBDIRS]
         timeout = self.timeout()
-        hermetic = (self.annotations.get(HERMETIC_ANNOTATION) == "hermetic"
-                    or ((self.tr_spec.get("taskSpec") or {}).get("metadata") or {}).get("annotations", {}).get(
-                        HERMETIC_ANNOTATION) == "hermetic")
-        pod = Pod(name=self.pod_name, namespace=self.ns, taskrun=self.meta["name"], run_dir=self.run_dir,
-                  steps=containers, sidecars=sidecars, mounts=self.common, hermetic=hermetic,
-                  secrets=list(self.secrets.values), timeout=timeout)
+        hermetic = (
+            self.annotations.get(HERMETIC_ANNOTATION) == "hermetic"
+            or ((self.tr_spec.get("taskSpec") or {}).get("metadata") or {})
+            .get("annotations", {})
+            .get(HERMETIC_ANNOTATION)
+            == "hermetic"
+        )
+        pod = Pod(
+            name=self.pod_name,
+            namespace=self.ns,
+            taskrun=self.meta["name"],
+            run_dir=self.run_dir,
+            steps=containers,
+            sidecars=sidecars,
+            mounts=self.common,
+            hermetic=hermetic,
+            secrets=list(self.secrets.values),
+            timeout=timeout,
+        )
         result_values = [r for r in spec.get("results") or [] if r.get("value") is not None]
         return Built(pod, resolved_spec, results_decl, names, sc_names, result_values)
 
     def timeout(self) -> float | None:
         value = self.tr_spec.get("timeout")
-        if value is None:
-            seconds = self.env.config.default_timeout
-        else:
-            seconds = _timeout(value, "spec.timeout") or 0.0
+        seconds = self.env.config.default_timeout if value is None else (_timeout(value, "spec.timeout") or 0.0)
         return seconds or None
 
     def context(self) -> JSON:
@@ -328,11 +417,15 @@ class _Builder:
         if self.tr_spec.get("taskSpec") is not None:
             ctx["task"]["retry-count"] = str(self.attempt)
         if lbl.get("tekton.dev/pipelineRun"):
-            ctx["pipelineRun"] = {"name": lbl["tekton.dev/pipelineRun"], "namespace": self.ns,
-                                  "uid": lbl.get("tekton.dev/pipelineRunUID", "")}
+            ctx["pipelineRun"] = {
+                "name": lbl["tekton.dev/pipelineRun"],
+                "namespace": self.ns,
+                "uid": lbl.get("tekton.dev/pipelineRunUID", ""),
+            }
             ctx["pipeline"] = {"name": lbl.get("tekton.dev/pipeline", "")}
-            ctx["pipelineTask"] = {"retries": ann.get("tekton.dev/pipelineTaskRetries",
-                                                      str(self.tr_spec.get("retries") or 0))}
+            ctx["pipelineTask"] = {
+                "retries": ann.get("tekton.dev/pipelineTaskRetries", str(self.tr_spec.get("retries") or 0))
+            }
         return ctx
 
 

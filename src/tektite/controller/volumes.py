@@ -26,8 +26,9 @@ class Source:
     claim: str = ""
 
 
-def _write_items(target: Path, data: dict[str, bytes], items: list[JSON] | None, mode: int | None,
-                 what: str) -> None:
+def _write_items(
+    target: Path, data: dict[str, bytes], items: list[JSON] | None, mode: int | None, what: str
+) -> None:
     target.mkdir(parents=True, exist_ok=True)
     pairs: list[tuple[str, bytes, int | None]] = []
     if items:
@@ -47,12 +48,16 @@ def _write_items(target: Path, data: dict[str, bytes], items: list[JSON] | None,
         os.chmod(dest, item_mode or mode or 0o644)
 
 
-def _secret(name: str, namespace: str, get: Getter, secrets: Secrets, optional: bool) -> dict[str, bytes] | None:
+def _secret(
+    name: str, namespace: str, get: Getter, secrets: Secrets, optional: bool
+) -> dict[str, bytes] | None:
     obj = get("Secret", name, namespace)
     if obj is None:
         if optional:
             return None
-        raise RunSetupError("CreateContainerConfigError", f'secret "{name}" not found in namespace "{namespace}"')
+        raise RunSetupError(
+            "CreateContainerConfigError", f'secret "{name}" not found in namespace "{namespace}"'
+        )
     data = secret_data(obj)
     for v in data.values():
         try:
@@ -67,12 +72,24 @@ def _configmap(name: str, namespace: str, get: Getter, optional: bool) -> dict[s
     if obj is None:
         if optional:
             return None
-        raise RunSetupError("CreateContainerConfigError", f'configmap "{name}" not found in namespace "{namespace}"')
+        raise RunSetupError(
+            "CreateContainerConfigError", f'configmap "{name}" not found in namespace "{namespace}"'
+        )
     return configmap_data(obj)
 
 
-def materialize(kind: str, spec: JSON, *, name: str, target: Path, namespace: str, get: Getter, paths: Paths,
-                secrets: Secrets, vct_claim: str | None = None) -> Source:
+def materialize(
+    kind: str,
+    spec: JSON,
+    *,
+    name: str,
+    target: Path,
+    namespace: str,
+    get: Getter,
+    paths: Paths,
+    secrets: Secrets,
+    vct_claim: str | None = None,
+) -> Source:
     """Make the host directory for one volume source. ``kind`` is the source's field name."""
     if kind == "emptyDir":
         target.mkdir(parents=True, exist_ok=True)
@@ -80,8 +97,9 @@ def materialize(kind: str, spec: JSON, *, name: str, target: Path, namespace: st
     if kind == "persistentVolumeClaim":
         claim = spec.get("claimName", "")
         if not claim:
-            raise RunSetupError("InvalidWorkspaceBindings", f'volume "{name}": persistentVolumeClaim.claimName is '
-                                "required")
+            raise RunSetupError(
+                "InvalidWorkspaceBindings", f'volume "{name}": persistentVolumeClaim.claimName is required'
+            )
         d = paths.claim_dir(namespace, claim)
         d.mkdir(parents=True, exist_ok=True)
         return Source(d, bool(spec.get("readOnly")), claim)
@@ -106,23 +124,45 @@ def materialize(kind: str, spec: JSON, *, name: str, target: Path, namespace: st
             if "secret" in src:
                 s = src["secret"]
                 data = _secret(s.get("name", ""), namespace, get, secrets, bool(s.get("optional")))
-                _write_items(target, data or {}, s.get("items"), spec.get("defaultMode"), f'secret "{s.get("name")}"')
+                _write_items(
+                    target, data or {}, s.get("items"), spec.get("defaultMode"), f'secret "{s.get("name")}"'
+                )
             elif "configMap" in src:
                 c = src["configMap"]
                 data = _configmap(c.get("name", ""), namespace, get, bool(c.get("optional")))
-                _write_items(target, data or {}, c.get("items"), spec.get("defaultMode"),
-                             f'configmap "{c.get("name")}"')
+                _write_items(
+                    target,
+                    data or {},
+                    c.get("items"),
+                    spec.get("defaultMode"),
+                    f'configmap "{c.get("name")}"',
+                )
         return Source(target, True)
     if kind == "hostPath":
         # Host paths are visible read-only: nothing a step writes may escape its run's directories.
         return Source(Path(spec.get("path", "/")), True)
-    raise RunSetupError("CreateContainerConfigError", f'volume "{name}": {kind} volumes are not supported by '
-                        "tektite (supported: emptyDir, persistentVolumeClaim, volumeClaimTemplate, configMap, "
-                        "secret, projected, hostPath read-only)")
+    raise RunSetupError(
+        "CreateContainerConfigError",
+        f'volume "{name}": {kind} volumes are not supported by '
+        "tektite (supported: emptyDir, persistentVolumeClaim, volumeClaimTemplate, configMap, "
+        "secret, projected, hostPath read-only)",
+    )
 
 
-_SOURCES = ("emptyDir", "persistentVolumeClaim", "volumeClaimTemplate", "configMap", "secret", "projected",
-            "hostPath", "csi", "downwardAPI", "ephemeral", "nfs", "image")
+_SOURCES = (
+    "emptyDir",
+    "persistentVolumeClaim",
+    "volumeClaimTemplate",
+    "configMap",
+    "secret",
+    "projected",
+    "hostPath",
+    "csi",
+    "downwardAPI",
+    "ephemeral",
+    "nfs",
+    "image",
+)
 
 
 def source_kind(spec: JSON) -> tuple[str, JSON]:

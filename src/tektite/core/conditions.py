@@ -73,13 +73,26 @@ class PipelineRunReason:
 USER_ERROR = "[User error] "
 
 # Reasons that mean "a user made a mistake"; Tekton prefixes their message.
-USER_ERROR_REASONS = frozenset({
-    "ParameterMissing", "ParameterTypeMismatch", "ObjectParameterMissKeys", "ParamArrayIndexingInvalid",
-    "InvalidWorkspaceBindings", "InvalidTaskRunSpecs", "PipelineValidationFailed", "PipelineInvalidGraph",
-    "InvalidMatrixParameterTypes", "InvalidTaskResultReference", "RequiredWorkspaceMarkedOptional",
-    "InvalidParamValue", "TaskRunValidationFailed", "TaskValidationFailed", "CouldntGetTask",
-    "CouldntGetPipeline",
-})
+USER_ERROR_REASONS = frozenset(
+    {
+        "ParameterMissing",
+        "ParameterTypeMismatch",
+        "ObjectParameterMissKeys",
+        "ParamArrayIndexingInvalid",
+        "InvalidWorkspaceBindings",
+        "InvalidTaskRunSpecs",
+        "PipelineValidationFailed",
+        "PipelineInvalidGraph",
+        "InvalidMatrixParameterTypes",
+        "InvalidTaskResultReference",
+        "RequiredWorkspaceMarkedOptional",
+        "InvalidParamValue",
+        "TaskRunValidationFailed",
+        "TaskValidationFailed",
+        "CouldntGetTask",
+        "CouldntGetPipeline",
+    }
+)
 
 
 def now() -> str:
@@ -100,15 +113,26 @@ def get_condition(obj: JSON, type_: str = "Succeeded") -> JSON | None:
     return None
 
 
-def set_condition(status: JSON, status_value: str, reason: str, message: str = "",
-                  type_: str = "Succeeded") -> None:
+def set_condition(
+    status: JSON, status_value: str, reason: str, message: str = "", type_: str = "Succeeded"
+) -> None:
     """Set the condition, keeping ``lastTransitionTime`` when the status does not change."""
     conds = status.setdefault("conditions", [])
     old = next((c for c in conds if c.get("type") == type_), None)
-    if reason in USER_ERROR_REASONS and status_value == "False" and message and not message.startswith(USER_ERROR):
+    if (
+        reason in USER_ERROR_REASONS
+        and status_value == "False"
+        and message
+        and not message.startswith(USER_ERROR)
+    ):
         message = USER_ERROR + message
-    new = {"type": type_, "status": status_value, "reason": reason, "message": message,
-           "lastTransitionTime": now()}
+    new = {
+        "type": type_,
+        "status": status_value,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": now(),
+    }
     if old is not None:
         if old.get("status") == status_value:
             new["lastTransitionTime"] = old.get("lastTransitionTime", new["lastTransitionTime"])

@@ -24,8 +24,9 @@ def _names(items: Iterable[str]) -> str:
     return "[" + " ".join(items) + "]"
 
 
-def bind(specs: list[ParamSpec] | None, provided: list[Param] | None,
-         extra: Mapping[str, Value] | None = None) -> dict[str, Value]:
+def bind(
+    specs: list[ParamSpec] | None, provided: list[Param] | None, extra: Mapping[str, Value] | None = None
+) -> dict[str, Value]:
     """Values for every declared param: provided, else default. Undeclared provided params are kept
     (propagated params for embedded specs, extra params); ``extra`` are lower-priority propagated values."""
     values: dict[str, Value] = dict(extra or {})
@@ -56,19 +57,24 @@ def resolve_param_refs(values: dict[str, Value], rounds: int = 8) -> dict[str, V
     return values
 
 
-def check(specs: list[ParamSpec] | None, provided: list[Param] | None, *, owner: str,
-          enum_enabled: bool = True) -> ParamProblem | None:
+def check(
+    specs: list[ParamSpec] | None, provided: list[Param] | None, *, owner: str, enum_enabled: bool = True
+) -> ParamProblem | None:
     """Missing params, type mismatches, missing object keys, enum violations (first problem wins,
     in Tekton's order)."""
     given = {p.name: p.value for p in provided or []}
     missing = [s.name for s in specs or [] if s.default is None and s.name not in given]
     if missing:
-        return ParamProblem("ParameterMissing", f"invalid input params for {owner}: missing parameters: "
-                            f"{_names(missing)}")
+        return ParamProblem(
+            "ParameterMissing", f"invalid input params for {owner}: missing parameters: {_names(missing)}"
+        )
     wrong = [s.name for s in specs or [] if s.name in given and value_type(given[s.name]) != s.effective_type]
     if wrong:
-        return ParamProblem("ParameterTypeMismatch", f"invalid input params for {owner}: param types don't "
-                            f"match the user-specified type: {_names(wrong)}")
+        return ParamProblem(
+            "ParameterTypeMismatch",
+            f"invalid input params for {owner}: param types don't "
+            f"match the user-specified type: {_names(wrong)}",
+        )
     miss_keys: dict[str, list[str]] = {}
     for s in specs or []:
         if s.effective_type != "object" or not s.properties:
@@ -81,14 +87,19 @@ def check(specs: list[ParamSpec] | None, provided: list[Param] | None, *, owner:
                 miss_keys[s.name] = lost
     if miss_keys:
         detail = " ".join(f"{k}:{_names(v)}" for k, v in miss_keys.items())
-        return ParamProblem("ObjectParameterMissKeys", f"invalid input params for {owner}: missing keys for "
-                            f"these params which are required in ParamSpec's properties map[{detail}]")
+        return ParamProblem(
+            "ObjectParameterMissKeys",
+            f"invalid input params for {owner}: missing keys for "
+            f"these params which are required in ParamSpec's properties map[{detail}]",
+        )
     if enum_enabled:
         for s in specs or []:
             if not s.enum:
                 continue
             value = given.get(s.name, s.default)
             if isinstance(value, str) and value not in s.enum:
-                return ParamProblem("InvalidParamValue", f"param `{s.name}` value: {value} is not in the enum "
-                                    f"{_names(s.enum)}")
+                return ParamProblem(
+                    "InvalidParamValue",
+                    f"param `{s.name}` value: {value} is not in the enum {_names(s.enum)}",
+                )
     return None

@@ -100,8 +100,12 @@ Resolver = Callable[[tuple[Segment, ...]], Any]
 class Substituter:
     """Applies one set of variables to strings, lists and whole object trees."""
 
-    def __init__(self, tree: Mapping[str, Any], roots: Iterable[str] | None = None,
-                 on_missing: Callable[[str, tuple[Segment, ...]], None] | None = None) -> None:
+    def __init__(
+        self,
+        tree: Mapping[str, Any],
+        roots: Iterable[str] | None = None,
+        on_missing: Callable[[str, tuple[Segment, ...]], None] | None = None,
+    ) -> None:
         self.tree = tree
         self.roots = set(roots) if roots is not None else None
         self.on_missing = on_missing

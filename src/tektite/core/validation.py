@@ -40,14 +40,25 @@ class Checker:
         return str(self.flags.get(name, "")).lower() == "true"
 
     # -- generic ---------------------------------------------------------------------------
-    def name(self, path: P, value: str | None, what: str, pattern: re.Pattern[str] = DNS1123_LABEL,
-             max_len: int = 63) -> None:
+    def name(
+        self,
+        path: P,
+        value: str | None,
+        what: str,
+        pattern: re.Pattern[str] = DNS1123_LABEL,
+        max_len: int = 63,
+    ) -> None:
         if not value:
             self.add(path, f"{what} is required")
         elif not pattern.match(value) or len(value) > max_len:
-            rule = ("lowercase letters, digits and '-', starting and ending with a letter or digit"
-                    if pattern is DNS1123_LABEL else "a DNS-1123 subdomain (lowercase letters, digits, '-', '.')")
-            self.add(path, f"invalid {what}", expected=f"{rule}, at most {max_len} characters", found=f'"{value}"')
+            rule = (
+                "lowercase letters, digits and '-', starting and ending with a letter or digit"
+                if pattern is DNS1123_LABEL
+                else "a DNS-1123 subdomain (lowercase letters, digits, '-', '.')"
+            )
+            self.add(
+                path, f"invalid {what}", expected=f"{rule}, at most {max_len} characters", found=f'"{value}"'
+            )
 
     def duration(self, path: P, value: str | None) -> float | None:
         if value is None:
@@ -55,8 +66,12 @@ class Checker:
         try:
             seconds = parse_duration(value)
         except DurationError as exc:
-            self.add(path, "invalid duration", expected='a Go duration such as "1h", "30m", "90s" or "0"',
-                     found=f'"{value}"')
+            self.add(
+                path,
+                "invalid duration",
+                expected='a Go duration such as "1h", "30m", "90s" or "0"',
+                found=f'"{value}"',
+            )
             del exc
             return None
         if seconds < 0:
@@ -77,9 +92,13 @@ class Checker:
     def workspace_binding(self, path: P, ws: WorkspaceBinding) -> None:
         kinds = ws.source_kinds()
         if len(kinds) != 1:
-            self.add(path, "expected exactly one volume source", expected="one of emptyDir, persistentVolumeClaim, "
-                     "volumeClaimTemplate, configMap, secret, projected, csi",
-                     found=", ".join(kinds) if kinds else "none")
+            self.add(
+                path,
+                "expected exactly one volume source",
+                expected="one of emptyDir, persistentVolumeClaim, "
+                "volumeClaimTemplate, configMap, secret, projected, csi",
+                found=", ".join(kinds) if kinds else "none",
+            )
 
     # -- params / results ------------------------------------------------------------------
     def param_specs(self, path: P, specs: list[ParamSpec] | None) -> None:
@@ -88,31 +107,47 @@ class Checker:
         for i, s in enumerate(specs):
             p = (*path, i)
             if not PARAM_NAME.match(s.name):
-                self.add((*p, "name"), "invalid param name", expected="letters, digits, '_', '-', '.' starting "
-                         "with a letter or '_'", found=f'"{s.name}"')
+                self.add(
+                    (*p, "name"),
+                    "invalid param name",
+                    expected="letters, digits, '_', '-', '.' starting with a letter or '_'",
+                    found=f'"{s.name}"',
+                )
             if s.type == "object" and not s.properties:
                 self.add((*p, "properties"), "object param requires properties")
             if s.type == "object" and "." in s.name:
                 self.add((*p, "name"), "object param names cannot contain '.'", found=f'"{s.name}"')
             if s.default is not None and value_type(s.default) != s.effective_type:
-                self.add((*p, "default"), "default has the wrong type", expected=s.effective_type,
-                         found=value_type(s.default))
+                self.add(
+                    (*p, "default"),
+                    "default has the wrong type",
+                    expected=s.effective_type,
+                    found=value_type(s.default),
+                )
             if s.enum is not None:
                 if s.effective_type != "string":
                     self.add((*p, "enum"), "enum is only allowed for string params", found=s.effective_type)
                 if len(set(s.enum)) != len(s.enum):
                     self.add((*p, "enum"), "enum has duplicate values")
                 if isinstance(s.default, str) and s.default not in s.enum:
-                    self.add((*p, "default"), "default is not in the enum", expected=f"one of {s.enum}",
-                             found=f'"{s.default}"')
+                    self.add(
+                        (*p, "default"),
+                        "default is not in the enum",
+                        expected=f"one of {s.enum}",
+                        found=f'"{s.default}"',
+                    )
 
     def result_specs(self, path: P, results: list[ResultSpec] | None) -> None:
         results = results or []
         self.unique(path, [r.name for r in results], "result name")
         for i, r in enumerate(results):
             if not RESULT_NAME.match(r.name):
-                self.add((*path, i, "name"), "invalid result name", expected="letters, digits, '-', '_', '.'",
-                         found=f'"{r.name}"')
+                self.add(
+                    (*path, i, "name"),
+                    "invalid result name",
+                    expected="letters, digits, '-', '_', '.'",
+                    found=f'"{r.name}"',
+                )
             if r.type == "object" and not r.properties:
                 self.add((*path, i, "properties"), "object result requires properties")
 
@@ -129,10 +164,17 @@ class Checker:
             self.add((*path, "image"), "required field is missing", expected="a container image")
         if step.script is not None and step.command:
             self.add((*path, "script"), "script cannot be used with command")
-        if step.on_error is not None and step.on_error not in ("continue", "stopAndFail") \
-                and "$(" not in step.on_error:
-            self.add((*path, "onError"), "invalid value", expected='"continue" or "stopAndFail"',
-                     found=f'"{step.on_error}"')
+        if (
+            step.on_error is not None
+            and step.on_error not in ("continue", "stopAndFail")
+            and "$(" not in step.on_error
+        ):
+            self.add(
+                (*path, "onError"),
+                "invalid value",
+                expected='"continue" or "stopAndFail"',
+                found=f'"{step.on_error}"',
+            )
         if step.name is not None:
             self.name((*path, "name"), step.name, "step name")
         self.duration((*path, "timeout"), step.timeout)
@@ -144,7 +186,9 @@ class Checker:
         if spec.api_version or spec.kind or spec.spec is not None:
             return  # custom task embedded spec: not ours to validate
         if not spec.steps:
-            self.add((*path, "steps"), "a Task needs at least one step", expected="at least one step", found="none")
+            self.add(
+                (*path, "steps"), "a Task needs at least one step", expected="at least one step", found="none"
+            )
         self.param_specs((*path, "params"), spec.params)
         self.result_specs((*path, "results"), spec.results)
         steps = spec.steps or []
@@ -163,8 +207,11 @@ class Checker:
             body = spec.model_dump(by_alias=True, exclude_none=True, exclude={"params", "description"})
             for text, segs in references(body, root="params"):
                 if len(segs) > 1 and isinstance(segs[1], str) and segs[1] not in declared:
-                    self.add((*path,), f'non-existent variable in "{text}"',
-                             expected=f"a declared param{did_you_mean(segs[1], declared)}")
+                    self.add(
+                        (*path,),
+                        f'non-existent variable in "{text}"',
+                        expected=f"a declared param{did_you_mean(segs[1], declared)}",
+                    )
 
     # -- pipelines -------------------------------------------------------------------------
     def when(self, path: P, w: WhenExpression) -> None:
@@ -172,8 +219,10 @@ class Checker:
             if w.input is not None or w.operator is not None or w.values is not None:
                 self.add(path, "cel cannot be combined with input/operator/values")
             if not self.flag("enable-cel-in-whenexpression"):
-                self.add((*path, "cel"), 'CEL in when expressions needs feature flag '
-                         '"enable-cel-in-whenexpression: true"')
+                self.add(
+                    (*path, "cel"),
+                    'CEL in when expressions needs feature flag "enable-cel-in-whenexpression: true"',
+                )
             return
         if w.input is None:
             self.add((*path, "input"), "required field is missing")
@@ -182,14 +231,32 @@ class Checker:
         if not w.values:
             self.add((*path, "values"), "expecting non-empty values field")
 
-    def pipeline_task(self, path: P, pt: PipelineTask, names: set[str], pipeline_params: set[str],
-                      workspaces: set[str] | None, is_finally: bool) -> None:
+    def pipeline_task(
+        self,
+        path: P,
+        pt: PipelineTask,
+        names: set[str],
+        pipeline_params: set[str],
+        workspaces: set[str] | None,
+        is_finally: bool,
+    ) -> None:
         self.name((*path, "name"), pt.name, "pipeline task name")
-        refs = [k for k, v in (("taskRef", pt.task_ref), ("taskSpec", pt.task_spec),
-                               ("pipelineRef", pt.pipeline_ref), ("pipelineSpec", pt.pipeline_spec)) if v]
+        refs = [
+            k
+            for k, v in (
+                ("taskRef", pt.task_ref),
+                ("taskSpec", pt.task_spec),
+                ("pipelineRef", pt.pipeline_ref),
+                ("pipelineSpec", pt.pipeline_spec),
+            )
+            if v
+        ]
         if len(refs) != 1:
-            self.add(path, "expected exactly one of taskRef, taskSpec, pipelineRef, pipelineSpec",
-                     found=", ".join(refs) if refs else "none")
+            self.add(
+                path,
+                "expected exactly one of taskRef, taskSpec, pipelineRef, pipelineSpec",
+                found=", ".join(refs) if refs else "none",
+            )
         if pt.task_ref and not (pt.task_ref.name or pt.task_ref.resolver):
             self.add((*path, "taskRef"), "taskRef needs a name or a resolver")
         if pt.task_spec:
@@ -201,12 +268,19 @@ class Checker:
                 self.add((*path, "runAfter"), "finally tasks cannot use runAfter")
                 break
             if dep not in names:
-                self.add((*path, "runAfter", j), f'pipeline task "{dep}" not found',
-                         expected="one of: " + ", ".join(sorted(names)), found=f'"{dep}"')
+                self.add(
+                    (*path, "runAfter", j),
+                    f'pipeline task "{dep}" not found',
+                    expected="one of: " + ", ".join(sorted(names)),
+                    found=f'"{dep}"',
+                )
         for ref in dag.task_result_refs(pt):
             if ref.task not in names:
-                self.add((*path,), f'result reference to unknown pipeline task "{ref.task}"',
-                         expected="one of: " + ", ".join(sorted(names)))
+                self.add(
+                    (*path,),
+                    f'result reference to unknown pipeline task "{ref.task}"',
+                    expected="one of: " + ", ".join(sorted(names)),
+                )
         for j, w in enumerate(pt.when or []):
             self.when((*path, "when", j), w)
         if pt.retries is not None and pt.retries < 0:
@@ -222,20 +296,32 @@ class Checker:
         for j, wb in enumerate(pt.workspaces or []):
             target = wb.workspace or wb.name
             if workspaces is not None and target not in workspaces:
-                self.add((*path, "workspaces", j), f'pipeline workspace "{target}" is not declared',
-                         expected="one of: " + (", ".join(sorted(workspaces)) or "(none declared)"))
+                self.add(
+                    (*path, "workspaces", j),
+                    f'pipeline workspace "{target}" is not declared',
+                    expected="one of: " + (", ".join(sorted(workspaces)) or "(none declared)"),
+                )
         if not is_finally:
             values = [p.value for p in pt.params or []] + [w.input or "" for w in pt.when or []]
             for text, segs in references(values, root="tasks"):
-                if len(segs) >= 2 and (segs[1] == "status" or (len(segs) >= 3 and segs[2] in ("status", "reason"))):
+                if len(segs) >= 2 and (
+                    segs[1] == "status" or (len(segs) >= 3 and segs[2] in ("status", "reason"))
+                ):
                     self.add((*path,), f'"{text}" can only be used in finally tasks')
-        body = pt.model_dump(by_alias=True, exclude_none=True, include={"params", "when", "matrix", "displayName"})
+        body = pt.model_dump(
+            by_alias=True, exclude_none=True, include={"params", "when", "matrix", "displayName"}
+        )
         for text, segs in references(body, root="params"):
             if len(segs) > 1 and isinstance(segs[1], str) and segs[1] not in pipeline_params:
-                self.add((*path,), f'non-existent variable in "{text}"',
-                         expected=f"a declared pipeline param{did_you_mean(segs[1], pipeline_params)}")
+                self.add(
+                    (*path,),
+                    f'non-existent variable in "{text}"',
+                    expected=f"a declared pipeline param{did_you_mean(segs[1], pipeline_params)}",
+                )
 
-    def pipeline_spec(self, path: P, spec: PipelineSpec, propagated_workspaces: set[str] | None = None) -> None:
+    def pipeline_spec(
+        self, path: P, spec: PipelineSpec, propagated_workspaces: set[str] | None = None
+    ) -> None:
         """``propagated_workspaces``: bindings of the PipelineRun that embeds this spec (they need no
         declaration; None when the spec is a standalone Pipeline)."""
         tasks = spec.tasks or []
@@ -248,7 +334,11 @@ class Checker:
         seen: set[str] = set()
         for i, n in enumerate(all_names):
             if n in seen:
-                key: P = (*path, "tasks", i, "name") if i < len(tasks) else (*path, "finally", i - len(tasks), "name")
+                key: P = (
+                    (*path, "tasks", i, "name")
+                    if i < len(tasks)
+                    else (*path, "finally", i - len(tasks), "name")
+                )
                 self.add(key, f'duplicate pipeline task name "{n}"')
             seen.add(n)
         names = {t.name for t in tasks}
@@ -275,8 +365,11 @@ class Checker:
     def taskrun(self, tr: TaskRun) -> None:
         spec = tr.spec
         if bool(spec.task_ref) == bool(spec.task_spec):
-            self.add(("spec",), "expected exactly one of taskRef, taskSpec",
-                     found="both" if spec.task_ref else "neither")
+            self.add(
+                ("spec",),
+                "expected exactly one of taskRef, taskSpec",
+                found="both" if spec.task_ref else "neither",
+            )
         if spec.task_spec:
             self.task_spec(("spec", "taskSpec"), spec.task_spec, check_refs=False)
         self.duration(("spec", "timeout"), spec.timeout)
@@ -290,11 +383,15 @@ class Checker:
     def pipelinerun(self, pr: PipelineRun) -> None:
         spec = pr.spec
         if bool(spec.pipeline_ref) == bool(spec.pipeline_spec):
-            self.add(("spec",), "expected exactly one of pipelineRef, pipelineSpec",
-                     found="both" if spec.pipeline_ref else "neither")
+            self.add(
+                ("spec",),
+                "expected exactly one of pipelineRef, pipelineSpec",
+                found="both" if spec.pipeline_ref else "neither",
+            )
         if spec.pipeline_spec:
-            self.pipeline_spec(("spec", "pipelineSpec"), spec.pipeline_spec,
-                               {w.name for w in spec.workspaces or []})
+            self.pipeline_spec(
+                ("spec", "pipelineSpec"), spec.pipeline_spec, {w.name for w in spec.workspaces or []}
+            )
         self.unique(("spec", "params"), [p.name for p in spec.params or []], "param name")
         for i, ws in enumerate(spec.workspaces or []):
             self.workspace_binding(("spec", "workspaces", i), ws)
@@ -307,14 +404,26 @@ class Checker:
             if limit not in (None, 0.0):
                 assert limit is not None
                 if tasks is not None and (tasks == 0 or tasks > limit):
-                    self.add(("spec", "timeouts", "tasks"), f"{t.tasks} should be <= pipeline duration",
-                             expected=f"<= {t.pipeline}", found=f'"{t.tasks}"')
+                    self.add(
+                        ("spec", "timeouts", "tasks"),
+                        f"{t.tasks} should be <= pipeline duration",
+                        expected=f"<= {t.pipeline}",
+                        found=f'"{t.tasks}"',
+                    )
                 if fin is not None and (fin == 0 or fin > limit):
-                    self.add(("spec", "timeouts", "finally"), f"{t.finally_} should be <= pipeline duration",
-                             expected=f"<= {t.pipeline}", found=f'"{t.finally_}"')
+                    self.add(
+                        ("spec", "timeouts", "finally"),
+                        f"{t.finally_} should be <= pipeline duration",
+                        expected=f"<= {t.pipeline}",
+                        found=f'"{t.finally_}"',
+                    )
                 if tasks and fin and tasks + fin > limit:
-                    self.add(("spec", "timeouts"), "tasks timeout + finally timeout should be <= pipeline "
-                             "timeout", expected=f"<= {t.pipeline}", found=f"{t.tasks} + {t.finally_}")
+                    self.add(
+                        ("spec", "timeouts"),
+                        "tasks timeout + finally timeout should be <= pipeline timeout",
+                        expected=f"<= {t.pipeline}",
+                        found=f"{t.tasks} + {t.finally_}",
+                    )
         for i, trs in enumerate(spec.task_run_specs or []):
             self.duration(("spec", "taskRunSpecs", i, "timeout"), trs.timeout)
 

@@ -61,8 +61,15 @@ def _parse_one(text: str, source: str, kind: str, name: str | None = None) -> JS
     raise ResolutionError(f"{source}: no {want} found in the resolved document")
 
 
-def resolve(ref: ResolverRef, kind: str, namespace: str, get: Getter, *,
-            default_resolver: str = "", secret_getter: Getter | None = None) -> Resolved:
+def resolve(
+    ref: ResolverRef,
+    kind: str,
+    namespace: str,
+    get: Getter,
+    *,
+    default_resolver: str = "",
+    secret_getter: Getter | None = None,
+) -> Resolved:
     """Resolve one reference. ``kind`` is ``task``, ``pipeline`` or ``stepaction``."""
     resolver = ref.resolver or (default_resolver if not ref.name else "")
     if not resolver:
@@ -84,16 +91,23 @@ def resolve(ref: ResolverRef, kind: str, namespace: str, get: Getter, *,
         if obj is None:
             raise NotFound(f'cluster resolver: {target_kind} "{name}" not found in namespace "{ns}"')
         uid = (obj.get("metadata") or {}).get("uid", "")
-        return Resolved(obj, {"uri": f"/apis/tekton.dev/v1/namespaces/{ns}/{target_kind}s/{name}@{uid}",
-                              "digest": {"sha256": hashlib.sha256(str(obj.get("spec")).encode()).hexdigest()}},
-                        remote=True)
+        return Resolved(
+            obj,
+            {
+                "uri": f"/apis/tekton.dev/v1/namespaces/{ns}/{target_kind}s/{name}@{uid}",
+                "digest": {"sha256": hashlib.sha256(str(obj.get("spec")).encode()).hexdigest()},
+            },
+            remote=True,
+        )
     if resolver == "http":
         return _http(params, kind, namespace, secret_getter)
     if resolver == "git":
         return _git(params, kind)
     if resolver in ("hub", "bundles"):
-        raise NotSupported(f'the "{resolver}" resolver is not supported yet (it needs a registry on the internet); '
-                           "use the git, http or cluster resolver, or apply the object locally")
+        raise NotSupported(
+            f'the "{resolver}" resolver is not supported yet (it needs a registry on the internet); '
+            "use the git, http or cluster resolver, or apply the object locally"
+        )
     raise ResolutionError(f'unknown resolver "{resolver}"; expected one of: cluster, git, http, hub, bundles')
 
 
@@ -141,16 +155,30 @@ def _git(params: dict[str, str], kind: str) -> Resolved:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
     with tempfile.TemporaryDirectory(prefix="tektite-git-") as tmp:
         try:
-            subprocess.run(["git", "clone", "--quiet", "--no-checkout", url, tmp], check=True, capture_output=True,
-                           env=env, timeout=60)
+            subprocess.run(
+                ["git", "clone", "--quiet", "--no-checkout", url, tmp],
+                check=True,
+                capture_output=True,
+                env=env,
+                timeout=60,
+            )
             rev = revision or "HEAD"
-            commit = subprocess.run(["git", "-C", tmp, "rev-parse", f"{rev}^{{commit}}"], check=True,
-                                    capture_output=True, text=True, env=env).stdout.strip()
-            content = subprocess.run(["git", "-C", tmp, "show", f"{commit}:{path}"], check=True,
-                                     capture_output=True, env=env).stdout
+            commit = subprocess.run(
+                ["git", "-C", tmp, "rev-parse", f"{rev}^{{commit}}"],
+                check=True,
+                capture_output=True,
+                text=True,
+                env=env,
+            ).stdout.strip()
+            content = subprocess.run(
+                ["git", "-C", tmp, "show", f"{commit}:{path}"], check=True, capture_output=True, env=env
+            ).stdout
         except subprocess.CalledProcessError as exc:
-            msg = (exc.stderr or b"").decode(errors="replace").strip() if isinstance(exc.stderr, bytes) \
+            msg = (
+                (exc.stderr or b"").decode(errors="replace").strip()
+                if isinstance(exc.stderr, bytes)
                 else str(exc.stderr or "").strip()
+            )
             raise ResolutionError(f"git resolver: {url}@{revision or 'HEAD'}:{path}: {msg}") from None
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise ResolutionError(f"git resolver: {url}: {exc}") from None

@@ -48,6 +48,7 @@ class DeleteResult:
 
 
 Listener = Callable[[Event], None]
+EventList = list[Event]
 
 
 class Store(Protocol):
@@ -72,11 +73,13 @@ class Store(Protocol):
 
     def update(self, obj: JSON, *, status_only: bool = False) -> JSON: ...
 
-    def delete(self, kind: str, name: str, namespace: str | None = DEFAULT_NAMESPACE,
-               *, cascade: bool = True) -> DeleteResult: ...
+    def delete(
+        self, kind: str, name: str, namespace: str | None = DEFAULT_NAMESPACE, *, cascade: bool = True
+    ) -> DeleteResult: ...
 
-    def events_since(self, resource_version: int, kinds: tuple[str, ...] | None = None,
-                     limit: int = 1000) -> list[Event]: ...
+    def events_since(
+        self, resource_version: int, kinds: tuple[str, ...] | None = None, limit: int = 1000
+    ) -> EventList: ...
 
     def current_resource_version(self) -> int: ...
 

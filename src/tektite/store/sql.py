@@ -26,10 +26,11 @@ from tektite.errors import AlreadyExists, Conflict, NotFound, TektiteError
 from tektite.store.base import (
     ALL_NAMESPACES,
     DEFAULT_NAMESPACE,
+    JSON,
     DeleteResult,
     Event,
+    EventList,
     EventType,
-    JSON,
     Listener,
     ListResult,
 )
@@ -153,19 +154,21 @@ class SQLStore:
         conn.execute(owners.delete().where(owners.c.obj_pk == pk))
         lbls = meta.get("labels") or {}
         if lbls:
-            conn.execute(labels.insert(), [{"obj_pk": pk, "key": k, "value": str(v)[:63]} for k, v in lbls.items()])
+            conn.execute(
+                labels.insert(), [{"obj_pk": pk, "key": k, "value": str(v)[:63]} for k, v in lbls.items()]
+            )
         refs = meta.get("ownerReferences") or []
         if refs:
             conn.execute(owners.insert(), [{"obj_pk": pk, "owner_uid": r.get("uid", "")} for r in refs])
 
-    def _row(self, conn: sa.Connection, kind: str, name: str, namespace: str) -> sa.Row[Any] | None:
+    def _row(self, conn: sa.Connection, kind: str, name: str, namespace: str) -> Any:
         return conn.execute(
             sa.select(objects.c.pk, objects.c.body, objects.c.rv).where(
                 objects.c.kind == kind, objects.c.namespace == namespace, objects.c.name == name
             )
         ).first()
 
-    def _notify(self, evts: list[Event]) -> None:
+    def _notify(self, evts: EventList) -> None:
         for evt in evts:
             for listener in list(self._listeners):
                 listener(evt)
@@ -208,8 +211,15 @@ class SQLStore:
             rv = self._next_rv(conn)
             meta["resourceVersion"] = str(rv)
             res = conn.execute(
-                objects.insert().values(kind=kind, namespace=namespace, name=meta["name"], uid=meta["uid"], rv=rv,
-                                        created=meta["creationTimestamp"], body=_dumps(obj))
+                objects.insert().values(
+                    kind=kind,
+                    namespace=namespace,
+                    name=meta["name"],
+                    uid=meta["uid"],
+                    rv=rv,
+                    created=meta["creationTimestamp"],
+                    body=_dumps(obj),
+                )
             )
             pk = res.inserted_primary_key[0] if res.inserted_primary_key else None
             assert pk is not None
@@ -259,10 +269,11 @@ class SQLStore:
                 conds.append(objects.c.pk.not_in(sub))
         if owner_uid is not None:
             conds.append(objects.c.pk.in_(sa.select(owners.c.obj_pk).where(owners.c.owner_uid == owner_uid)))
-        if order == "name":
-            order_by = [objects.c.namespace, objects.c.name]
-        else:
-            order_by = [objects.c.created.desc(), objects.c.pk.desc()]
+        order_by: list[Any] = (
+            [objects.c.namespace, objects.c.name]
+            if order == "name"
+            else [objects.c.created.desc(), objects.c.pk.desc()]
+        )
         if continue_token:
             try:
                 key = json.loads(base64.urlsafe_b64decode(continue_token.encode()))
@@ -271,10 +282,17 @@ class SQLStore:
             if order == "name":
                 conds.append(sa.tuple_(objects.c.namespace, objects.c.name) > sa.tuple_(*key))
             else:
-                conds.append(sa.or_(objects.c.created < key[0],
-                                    sa.and_(objects.c.created == key[0], objects.c.pk < key[1])))
-        query = sa.select(objects.c.pk, objects.c.namespace, objects.c.name, objects.c.created,
-                          objects.c.body).where(*conds).order_by(*order_by)
+                conds.append(
+                    sa.or_(
+                        objects.c.created < key[0],
+                        sa.and_(objects.c.created == key[0], objects.c.pk < key[1]),
+                    )
+                )
+        query = (
+            sa.select(objects.c.pk, objects.c.namespace, objects.c.name, objects.c.created, objects.c.body)
+            .where(*conds)
+            .order_by(*order_by)
+        )
         if limit:
             query = query.limit(limit + 1)
         with self.engine.connect() as conn:
@@ -287,9 +305,10 @@ class SQLStore:
                 last = rows[-1]
                 key_out = [last.namespace, last.name] if order == "name" else [last.created, last.pk]
                 token = base64.urlsafe_b64encode(_dumps(key_out).encode()).decode()
-                remaining = conn.execute(
-                    sa.select(sa.func.count()).select_from(objects).where(*conds)
-                ).scalar_one() - limit
+                remaining = (
+                    conn.execute(sa.select(sa.func.count()).select_from(objects).where(*conds)).scalar_one()
+                    - limit
+                )
         return ListResult([json.loads(r.body) for r in rows], int(rv), token, remaining)
 
     def update(self, obj: JSON, *, status_only: bool = False) -> JSON:
@@ -298,11 +317,13 @@ class SQLStore:
         meta = _meta(obj)
         name = meta.get("name")
         namespace = _ns(kind, meta.get("namespace"))
-        evts: list[Event] = []
+        evts: EventList = []
         with self._lock, self.engine.begin() as conn:
             row = self._row(conn, kind, name or "", namespace)
             if row is None:
-                raise NotFound(f'{kind} "{name}" not found' + (f' in namespace "{namespace}"' if namespace else ""))
+                raise NotFound(
+                    f'{kind} "{name}" not found' + (f' in namespace "{namespace}"' if namespace else "")
+                )
             current = json.loads(row.body)
             cmeta = current["metadata"]
             sent_rv = meta.get("resourceVersion")
@@ -341,27 +362,31 @@ class SQLStore:
         self._notify(evts)
         return copy.deepcopy(new)
 
-    def _delete_rows(self, conn: sa.Connection, pk: int, body: JSON, rv: int) -> list[Event]:
+    def _delete_rows(self, conn: sa.Connection, pk: int, body: JSON, rv: int) -> EventList:
         conn.execute(labels.delete().where(labels.c.obj_pk == pk))
         conn.execute(owners.delete().where(owners.c.obj_pk == pk))
         conn.execute(objects.delete().where(objects.c.pk == pk))
         return [self._event(conn, rv, "DELETED", body)]
 
-    def delete(self, kind: str, name: str, namespace: str | None = DEFAULT_NAMESPACE,
-               *, cascade: bool = True) -> DeleteResult:
+    def delete(
+        self, kind: str, name: str, namespace: str | None = DEFAULT_NAMESPACE, *, cascade: bool = True
+    ) -> DeleteResult:
         result = DeleteResult()
-        evts: list[Event] = []
+        evts: EventList = []
         with self._lock, self.engine.begin() as conn:
             row = self._row(conn, kind, name, _ns(kind, namespace))
             if row is None:
-                raise NotFound(f'{kind} "{name}" not found' + (f' in namespace "{_ns(kind, namespace)}"'
-                                                              if _ns(kind, namespace) else ""))
+                raise NotFound(
+                    f'{kind} "{name}" not found'
+                    + (f' in namespace "{_ns(kind, namespace)}"' if _ns(kind, namespace) else "")
+                )
             self._delete_one(conn, row.pk, json.loads(row.body), cascade, result, evts)
         self._notify(evts)
         return result
 
-    def _delete_one(self, conn: sa.Connection, pk: int, body: JSON, cascade: bool, result: DeleteResult,
-                    evts: list[Event]) -> None:
+    def _delete_one(
+        self, conn: sa.Connection, pk: int, body: JSON, cascade: bool, result: DeleteResult, evts: EventList
+    ) -> None:
         meta = body["metadata"]
         if cascade:
             children = conn.execute(
@@ -384,8 +409,9 @@ class SQLStore:
         evts.extend(self._delete_rows(conn, pk, body, rv))
         result.deleted.append(body)
 
-    def events_since(self, resource_version: int, kinds: tuple[str, ...] | None = None,
-                     limit: int = 1000) -> list[Event]:
+    def events_since(
+        self, resource_version: int, kinds: tuple[str, ...] | None = None, limit: int = 1000
+    ) -> EventList:
         query = sa.select(events.c.rv, events.c.type, events.c.body).where(events.c.rv > resource_version)
         if kinds:
             query = query.where(events.c.kind.in_(kinds))
@@ -395,7 +421,9 @@ class SQLStore:
             if resource_version and rows and rows[0].rv > resource_version + 1:
                 oldest = conn.execute(sa.select(sa.func.min(events.c.rv))).scalar()
                 if oldest is not None and oldest > resource_version + 1:
-                    raise Gone(f"resourceVersion {resource_version} is too old; the oldest retained is {oldest}")
+                    raise Gone(
+                        f"resourceVersion {resource_version} is too old; the oldest retained is {oldest}"
+                    )
         return [Event(r.type, json.loads(r.body), int(r.rv)) for r in rows]
 
     def current_resource_version(self) -> int:
