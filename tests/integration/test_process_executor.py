@@ -347,3 +347,44 @@ def test_logs_are_persisted_and_can_be_followed_live(tmp_path: Path) -> None:
 
     assert asyncio.run(scenario()) == b"first\nsecond\n"
     assert read(tmp_path, "step-a") == b"first\nsecond\n"
+
+
+def test_cancelling_the_run_task_still_cleans_up(tmp_path: Path) -> None:
+    m = marker()
+    started = tmp_path / "started"
+    p = pod(tmp_path, [step("slow", script=f"touch {started}; sleep {m} & sleep {m}")],
+            sidecars=[sidecar("bg", script=f"sleep {m}")])  # fmt: skip
+
+    async def scenario() -> None:
+        task = asyncio.create_task(ProcessExecutor(grace=GRACE).run(p, RecordingObserver(), asyncio.Event()))
+        while not started.exists():
+            await asyncio.sleep(0.02)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    assert processes_matching(f"sleep {m}") == []
+
+
+def test_sidecar_without_probe_is_ready_once_started_and_probe_failures_can_fail_the_pod(
+    tmp_path: Path,
+) -> None:
+    result, _obs = run(
+        pod(tmp_path / "a", [step("a", script="echo step")], sidecars=[sidecar("s", script="sleep 30")])
+    )
+    assert final(result, "a").exit_code == 0 and result.error is None
+    probe = Probe(argv=["false"], period=0.01, failure_threshold=3)
+    result, _ = run(pod(tmp_path / "b", [step("a", script="echo step")],
+                        sidecars=[sidecar("s", script="sleep 30", readiness=probe)]))  # fmt: skip
+    assert result.error and "3 times" in result.error
+    assert final(result, "a").termination_reason == "Skipped"
+
+
+def test_status_messages_are_masked_too(tmp_path: Path) -> None:
+    secret = "tok-123456789"
+    result, _obs = run(pod(tmp_path, [step("a", command=[f"run-{secret}"])], secrets=[secret]))
+    state = final(result, "a")
+    assert state.exit_code == 127
+    assert state.message and "***" in state.message and secret not in state.message
+    assert secret.encode() not in read(tmp_path, "step-a")

@@ -130,5 +130,6 @@ class MemoryLimiter:
 
     def _rlimit(self, argv: list[str], limit: int, why: str) -> tuple[LimitedRun, str | None]:
         if self.prlimit:
-            return LimitedRun([self.prlimit, f"--as={limit}", "--", *argv]), None
+            note = f"{why}memory limit enforced as RLIMIT_AS instead" if why else None
+            return LimitedRun([self.prlimit, f"--as={limit}", "--", *argv]), note
         return LimitedRun(argv), f"{why}memory limit {limit} bytes not enforced: no cgroup v2 and no prlimit"

@@ -59,20 +59,27 @@ class ProcessBackend:
                 f"securityContext.runAsUser {uid} ignored: tektite is not running as root, so the "
                 "process executor cannot switch users (the sandbox executor can)"
             )
+        if uid is not None and root:
+            gid = gid if gid is not None else 0
+            if self.setpriv:  # switch users last, so wrappers (unshare, cgroup join) still run as root
+                launch.argv = [
+                    self.setpriv,
+                    f"--reuid={uid}",
+                    f"--regid={gid}",
+                    "--clear-groups",
+                    "--",
+                    *launch.argv,
+                ]
+            else:
+                launch.user, launch.group = uid, gid
         if not request.network:
             if root and self.unshare:
-                prefix = [self.unshare, "--net", "--"]
-                if uid is not None and self.setpriv:
-                    prefix += [self.setpriv, f"--reuid={uid}", f"--regid={gid or 0}", "--clear-groups", "--"]
-                    uid = None
-                launch.argv = [*prefix, *launch.argv]
+                launch.argv = [self.unshare, "--net", "--", *launch.argv]
             else:
                 launch.notes.append(
                     "hermetic: the process executor cannot take the network away from this step "
                     "(that needs root or the sandbox executor); it runs with the host's network"
                 )
-        if uid is not None and root:
-            launch.user, launch.group = uid, gid if gid is not None else 0
         return launch
 
 

@@ -163,6 +163,8 @@ class _PodRun:
         started: bool = True,
     ) -> None:
         stamp = now()
+        if message:  # messages can quote substituted values; they go to the status, so mask them
+            message = self.masker.mask(message.encode()).decode(errors="replace")
         state.phase = "terminated"
         state.exit_code = code
         state.reason = reason
@@ -245,7 +247,10 @@ class _PodRun:
                 assert c.readiness is not None
                 return self.backend.launch(self._request(c, list(c.readiness.argv), paths, network=True))
 
-            result = await wait_ready(running, c.readiness, probe_launch, self.stop, self.deadline)
+            try:
+                result = await wait_ready(running, c.readiness, probe_launch, self.stop, self.deadline)
+            except StartError as exc:
+                return "failed", f"sidecar {c.step_name!r}: its probe could not start: {exc}"
             if result.outcome == "ready":
                 continue
             if result.outcome == "failed":
