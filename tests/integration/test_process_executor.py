@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tektite.executor.images import ImageConfig
+from tektite.executor.limits import MemoryLimiter
 from tektite.executor.logs import follow, read
 from tektite.executor.plan import ContainerState, Mount, Pod, PodResult, Probe, WhenExpression
 from tektite.executor.process import ProcessExecutor
@@ -388,3 +389,26 @@ def test_status_messages_are_masked_too(tmp_path: Path) -> None:
     assert state.exit_code == 127
     assert state.message and "***" in state.message and secret not in state.message
     assert secret.encode() not in read(tmp_path, "step-a")
+
+
+def test_cgroup_v2_limit_wiring_with_a_stand_in_cgroup(tmp_path: Path) -> None:
+    """Without a delegated cgroup v2 here, a plain directory stands in for one: the step joins the
+    child cgroup before it runs, and an OOM kill recorded in memory.events is reported as such."""
+    parent = tmp_path / "cgroup-parent"
+    parent.mkdir()
+    (parent / "cgroup.subtree_control").write_text("memory")
+    script = (
+        f"for d in {parent}/tektite-step-hog-*; do\n"
+        '  [ "$(cat $d/cgroup.procs)" = "$$" ] && echo joined\n'
+        "  cat $d/memory.max; echo\n"
+        '  printf "oom 1\\noom_kill 1\\n" > $d/memory.events\n'
+        "done\n"
+        "kill -9 $$\n"
+    )
+    steps = [step("hog", script=script, memory_limit=64 * 1024 * 1024)]
+    result, obs = run(
+        pod(tmp_path / "run", steps), ProcessExecutor(limiter=MemoryLimiter(parent), grace=GRACE)
+    )
+    hog = final(result, "hog")
+    assert obs.output("step-hog", "stdout") == f"joined\n{64 * 1024 * 1024}\n".encode()
+    assert (hog.exit_code, hog.reason, hog.termination_reason) == (137, "OOMKilled", "Error")

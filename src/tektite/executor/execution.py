@@ -153,6 +153,7 @@ class Running:
     pumps: list[asyncio.Task[None]] = field(default_factory=list)
     transports: list[asyncio.BaseTransport] = field(default_factory=list)
     returncode: int | None = None
+    oom_killed: bool = False
 
     async def finish(self, grace: float = DEFAULT_GRACE) -> int:
         """Kill what is left of the container, read its last output, return its exit code."""
@@ -172,6 +173,7 @@ class Running:
         for transport in self.transports:
             transport.close()
         self.output.close()
+        self.oom_killed = self.limited.oom_killed()  # before its cgroup goes away
         self.limited.finish()
         self.returncode = exit_code(code)
         return self.returncode

@@ -325,7 +325,7 @@ class _PodRun:
             await output.note("the TaskRun was cancelled; stopping the step")
         code = await running.finish(self.runner.grace)
         self.current = None
-        oom = running.limited.oom_killed()
+        oom = running.oom_killed
 
         if outcome == "exited":
             finished(code)
