@@ -82,6 +82,33 @@ def test_command_args_and_image_entrypoint(tmp_path: Path) -> None:
     assert obs.output("step-nop") != b""
 
 
+def test_bash_image_entrypoint_runs_commands_or_passes_options_to_bash(tmp_path: Path) -> None:
+    bash = "mirror.gcr.io/bash@sha256:e320b40b14abc61f053286705070342c46034a549a276b798e64541457c4af92"
+    steps = [
+        step("command", image=bash, args=["echo", "foo", "bar"]),
+        step("options", image=bash, args=["-c", 'echo "${BASH_VERSION%%.*}" | grep -c "^[0-9]"']),
+    ]
+    result, obs = run(pod(tmp_path, steps))
+    assert [s.exit_code for s in result.steps] == [0, 0]
+    assert obs.output("step-command") == b"foo bar\n"
+    assert obs.output("step-options") == b"1\n"  # ran by bash: $BASH_VERSION is set
+
+
+def test_alpine_sh_is_an_ash_stand_in(tmp_path: Path) -> None:
+    """alpine's /bin/sh is busybox ash, which accepts `==` in `[`; Debian's dash does not."""
+    check = 'if [ "a" == "a" ]; then echo ash-like; fi'
+    steps = [
+        step("preamble", image="mirror.gcr.io/alpine", script=check),
+        step("shebang", image="mirror.gcr.io/alpine", script=f"#!/bin/sh\n{check}\n"),
+        step("env-shebang", image="mirror.gcr.io/alpine", script=f"#!/usr/bin/env sh\n{check}\n"),
+        step("command", image="mirror.gcr.io/alpine", command=["/bin/sh", "-c"], args=[check]),
+        step("entrypoint", image="mirror.gcr.io/busybox", args=["-c", check]),
+    ]
+    result, obs = run(pod(tmp_path, steps))
+    for s in result.steps:
+        assert (s.exit_code, obs.output(s.container)) == (0, b"ash-like\n"), s.container
+
+
 def test_unknown_entrypoint_fails_the_step_naming_the_image_and_the_configmap(tmp_path: Path) -> None:
     result, obs = run(
         pod(tmp_path, [step("a", image="example.com/tool:1", args=["x"]), step("b", command=["true"])])

@@ -246,3 +246,14 @@ def test_logs_persist_with_masking_in_the_sandbox(tmp_path: Path) -> None:
     secret = "pa55word-in-sandbox"
     _result, _obs = run(pod(tmp_path, [step("a", script=f"echo 'pw={secret}'")], secrets=[secret]))
     assert read(tmp_path, "step-a") == b"pw=***\n"
+
+
+def test_alpine_scripts_get_an_ash_stand_in_inside_the_sandbox(tmp_path: Path) -> None:
+    steps = [
+        step("a", image="mirror.gcr.io/alpine", script='[ "x" == "x" ] && echo ash-like'),
+        step("b", image="mirror.gcr.io/alpine", script="#!/usr/bin/env ash\necho $0"),
+    ]
+    result, obs = run(pod(tmp_path, steps))
+    assert [s.exit_code for s in result.steps] == [0, 0]
+    assert obs.output("step-a") == b"ash-like\n"
+    assert obs.output("step-b").startswith(b"/tekton/scripts/")

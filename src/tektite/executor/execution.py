@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
@@ -65,17 +66,40 @@ class Backend(Protocol):
     def launch(self, request: LaunchRequest) -> Launch: ...
 
 
+SH_PROGRAMS = frozenset({"sh", "/bin/sh", "ash", "/bin/ash", "/usr/bin/sh"})
+
+
+def image_shell(pod: Pod, mapping: ImageMapping, paths: PathMap) -> str | None:
+    """Absolute path (as the container sees it) of what stands in for the image's /bin/sh."""
+    if not mapping.shell:
+        return None
+    if mapping.shell == "ash":
+        compat = pod.tekton_dir("bin") / "ash"
+        return paths.container(compat) if compat.exists() else None
+    if "/" in mapping.shell:
+        return mapping.shell
+    return shutil.which(mapping.shell, path=DEFAULT_PATH) if mapping.kind == "host" else None
+
+
+def with_shell(argv: list[str], shell: str | None) -> list[str]:
+    """``sh ...``/``/bin/sh ...`` runs the image's shell stand-in when it has one."""
+    if shell and argv and argv[0] in SH_PROGRAMS:
+        return [shell, *argv[1:]]
+    return argv
+
+
 def container_argv(
     pod: Pod, container: Container, index: int, mapping: ImageMapping, paths: PathMap
 ) -> list[str]:
     """What the container runs: its script, its command, or its image's entrypoint; + args."""
+    shell = image_shell(pod, mapping, paths)
     if container.script is not None:
-        script = write_script(pod, container, index)
+        script = write_script(pod, container, index, shell)
         return [paths.container(script), *container.args]
     if container.command:
-        return [*container.command, *container.args]
+        return with_shell([*container.command, *container.args], shell)
     if mapping.entrypoint:
-        return [*mapping.entrypoint, *container.args]
+        return with_shell([*mapping.entrypoint, *container.args], shell)
     raise StartError(
         f"image {container.image!r} has no known entrypoint and {container.kind} {container.step_name!r} "
         f"sets neither command nor script; give the {container.kind} a command, or add a rule with an "

@@ -16,7 +16,9 @@ The ConfigMap holds one key, ``images.yaml``: a list of rules, first match wins:
 After the user's rules come tektite's built-in rules (ubuntu, debian, bash, busybox, alpine,
 python and Tekton's nop image on the host with the command their real image would run), then
 ``*`` -> ``host``. ``entrypoint`` follows Tekton's lookup: the image's ENTRYPOINT, or its CMD when
-it has no ENTRYPOINT; a step's ``args`` are appended to it.
+it has no ENTRYPOINT; a step's ``args`` are appended to it. ``shell`` names what stands in for the
+image's ``/bin/sh`` (alpine and busybox: ``ash``, tektite's compatibility ash): scripts without a
+shebang, ``#!/bin/sh`` and ``#!/usr/bin/env sh`` scripts and ``sh``/``/bin/sh`` commands run it.
 
 :func:`ImageConfig.image_id` records what really ran (``host://<hostname>?os=debian-12``,
 ``rootfs:///srv/images/builder?os=alpine-3.19``); tektite never makes up a digest.
@@ -42,6 +44,11 @@ CONFIGMAP_NAME = "tektite-images"
 CONFIGMAP_KEY = "images.yaml"
 
 NOP_COMMAND = ["sh", "-c", "echo 'Build successful'"]
+# the bash image's ENTRYPOINT, docker-entrypoint.sh: options (or nothing) go to bash, else run them
+BASH_ENTRYPOINT = [
+    "sh", "-c", 'if [ "$#" -eq 0 ] || [ "${1#-}" != "$1" ]; then exec bash "$@"; fi; exec "$@"',
+    "docker-entrypoint.sh",
+]  # fmt: skip
 
 
 class ImageRule(pydantic.BaseModel):
@@ -52,6 +59,7 @@ class ImageRule(pydantic.BaseModel):
     match: str
     run: str = "host"
     entrypoint: list[str] | None = None
+    shell: str | None = None  # what stands in for the image's /bin/sh ("ash": tektite's compat ash)
 
     @pydantic.field_validator("match")
     @classmethod
@@ -74,6 +82,13 @@ class ImageRule(pydantic.BaseModel):
             return value
         raise ValueError(f"expected 'host' or 'rootfs:<absolute dir>', found {value!r}")
 
+    @pydantic.field_validator("shell")
+    @classmethod
+    def _shell(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or " " in value):
+            raise ValueError(f"expected one program (a name on PATH or an absolute path), found {value!r}")
+        return value
+
     @pydantic.field_validator("entrypoint")
     @classmethod
     def _entrypoint(cls, value: list[str] | None) -> list[str] | None:
@@ -86,9 +101,9 @@ BUILTIN_RULES: tuple[ImageRule, ...] = (
     ImageRule(match="*tektoncd/pipeline/nop*", run="host", entrypoint=NOP_COMMAND),
     ImageRule(match="*ubuntu*", run="host", entrypoint=["bash"]),  # CMD ["bash"]
     ImageRule(match="*debian*", run="host", entrypoint=["bash"]),  # CMD ["bash"]
-    ImageRule(match="*bash*", run="host", entrypoint=["bash"]),  # docker-entrypoint.sh + CMD bash
-    ImageRule(match="*busybox*", run="host", entrypoint=["sh"]),  # CMD ["sh"]
-    ImageRule(match="*alpine*", run="host", entrypoint=["/bin/sh"]),  # CMD ["/bin/sh"]
+    ImageRule(match="*bash*", run="host", entrypoint=BASH_ENTRYPOINT),  # docker-entrypoint.sh
+    ImageRule(match="*busybox*", run="host", entrypoint=["sh"], shell="ash"),  # CMD ["sh"]; sh is ash
+    ImageRule(match="*alpine*", run="host", entrypoint=["/bin/sh"], shell="ash"),  # CMD ["/bin/sh"]
     ImageRule(match="*python*", run="host", entrypoint=["python3"]),  # CMD ["python3"]
     ImageRule(match="*", run="host"),
 )
@@ -103,6 +118,7 @@ class ImageMapping:
     rootfs: Path | None
     entrypoint: list[str] | None
     rule: str  # where the rule came from, for messages: "tektite-images rule 2" / "built-in rule '*ubuntu*'"
+    shell: str | None = None
 
 
 class ImageConfig:
@@ -127,7 +143,7 @@ class ImageConfig:
                     FieldError(
                         (where,),
                         "must be a list of rules",
-                        "a YAML list of {match, run, entrypoint}",
+                        "a YAML list of {match, run, entrypoint, shell}",
                         type(data).__name__,
                     )
                 ],
@@ -142,7 +158,7 @@ class ImageConfig:
                     path: tuple[str | int, ...] = (where, i, *(str(p) for p in err["loc"]))
                     message = str(err["msg"]).removeprefix("Value error, ")
                     if err["type"] == "extra_forbidden":
-                        message = "unknown field; expected one of match, run, entrypoint"
+                        message = "unknown field; expected one of match, run, entrypoint, shell"
                     errors.append(FieldError(path, message))
         if errors:
             raise ValidationError(errors, obj=source)
@@ -176,8 +192,8 @@ class ImageConfig:
 
 def _mapping(image: str, rule: ImageRule, where: str) -> ImageMapping:
     if rule.run == "host":
-        return ImageMapping(image, "host", None, rule.entrypoint, where)
-    return ImageMapping(image, "rootfs", Path(rule.run[len("rootfs:") :]), rule.entrypoint, where)
+        return ImageMapping(image, "host", None, rule.entrypoint, where, rule.shell)
+    return ImageMapping(image, "rootfs", Path(rule.run[len("rootfs:") :]), rule.entrypoint, where, rule.shell)
 
 
 def _os_release(root: Path) -> str | None:
@@ -215,9 +231,10 @@ def image_id(mapping: ImageMapping) -> str:
 
 # Alpine and busybox scripts often say `#!/usr/bin/env ash`. The runner puts a directory with
 # these names last on PATH (so an image's own programs win), each a symlink to the first host
-# program found. busybox implements `ash` itself; dash and bash run ordinary ash scripts.
+# program found. busybox implements `ash` itself; bash accepts what busybox ash accepts beyond
+# POSIX (`[ a == b ]`, `echo -e`), dash does not, so bash comes before dash.
 COMPAT_PROGRAMS: dict[str, tuple[str, ...]] = {
-    "ash": ("busybox", "dash", "bash", "sh"),
+    "ash": ("busybox", "bash", "dash", "sh"),
 }
 
 

@@ -125,15 +125,27 @@ def open_for_other_users(pod: Pod) -> None:
             path.chmod(path.stat().st_mode | mode)
 
 
-def write_script(pod: Pod, container: Container, index: int) -> Path:
+SH_INTERPRETERS = ("/usr/bin/env sh", "/usr/bin/env ash", "/bin/sh", "/bin/ash")
+
+
+def write_script(pod: Pod, container: Container, index: int, shell: str | None = None) -> Path:
     """Write ``container.script`` under /tekton/scripts (mode 0755), Tekton's way.
 
-    Without a ``#!`` line the script gets the preamble ``#!/bin/sh`` + ``set -e``.
+    Without a ``#!`` line the script gets the preamble ``#!/bin/sh`` + ``set -e``. ``shell`` (an
+    absolute path) stands in for the image's ``/bin/sh``: it replaces ``/bin/sh`` in the preamble
+    and in ``#!/bin/sh``, ``#!/bin/ash``, ``#!/usr/bin/env sh`` and ``#!/usr/bin/env ash`` lines.
     """
     assert container.script is not None
     text = container.script
     if not text.startswith("#!"):
-        text = "#!/bin/sh\nset -e\n" + text
+        text = f"#!{shell or '/bin/sh'}\nset -e\n" + text
+    elif shell:
+        first, newline, rest = text.partition("\n")
+        interpreter = first[2:].strip()
+        for candidate in SH_INTERPRETERS:
+            if interpreter == candidate or interpreter.startswith(candidate + " "):
+                text = f"#!{shell}{interpreter[len(candidate) :]}{newline}{rest}"
+                break
     prefix = "script" if container.kind == "step" else "sidecar-script"
     path = pod.tekton_dir("scripts") / f"{prefix}-{index}-{secrets.token_hex(3)}"
     path.write_text(text)

@@ -39,10 +39,12 @@ from tektite.executor.execution import (
     StartError,
     container_argv,
     container_env,
+    image_shell,
     limiter_wrap,
     open_tees,
     start,
     wait_exit,
+    with_shell,
 )
 from tektite.executor.images import ImageConfig, ImageMapping, image_id
 from tektite.executor.layout import (
@@ -245,7 +247,9 @@ class _PodRun:
             def probe_launch(c: Container = c) -> Launch:
                 paths = PathMap(container_mounts(self.pod, c), self.backend.virtual_paths)
                 assert c.readiness is not None
-                return self.backend.launch(self._request(c, list(c.readiness.argv), paths, network=True))
+                shell = image_shell(self.pod, self.mappings[c.name], paths)
+                argv = with_shell(list(c.readiness.argv), shell)
+                return self.backend.launch(self._request(c, argv, paths, network=True))
 
             try:
                 result = await wait_ready(running, c.readiness, probe_launch, self.stop, self.deadline)

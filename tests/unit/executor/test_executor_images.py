@@ -14,7 +14,6 @@ from tektite.executor.images import CONFIGMAP_KEY, ImageConfig, compat_links
     [
         ("mirror.gcr.io/ubuntu", ["bash"]),
         ("mirror.gcr.io/ubuntu@sha256:" + "0" * 64, ["bash"]),
-        ("mirror.gcr.io/bash:5.1.4", ["bash"]),
         ("mirror.gcr.io/busybox", ["sh"]),
         ("mirror.gcr.io/alpine", ["/bin/sh"]),
         ("mirror.gcr.io/python:3.12.4", ["python3"]),
@@ -109,3 +108,10 @@ def test_compat_ash_points_at_a_real_shell() -> None:
     links = compat_links()
     assert "ash" in links
     assert Path(links["ash"]).is_file()
+
+
+def test_shell_field_is_kept_and_validated() -> None:
+    config = ImageConfig.from_yaml("- match: 'acme/*'\n  shell: /usr/bin/bash\n")
+    assert config.resolve("acme/x").shell == "/usr/bin/bash"
+    with pytest.raises(ValidationError, match=r"\[0\]\.shell"):
+        ImageConfig.from_yaml("- match: '*'\n  shell: 'bash -e'\n")

@@ -58,3 +58,18 @@ def test_script_without_shebang_gets_tektons_preamble(tmp_path: Path) -> None:
     other = write_script(p, sidecar("db", script="#!/usr/bin/env python3\nprint(1)\n"), 0)
     assert other.read_text() == "#!/usr/bin/env python3\nprint(1)\n"
     assert other.name.startswith("sidecar-script-0-")
+
+
+def test_a_shell_stand_in_replaces_bin_sh_only(tmp_path: Path) -> None:
+    p = pod(tmp_path, [step("a")])
+    prepare_run_dir(p)
+    cases = {
+        "echo hi\n": "#!/x/ash\nset -e\necho hi\n",
+        "#!/bin/sh -x\necho hi\n": "#!/x/ash -x\necho hi\n",
+        "#!/usr/bin/env sh\necho hi": "#!/x/ash\necho hi",
+        "#!/usr/bin/env ash\n": "#!/x/ash\n",
+        "#!/bin/shell\n": "#!/bin/shell\n",
+        "#!/usr/bin/env bash\n": "#!/usr/bin/env bash\n",
+    }
+    for script, expected in cases.items():
+        assert write_script(p, step("a", script=script), 0, shell="/x/ash").read_text() == expected
