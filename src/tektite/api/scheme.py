@@ -100,3 +100,6 @@ def find_kind(name: str) -> Kind | None:
 
 def kind_names() -> list[str]:
     return sorted(k.singular for k in KINDS.values())
+
+
+from tektite.api import triggers as _triggers  # noqa: E402, F401  (attaches the triggers.tekton.dev models)

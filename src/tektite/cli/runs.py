@@ -25,6 +25,7 @@ from tektite.cli.common import (
 )
 from tektite.cli.follow import Follower
 from tektite.cli.objects import describe_run
+from tektite.cli.preflight import check_references
 from tektite.cli.session import engine_session
 from tektite.controller.cluster import Cluster
 from tektite.core.conditions import get_condition, is_done, parse_time, succeeded
@@ -151,6 +152,7 @@ def run(
     ns = STATE.namespace if STATE.namespace != "default" else None
     parsed = [cluster.admit(d.obj, d, ns) for d in docs]
     params = parse_kv(param, "param")
+    check_references(parsed, cluster.store, STATE.namespace)
     for p in parsed:
         if p.kind.kind not in ("TaskRun", "PipelineRun"):
             cluster.apply_one(p.obj)

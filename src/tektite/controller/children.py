@@ -302,7 +302,9 @@ def _child(
     params = [{"name": k, "value": v} for k, v in values.items()]
     child_spec: JSON = {}
     template = pr_spec.get("taskRunTemplate") or {}
-    trs: JSON = next((s for s in pr_spec.get("taskRunSpecs") or [] if s.get("pipelineTaskName") == pt.name), {})
+    trs: JSON = next(
+        (s for s in pr_spec.get("taskRunSpecs") or [] if s.get("pipelineTaskName") == pt.name), {}
+    )
     if pt.pipeline_ref is not None or pt.pipeline_spec is not None:
         kind = "PipelineRun"
         if pt.pipeline_ref is not None:

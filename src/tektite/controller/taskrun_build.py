@@ -404,7 +404,9 @@ class _Builder:
 
     def timeout(self) -> float | None:
         value = self.tr_spec.get("timeout")
-        seconds = self.env.config.default_timeout if value is None else (_timeout(value, "spec.timeout") or 0.0)
+        seconds = (
+            self.env.config.default_timeout if value is None else (_timeout(value, "spec.timeout") or 0.0)
+        )
         return seconds or None
 
     def context(self) -> JSON:

@@ -47,7 +47,10 @@ def format_duration(seconds: float) -> str:
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
     secs = f"{s:.9f}".rstrip("0").rstrip(".")
-    out = f"{int(m)}m{secs}s"
     if h:
-        out = f"{int(h)}h" + out
+        out = f"{int(h)}h{int(m)}m{secs}s"
+    elif m:
+        out = f"{int(m)}m{secs}s"
+    else:
+        out = f"{secs}s"
     return ("-" if neg else "") + out

@@ -8,7 +8,6 @@ still retained.
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import random
 import threading
@@ -89,6 +88,26 @@ counter = sa.Table(
 )
 
 EVENT_RETENTION = 100_000
+
+# Statements built once: SQLAlchemy caches their compiled form, which keeps per-call overhead low.
+_ROW = sa.select(objects.c.pk, objects.c.body, objects.c.rv).where(
+    objects.c.kind == sa.bindparam("k"),
+    objects.c.namespace == sa.bindparam("ns"),
+    objects.c.name == sa.bindparam("n"),
+)
+_NEXT_RV = counter.update().where(counter.c.id == 1).values(rv=counter.c.rv + 1).returning(counter.c.rv)
+_EVENT_INSERT = events.insert()
+_OBJECT_INSERT = objects.insert()
+_OBJECT_UPDATE = (
+    objects.update()
+    .where(objects.c.pk == sa.bindparam("b_pk"))
+    .values(rv=sa.bindparam("b_rv"), body=sa.bindparam("b_body"))
+)
+_LABELS_DELETE = labels.delete().where(labels.c.obj_pk == sa.bindparam("b_pk"))
+_OWNERS_DELETE = owners.delete().where(owners.c.obj_pk == sa.bindparam("b_pk"))
+_OBJECT_DELETE = objects.delete().where(objects.c.pk == sa.bindparam("b_pk"))
+_LABELS_INSERT = labels.insert()
+_OWNERS_INSERT = owners.insert()
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
 
@@ -139,34 +158,42 @@ class SQLStore:
 
     # -- internals ------------------------------------------------------------------------
     def _next_rv(self, conn: sa.Connection) -> int:
-        row = conn.execute(
-            counter.update().where(counter.c.id == 1).values(rv=counter.c.rv + 1).returning(counter.c.rv)
-        ).first()
+        row = conn.execute(_NEXT_RV).first()
         assert row is not None
         return int(row[0])
 
-    def _event(self, conn: sa.Connection, rv: int, type_: EventType, body: JSON) -> Event:
-        conn.execute(events.insert().values(rv=rv, kind=body.get("kind", ""), type=type_, body=_dumps(body)))
+    def _event(
+        self, conn: sa.Connection, rv: int, type_: EventType, body: JSON, text: str | None = None
+    ) -> Event:
+        conn.execute(
+            _EVENT_INSERT,
+            {
+                "rv": rv,
+                "kind": body.get("kind", ""),
+                "type": type_,
+                "body": text if text is not None else _dumps(body),
+            },
+        )
         return Event(type_, body, rv)
 
-    def _write_indexes(self, conn: sa.Connection, pk: int, meta: JSON) -> None:
-        conn.execute(labels.delete().where(labels.c.obj_pk == pk))
-        conn.execute(owners.delete().where(owners.c.obj_pk == pk))
+    def _write_indexes(self, conn: sa.Connection, pk: int, meta: JSON, old: JSON | None = None) -> None:
+        """Label and owner index rows; left alone when an update did not change them."""
         lbls = meta.get("labels") or {}
+        refs = meta.get("ownerReferences") or []
+        if old is not None:
+            if (old.get("labels") or {}) == lbls and (old.get("ownerReferences") or []) == refs:
+                return
+            conn.execute(_LABELS_DELETE, {"b_pk": pk})
+            conn.execute(_OWNERS_DELETE, {"b_pk": pk})
         if lbls:
             conn.execute(
-                labels.insert(), [{"obj_pk": pk, "key": k, "value": str(v)[:63]} for k, v in lbls.items()]
+                _LABELS_INSERT, [{"obj_pk": pk, "key": k, "value": str(v)[:63]} for k, v in lbls.items()]
             )
-        refs = meta.get("ownerReferences") or []
         if refs:
-            conn.execute(owners.insert(), [{"obj_pk": pk, "owner_uid": r.get("uid", "")} for r in refs])
+            conn.execute(_OWNERS_INSERT, [{"obj_pk": pk, "owner_uid": r.get("uid", "")} for r in refs])
 
     def _row(self, conn: sa.Connection, kind: str, name: str, namespace: str) -> Any:
-        return conn.execute(
-            sa.select(objects.c.pk, objects.c.body, objects.c.rv).where(
-                objects.c.kind == kind, objects.c.namespace == namespace, objects.c.name == name
-            )
-        ).first()
+        return conn.execute(_ROW, {"k": kind, "ns": namespace, "n": name}).first()
 
     def _notify(self, evts: EventList) -> None:
         for evt in evts:
@@ -180,7 +207,7 @@ class SQLStore:
 
     # -- protocol ---------------------------------------------------------------------------
     def create(self, obj: JSON) -> JSON:
-        obj = copy.deepcopy(obj)
+        obj = json.loads(_dumps(obj))
         kind = obj.get("kind")
         if not isinstance(kind, str) or not kind:
             raise TektiteError("cannot store an object without a kind")
@@ -210,24 +237,24 @@ class SQLStore:
                 raise AlreadyExists(f"{kind}: could not generate a unique name from {meta['generateName']!r}")
             rv = self._next_rv(conn)
             meta["resourceVersion"] = str(rv)
-            res = conn.execute(
-                objects.insert().values(
-                    kind=kind,
-                    namespace=namespace,
-                    name=meta["name"],
-                    uid=meta["uid"],
-                    rv=rv,
-                    created=meta["creationTimestamp"],
-                    body=_dumps(obj),
-                )
-            )
+            text = _dumps(obj)
+            row = {
+                "kind": kind,
+                "namespace": namespace,
+                "name": meta["name"],
+                "uid": meta["uid"],
+                "rv": rv,
+                "created": meta["creationTimestamp"],
+                "body": text,
+            }
+            res = conn.execute(_OBJECT_INSERT, row)
             pk = res.inserted_primary_key[0] if res.inserted_primary_key else None
             assert pk is not None
             self._write_indexes(conn, int(pk), meta)
-            evt = self._event(conn, rv, "ADDED", obj)
+            evt = self._event(conn, rv, "ADDED", obj, text)
             self._prune_events(conn, rv)
         self._notify([evt])
-        return copy.deepcopy(obj)
+        return json.loads(text)  # the caller's copy
 
     def get(self, kind: str, name: str, namespace: str | None = DEFAULT_NAMESPACE) -> JSON:
         obj = self.try_get(kind, name, namespace)
@@ -312,7 +339,7 @@ class SQLStore:
         return ListResult([json.loads(r.body) for r in rows], int(rv), token, remaining)
 
     def update(self, obj: JSON, *, status_only: bool = False) -> JSON:
-        obj = copy.deepcopy(obj)
+        obj = json.loads(_dumps(obj))
         kind = obj.get("kind", "")
         meta = _meta(obj)
         name = meta.get("name")
@@ -326,6 +353,7 @@ class SQLStore:
                 )
             current = json.loads(row.body)
             cmeta = current["metadata"]
+            old_meta = dict(cmeta)
             sent_rv = meta.get("resourceVersion")
             if sent_rv not in (None, "") and str(sent_rv) != str(row.rv):
                 raise Conflict(
@@ -354,18 +382,19 @@ class SQLStore:
             if nmeta.get("deletionTimestamp") and not nmeta.get("finalizers"):
                 evts.extend(self._delete_rows(conn, row.pk, new, rv))
             else:
-                conn.execute(objects.update().where(objects.c.pk == row.pk).values(rv=rv, body=_dumps(new)))
+                text = _dumps(new)
+                conn.execute(_OBJECT_UPDATE, {"b_pk": row.pk, "b_rv": rv, "b_body": text})
                 if not status_only:
-                    self._write_indexes(conn, row.pk, nmeta)
-                evts.append(self._event(conn, rv, "MODIFIED", new))
+                    self._write_indexes(conn, row.pk, nmeta, old_meta)
+                evts.append(self._event(conn, rv, "MODIFIED", new, text))
             self._prune_events(conn, rv)
         self._notify(evts)
-        return copy.deepcopy(new)
+        return json.loads(_dumps(new))
 
     def _delete_rows(self, conn: sa.Connection, pk: int, body: JSON, rv: int) -> EventList:
-        conn.execute(labels.delete().where(labels.c.obj_pk == pk))
-        conn.execute(owners.delete().where(owners.c.obj_pk == pk))
-        conn.execute(objects.delete().where(objects.c.pk == pk))
+        conn.execute(_LABELS_DELETE, {"b_pk": pk})
+        conn.execute(_OWNERS_DELETE, {"b_pk": pk})
+        conn.execute(_OBJECT_DELETE, {"b_pk": pk})
         return [self._event(conn, rv, "DELETED", body)]
 
     def delete(

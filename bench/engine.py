@@ -1,0 +1,185 @@
+"""Engine overhead, measured against the bare cost of starting a process, in one run.
+
+    .venv/bin/python bench/engine.py [--rounds 20] [--modes process,sandbox] [--json]
+
+For each isolation mode (``process``: plain subprocesses; ``sandbox``: bubblewrap):
+
+* ``spawn_ms``: bare spawn floor - start ``true`` and wait for it, the same way the mode does
+  (``bwrap`` with tektite's sandbox arguments for ``sandbox``), no tektite code involved;
+* ``taskrun_1step_ms``: a TaskRun with one step running ``true``, from ``store.create`` to its
+  final status written, through the real engine, store (SQLite) and executor;
+* ``step_overhead_ms``: ``taskrun_1step_ms - spawn_ms`` - what tektite adds around one step;
+  ``step_overhead_ratio`` is that divided by ``spawn_ms`` (target <= 2);
+* ``seq10_ms``: a PipelineRun of 10 tasks in a chain (``runAfter``), one ``true`` step each;
+  ``seq10_engine_ms`` is ``seq10_ms - 10 * spawn_ms`` - engine time (target <= 60 ms in process
+  mode); ``seq10_ratio`` is ``seq10_ms / (10 * spawn_ms)``;
+* ``fan100_ms``: a PipelineRun of 100 tasks: one root, 98 in parallel after it, one sink after
+  all of them; ``fan100_engine_ms`` is ``fan100_ms - 100 * spawn_ms`` (no parallelism credit);
+  ``fan100_ratio`` is ``fan100_ms / (100 * spawn_ms)``.
+
+Figures are medians over ``--rounds`` repetitions (the pipelines use fewer rounds). ``--json``
+prints one object ``{"<mode>": {<key>: value, ...}, "host": {...}}`` with the keys above.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from tektite.controller.cluster import Cluster
+from tektite.controller.manager import Engine
+from tektite.core.conditions import succeeded
+from tektite.executor import sandbox_available, select_executor
+
+JSON = dict[str, Any]
+
+
+async def _spawn(argv: list[str]) -> None:
+    proc = await asyncio.create_subprocess_exec(*argv, env={"PATH": "/usr/bin:/bin"})
+    await proc.wait()
+
+
+async def spawn_floor(mode: str, rounds: int) -> float:
+    if mode == "sandbox":
+        from tektite.executor.sandbox import host_root_args
+
+        argv = [
+            "bwrap",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--die-with-parent",
+            "--new-session",
+            *host_root_args(),
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--",
+            "true",
+        ]
+    else:
+        argv = ["true"]
+    for _ in range(3):
+        await _spawn(argv)
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        await _spawn(argv)
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+def taskrun_1step() -> JSON:
+    return {
+        "apiVersion": "tekton.dev/v1",
+        "kind": "TaskRun",
+        "metadata": {"generateName": "bench-"},
+        "spec": {"taskSpec": {"steps": [{"name": "s", "image": "bash", "command": ["true"]}]}},
+    }
+
+
+def _task(name: str, after: list[str]) -> JSON:
+    t: JSON = {"name": name, "taskSpec": {"steps": [{"name": "s", "image": "bash", "command": ["true"]}]}}
+    if after:
+        t["runAfter"] = after
+    return t
+
+
+def pipeline(tasks: list[JSON]) -> JSON:
+    return {
+        "apiVersion": "tekton.dev/v1",
+        "kind": "PipelineRun",
+        "metadata": {"generateName": "bench-"},
+        "spec": {"pipelineSpec": {"tasks": tasks}},
+    }
+
+
+def seq10() -> JSON:
+    return pipeline([_task(f"t{i}", [f"t{i - 1}"] if i else []) for i in range(10)])
+
+
+def fan100() -> JSON:
+    mids = [f"m{i}" for i in range(98)]
+    return pipeline([_task("root", []), *(_task(m, ["root"]) for m in mids), _task("sink", mids)])
+
+
+async def timed_runs(engine: Engine, cluster: Cluster, make: Any, rounds: int) -> float:
+    samples = []
+    for _ in range(rounds + 1):
+        obj = make()
+        start = time.perf_counter()
+        created = cluster.store.create(obj)
+        final = await engine.wait(created["kind"], created["metadata"]["name"])
+        samples.append((time.perf_counter() - start) * 1000)
+        if not succeeded(final):
+            raise SystemExit(f"bench run failed: {final.get('status', {}).get('conditions')}")
+    return statistics.median(samples[1:])  # the first run warms caches
+
+
+async def measure(mode: str, rounds: int) -> JSON:
+    home = Path(tempfile.mkdtemp(prefix="tektite-bench-"))
+    try:
+        cluster = Cluster(home)
+        engine = Engine(cluster, select_executor(mode)[0])
+        await engine.start()
+        try:
+            floor = await spawn_floor(mode, max(rounds, 20))
+            one = await timed_runs(engine, cluster, taskrun_1step, rounds)
+            seq = await timed_runs(engine, cluster, seq10, max(3, rounds // 4))
+            fan = await timed_runs(engine, cluster, fan100, max(2, rounds // 10))
+        finally:
+            await engine.stop()
+            cluster.close()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    return {
+        "spawn_ms": round(floor, 3),
+        "taskrun_1step_ms": round(one, 3),
+        "step_overhead_ms": round(one - floor, 3),
+        "step_overhead_ratio": round((one - floor) / floor, 2),
+        "seq10_ms": round(seq, 2),
+        "seq10_engine_ms": round(seq - 10 * floor, 2),
+        "seq10_ratio": round(seq / (10 * floor), 2),
+        "fan100_ms": round(fan, 1),
+        "fan100_engine_ms": round(fan - 100 * floor, 1),
+        "fan100_ratio": round(fan / (100 * floor), 2),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--modes", default="process,sandbox")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    results: JSON = {
+        "host": {"cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine()}
+    }
+    for mode in args.modes.split(","):
+        if mode == "sandbox" and not sandbox_available()[0]:
+            results[mode] = {"skipped": sandbox_available()[1]}
+            continue
+        results[mode] = asyncio.run(measure(mode, args.rounds))
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    for mode, figures in results.items():
+        if mode == "host":
+            continue
+        print(f"== {mode}")
+        for key, value in figures.items():
+            print(f"  {key:<22} {value}")
+
+
+if __name__ == "__main__":
+    main()
