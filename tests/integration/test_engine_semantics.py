@@ -174,7 +174,7 @@ spec:
 
 
 def test_pipeline_timeout(tmp_path: Path) -> None:
-    cluster, [pr] = run(
+    _, [pr] = run(
         tmp_path,
         """
 apiVersion: tekton.dev/v1

@@ -254,7 +254,8 @@ class SQLStore:
             evt = self._event(conn, rv, "ADDED", obj, text)
             self._prune_events(conn, rv)
         self._notify([evt])
-        return json.loads(text)  # the caller's copy
+        copy_: JSON = json.loads(text)  # the caller's copy
+        return copy_
 
     def get(self, kind: str, name: str, namespace: str | None = DEFAULT_NAMESPACE) -> JSON:
         obj = self.try_get(kind, name, namespace)
@@ -389,7 +390,8 @@ class SQLStore:
                 evts.append(self._event(conn, rv, "MODIFIED", new, text))
             self._prune_events(conn, rv)
         self._notify(evts)
-        return json.loads(_dumps(new))
+        out: JSON = json.loads(_dumps(new))
+        return out
 
     def _delete_rows(self, conn: sa.Connection, pk: int, body: JSON, rv: int) -> EventList:
         conn.execute(_LABELS_DELETE, {"b_pk": pk})
