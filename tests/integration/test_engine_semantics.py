@@ -403,7 +403,7 @@ spec:
 
 
 def test_large_results_are_fine_and_the_limit_is_enforced(tmp_path: Path) -> None:
-    cluster, [ok, too_big] = run(
+    _, [ok, too_big] = run(
         tmp_path,
         """
 apiVersion: v1
