@@ -90,6 +90,8 @@ class Engine:
         self.queued: set[Key] = set()
         self.running: dict[Key, _Running] = {}
         self.finished_hooks: list[FinishedHook] = []
+        # Called before a PipelineRun starts; a message keeps it pending (controller/concurrency.py).
+        self.start_gates: list[Callable[[JSON], str | None]] = []
         self.log_listeners: list[Callable[[Key, str, bytes], None]] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -521,6 +523,8 @@ class Engine:
         if spec.get("managedBy") not in (None, "", "tekton.dev/pipeline"):
             return
         status = pr.get("status") or {}
+        if not status.get("startTime") and not spec.get("status") and self._held_by_gate(pr):
+            return
         try:
             remote = bool((spec.get("pipelineRef") or {}).get("resolver")) and "pipelineSpec" not in status
             pspec = (
@@ -555,6 +559,26 @@ class Engine:
             self._write_status(pr, outcome.status)
         if outcome.requeue_after and self.loop is not None and not outcome.done:
             self.loop.call_later(outcome.requeue_after + 0.01, self.enqueue, key)
+
+    def _held_by_gate(self, pr: JSON) -> bool:
+        """A start gate keeps the run pending (reason PipelineRunPending, the gate's message)."""
+        from tektite.core.conditions import PipelineRunReason, set_condition
+
+        for gate in self.start_gates:
+            message = gate(pr)
+            if message:
+                cond = get_condition(pr) or {}
+                if cond.get("reason") != PipelineRunReason.PENDING or cond.get("message") != message:
+                    status = dict(pr.get("status") or {})
+                    set_condition(status, "Unknown", PipelineRunReason.PENDING, message)
+                    self._write_status(
+                        self.store.get(
+                            pr["kind"], pr["metadata"]["name"], pr["metadata"].get("namespace", "default")
+                        ),
+                        status,
+                    )
+                return True
+        return False
 
     def _fail_pr(self, pr: JSON, reason: str, message: str) -> None:
         from tektite.core.conditions import set_condition
