@@ -361,6 +361,21 @@ class Checker:
                 if segs[0] in ("tasks", "finally") and len(segs) > 1 and segs[1] not in every:
                     self.add((*path, "results", i, "value"), f'"{text}" references an unknown pipeline task')
 
+    def inline_specs(self, parsed: Parsed, disabled: set[str]) -> None:
+        """feature-flags ``disable-inline-spec``: pipeline, pipelinerun, taskrun."""
+        spec = parsed.obj.get("spec") or {}
+        why = "inline specs are disabled by feature-flags disable-inline-spec"
+        kind = parsed.kind.kind
+        if kind == "TaskRun" and "taskrun" in disabled and "taskSpec" in spec:
+            self.add(("spec", "taskSpec"), why, expected="taskRef")
+        if kind == "PipelineRun" and "pipelinerun" in disabled and "pipelineSpec" in spec:
+            self.add(("spec", "pipelineSpec"), why, expected="pipelineRef")
+        if kind == "Pipeline" and "pipeline" in disabled:
+            for section in ("tasks", "finally"):
+                for i, pt in enumerate(spec.get(section) or []):
+                    if "taskSpec" in pt:
+                        self.add(("spec", section, i, "taskSpec"), why, expected="taskRef")
+
     # -- runs ------------------------------------------------------------------------------
     def taskrun(self, tr: TaskRun) -> None:
         spec = tr.spec
@@ -438,6 +453,9 @@ def validate(parsed: Parsed, flags: Mapping[str, str] | None = None) -> None:
     elif not meta.get("generateName"):
         c.add(("metadata", "name"), "name or generateName is required")
     model = parsed.model
+    disabled = {x.strip() for x in str(c.flags.get("disable-inline-spec", "")).split(",") if x.strip()}
+    if disabled:
+        c.inline_specs(parsed, disabled)
     if isinstance(model, Task):
         c.task_spec(("spec",), model.spec, check_refs=True)
     elif isinstance(model, Pipeline):
