@@ -17,6 +17,7 @@ runs (``TaskRun``, ``PipelineRun``, ``CustomRun``) - that is starting, cancellin
 from __future__ import annotations
 
 import copy
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,7 +119,7 @@ class Auth:
             return Principal("system:anonymous", self.anonymous)
         return None
 
-    def install(self, scope: dict[str, Any]) -> None:
+    def install(self, scope: MutableMapping[str, Any]) -> None:
         """Make this Auth findable by :func:`authenticate` for every app mounted under the server."""
         scope[SCOPE_KEY] = self
 
