@@ -134,7 +134,8 @@ class Recorder:
         took = duration_seconds(obj)
         if obj.get("kind") == "PipelineRun":
             PR_TOTAL.labels(status=status).inc()
-            pipeline = labels.get("tekton.dev/pipeline") or meta.get("name", "")
+            ref = ((obj.get("spec") or {}).get("pipelineRef") or {}).get("name")
+            pipeline = labels.get("tekton.dev/pipeline") or ref or meta.get("name", "")
             if took is not None:
                 PR_DURATION.labels(pipeline=pipeline, namespace=ns, status=status).observe(took)
         elif obj.get("kind") == "TaskRun":

@@ -1,0 +1,142 @@
+"""``/metrics`` of a real ``tektite serve``: Tekton's metric names and labels after runs complete,
+parsed by prometheus-client's own text parser."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from test_server_api import Served, start_server, stop_server, task, trust, wait_done
+
+TEKTON = "/apis/tekton.dev/v1/namespaces/default"
+P = "tekton_pipelines_controller_"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    home = tmp_path_factory.mktemp("metrics") / "home"
+    home.mkdir()
+    s = start_server(home)
+    try:
+        yield s
+    finally:
+        stop_server(s)
+
+
+def samples(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out.setdefault(s.name, []).append((dict(s.labels), s.value))
+    return out
+
+
+def scrape(served: Served) -> dict[str, list[tuple[dict[str, str], float]]]:
+    with served.client(served.view) as client:
+        resp = client.get("/metrics")
+    assert resp.status_code == 200
+    assert resp.headers["content-type"].startswith("text/plain")
+    return samples(resp.text)
+
+
+def test_metrics_need_a_token(served: Served) -> None:
+    with httpx.Client(base_url=served.url, verify=trust(served.ca)) as anonymous:
+        assert anonymous.get("/metrics").status_code == 401
+
+
+def test_tekton_metrics_after_runs_complete(served: Served) -> None:
+    with served.client(served.admin) as admin:
+        admin.post(f"{TEKTON}/tasks", json=task("ok", "echo ok"))
+        admin.post(f"{TEKTON}/tasks", json=task("broken", "exit 3"))
+        admin.post(
+            f"{TEKTON}/pipelines",
+            json={
+                "apiVersion": "tekton.dev/v1",
+                "kind": "Pipeline",
+                "metadata": {"name": "measured"},
+                "spec": {"tasks": [{"name": "first", "taskRef": {"name": "ok"}}]},
+            },
+        )
+        runs = [
+            (
+                "pipelineruns",
+                {
+                    "kind": "PipelineRun",
+                    "metadata": {"name": "m-pr"},
+                    "spec": {"pipelineRef": {"name": "measured"}},
+                },
+            ),
+            (
+                "taskruns",
+                {"kind": "TaskRun", "metadata": {"name": "m-ok"}, "spec": {"taskRef": {"name": "ok"}}},
+            ),
+            (
+                "taskruns",
+                {
+                    "kind": "TaskRun",
+                    "metadata": {"name": "m-broken"},
+                    "spec": {"taskRef": {"name": "broken"}},
+                },
+            ),
+        ]
+        for plural, body in runs:
+            resp = admin.post(f"{TEKTON}/{plural}", json={"apiVersion": "tekton.dev/v1", **body})
+            assert resp.status_code == 201, resp.text
+        for plural, body in runs:
+            wait_done(admin, f"{TEKTON}/{plural}/{body['metadata']['name']}")
+    got = scrape(served)
+    pr_total = {s[0]["status"]: s[1] for s in got[P + "pipelinerun_total"]}
+    tr_total = {s[0]["status"]: s[1] for s in got[P + "taskrun_total"]}
+    assert pr_total["success"] >= 1
+    assert tr_total["success"] >= 2  # the standalone one and the pipeline's
+    assert tr_total["failed"] >= 1
+    pr_count = [s for s in got[P + "pipelinerun_duration_seconds_count"] if s[0]["pipeline"] == "measured"]
+    assert pr_count == [({"pipeline": "measured", "namespace": "default", "status": "success"}, 1.0)]
+    in_pipeline = got[P + "pipelinerun_taskrun_duration_seconds_count"]
+    assert (
+        {"pipeline": "measured", "task": "ok", "namespace": "default", "status": "success"},
+        1.0,
+    ) in in_pipeline
+    standalone = {(s[0]["task"], s[0]["status"]): s[1] for s in got[P + "taskrun_duration_seconds_count"]}
+    assert standalone[("ok", "success")] == 1.0
+    assert standalone[("broken", "failed")] == 1.0
+    assert got[P + "running_pipelineruns"] == [({}, 0.0)]
+    assert got[P + "running_taskruns"] == [({}, 0.0)]
+
+
+def test_running_gauge_counts_a_run_in_progress(served: Served) -> None:
+    with served.client(served.admin) as admin:
+        admin.post(f"{TEKTON}/tasks", json=task("sleeper", "sleep 20"))
+        body = {
+            "apiVersion": "tekton.dev/v1",
+            "kind": "TaskRun",
+            "metadata": {"name": "m-sleep"},
+            "spec": {"taskRef": {"name": "sleeper"}},
+        }
+        admin.post(f"{TEKTON}/taskruns", json=body)
+        for _ in range(200):
+            if (admin.get(f"{TEKTON}/taskruns/m-sleep").json().get("status") or {}).get("startTime"):
+                break
+            time.sleep(0.1)
+        assert scrape(served)[P + "running_taskruns"] == [({}, 1.0)]
+        admin.patch(
+            f"{TEKTON}/taskruns/m-sleep",
+            json={"spec": {"status": "TaskRunCancelled"}},
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+        wait_done(admin, f"{TEKTON}/taskruns/m-sleep")
+    got = scrape(served)
+    assert got[P + "running_taskruns"] == [({}, 0.0)]
+    assert {s[0]["status"]: s[1] for s in got[P + "taskrun_total"]}["cancelled"] == 1.0
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("tektite.chains.metrics") is None, reason="no Chains metrics module"
+)
+def test_chains_counters_are_exposed(served: Served) -> None:
+    names = scrape(served)
+    assert any(n.startswith("watcher_taskrun_") for n in names)
