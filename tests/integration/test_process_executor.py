@@ -439,3 +439,24 @@ def test_cgroup_v2_limit_wiring_with_a_stand_in_cgroup(tmp_path: Path) -> None:
     hog = final(result, "hog")
     assert obs.output("step-hog", "stdout") == f"joined\n{64 * 1024 * 1024}\n".encode()
     assert (hog.exit_code, hog.reason, hog.termination_reason) == (137, "OOMKilled", "Error")
+
+
+def test_an_observer_failure_surfaces_and_nothing_is_left_running(tmp_path: Path) -> None:
+    m = marker()
+
+    def broken(container: str, stream: str, data: bytes) -> None:
+        raise RuntimeError("observer broke")
+
+    p = pod(
+        tmp_path,
+        [step("a", script=f"echo hi; sleep {m} & wait")],
+        sidecars=[sidecar("s", script=f"sleep {m}")],
+    )
+
+    async def scenario() -> None:
+        observer = RecordingObserver(on_log=broken)
+        with pytest.raises(RuntimeError, match="observer broke"):
+            await ProcessExecutor(grace=GRACE).run(p, observer, asyncio.Event())
+
+    asyncio.run(scenario())
+    assert processes_matching(f"sleep {m}") == []

@@ -13,7 +13,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Literal, Protocol
+from typing import Any, BinaryIO, Literal, Protocol
 
 from tektite.core.conditions import now
 from tektite.executor.images import CONFIGMAP_KEY, CONFIGMAP_NAME, ImageMapping
@@ -178,28 +178,45 @@ class Running:
     transports: list[asyncio.BaseTransport] = field(default_factory=list)
     returncode: int | None = None
     oom_killed: bool = False
+    broken: asyncio.Future[None] | None = None  # done when reading its output failed
+
+    def watch_pumps(self) -> None:
+        """Make a failing output pump (e.g. the observer raised) visible at once."""
+        self.broken = asyncio.get_running_loop().create_future()
+
+        def check(task: asyncio.Task[None]) -> None:
+            if self.broken and not self.broken.done() and not task.cancelled() and task.exception():
+                self.broken.set_result(None)
+
+        for pump in self.pumps:
+            pump.add_done_callback(check)
 
     async def finish(self, grace: float = DEFAULT_GRACE) -> int:
         """Kill what is left of the container, read its last output, return its exit code."""
-        with contextlib.suppress(ProcessLookupError):
-            await kill_tree(self.proc.pid, grace, self.tag)
-        code = await self.proc.wait()
-        if self.pumps:
-            done, pending = await asyncio.wait(self.pumps, timeout=DRAIN_TIMEOUT)
-            for task in pending:
+        failure: BaseException | None = None
+        try:
+            with contextlib.suppress(ProcessLookupError):
+                await kill_tree(self.proc.pid, grace, self.tag)
+            code = await self.proc.wait()
+            if self.pumps:
+                done, pending = await asyncio.wait(self.pumps, timeout=DRAIN_TIMEOUT)
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    await asyncio.wait(pending)
+                    await self.output.note("output still open after the container ended; stopped reading it")
+                failure = next((t.exception() for t in done if not t.cancelled() and t.exception()), None)
+        finally:
+            for task in self.pumps:
                 task.cancel()
-            for task in done:
-                if not task.cancelled() and task.exception() is not None:
-                    raise task.exception()  # type: ignore[misc]
-            if pending:
-                await asyncio.wait(pending)
-                await self.output.note("output still open after the container ended; stopped reading it")
-        for transport in self.transports:
-            transport.close()
-        self.output.close()
-        self.oom_killed = self.limited.oom_killed()  # before its cgroup goes away
-        self.limited.finish()
+            for transport in self.transports:
+                transport.close()
+            self.output.close()
+            self.oom_killed = self.limited.oom_killed()  # before its cgroup goes away
+            self.limited.finish()
         self.returncode = exit_code(code)
+        if failure is not None:  # e.g. the observer failed while receiving output
+            raise failure
         return self.returncode
 
 
@@ -251,31 +268,37 @@ async def start(launch: Launch, limited: LimitedRun, container: Container, outpu
         asyncio.create_task(output.pump(out_reader, "stdout")),
         asyncio.create_task(output.pump(err_reader, "stderr")),
     ]
+    running.watch_pumps()
     return running
 
 
-Outcome = Literal["exited", "step-timeout", "pod-timeout", "stopped"]
+Outcome = Literal["exited", "step-timeout", "pod-timeout", "stopped", "broken"]
 
 
 async def wait_exit(
-    proc: asyncio.subprocess.Process,
+    running: Running,
     step_deadline: float | None,
     pod_deadline: float | None,
     stop: asyncio.Event,
 ) -> Outcome:
-    """Wait for the process, a deadline (loop time) or ``stop``, whichever comes first."""
+    """Wait for the process, a deadline (loop time), ``stop`` or a failure reading its output."""
     loop = asyncio.get_running_loop()
     deadlines = [d for d in (step_deadline, pod_deadline) if d is not None]
     deadline = min(deadlines) if deadlines else None
-    waiter = asyncio.ensure_future(proc.wait())
+    waiter = asyncio.ensure_future(running.proc.wait())
     stopper = asyncio.ensure_future(stop.wait())
+    watched: set[asyncio.Future[Any]] = {waiter, stopper}
+    if running.broken is not None:
+        watched.add(running.broken)
     try:
         timeout = None if deadline is None else max(0.0, deadline - loop.time())
-        done, _ = await asyncio.wait({waiter, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(watched, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for task in (waiter, stopper):
             task.cancel()
         await asyncio.gather(waiter, stopper, return_exceptions=True)
+    if running.broken is not None and running.broken in done:
+        return "broken"
     if waiter in done:
         return "exited"
     if stopper in done:

@@ -320,7 +320,11 @@ class _PodRun:
 
         timeout = container.timeout if container.timeout and container.timeout > 0 else None
         step_deadline = self.loop.time() + timeout if timeout else None
-        outcome = await wait_exit(running.proc, step_deadline, self.deadline, self.stop)
+        outcome = await wait_exit(running, step_deadline, self.deadline, self.stop)
+        if outcome == "broken":
+            self.current = None
+            await running.finish(grace=0)  # raises what broke
+            raise RuntimeError(f"reading the output of {step.name} failed")  # pragma: no cover
         if outcome == "step-timeout":
             await output.note(f"step timed out after {timeout:g}s; stopping it")
         elif outcome == "pod-timeout":
