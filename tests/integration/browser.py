@@ -1,10 +1,10 @@
 """Fixtures: headless Chromium (Debian ``chromium`` driven by Playwright) and a dashboard server.
 
 Chromium is the system one (``/usr/bin/chromium``, or ``$TEKTITE_CHROMIUM``); Playwright's own
-browser download is never used. Each test gets a fresh user-data-dir. The dashboard runs as
-``python -m tektite.server.dashboard`` (uvicorn + engine with the ``process`` executor) on
-127.0.0.1, started as a child process and stopped by PID. Screenshots go to
-``tests/artifacts/screenshots/`` (gitignored).
+browser download is never used. Each test gets a fresh user-data-dir. The dashboard is the one
+``tektite serve`` mounts at ``/ui`` (uvicorn + engine, ``process`` executor) on 127.0.0.1, started
+as a child process and stopped by PID. Screenshots go to ``tests/artifacts/screenshots/``
+(gitignored).
 """
 
 from __future__ import annotations
@@ -123,24 +123,24 @@ class DashboardServer:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
-def start_dashboard(home: Path, *, auth: bool = True, executor: str = "process") -> DashboardServer:
-    """Start ``python -m tektite.server.dashboard`` on a free port; wait until it answers."""
+def start_dashboard(home: Path, *, executor: str = "process") -> DashboardServer:
+    """Start ``tektite serve`` on a free port; wait until the dashboard answers."""
     port = _free_port()
-    log = home.parent / f"dashboard-{port}.log"
-    argv = [sys.executable, "-m", "tektite.server.dashboard", "--home", str(home), "--port", str(port)]
-    argv += ["--executor", executor] + ([] if auth else ["--no-auth"])
+    log = home.parent / f"serve-{port}.log"
+    argv = [sys.executable, "-m", "tektite.cli.main", "--home", str(home), "serve"]
+    argv += ["--listen", f"127.0.0.1:{port}", "--executor", executor]
     with open(log, "wb") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=home.parent)
     server = DashboardServer(home, f"http://127.0.0.1:{port}/ui/", proc, log)
     deadline = time.monotonic() + 30
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"the dashboard exited with {proc.returncode}:\n{server.output()}")
+            raise RuntimeError(f"tektite serve exited with {proc.returncode}:\n{server.output()}")
         try:
             httpx.get(server.url + "api/whoami", timeout=1)
             return server
         except httpx.TransportError:
             if time.monotonic() > deadline:
                 stop_process(proc)
-                raise RuntimeError(f"the dashboard did not answer within 30s:\n{server.output()}") from None
+                raise RuntimeError(f"tektite serve did not answer within 30s:\n{server.output()}") from None
             time.sleep(0.1)

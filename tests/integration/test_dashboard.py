@@ -9,6 +9,7 @@ Screenshots: ``tests/artifacts/screenshots/dashboard-*.png``.
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 from browser import DashboardServer, browser_context, screenshot, start_dashboard, stop_process
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -25,8 +27,10 @@ from tektite.api.loader import load_text
 from tektite.controller.cluster import Cluster
 from tektite.errors import Conflict
 from tektite.server.dashboard.graph import build_graph
+from tektite.server.dashboard.keys import PublicKeys
 from tektite.server.dashboard.labeler import StatusLabeler
 from tektite.server.dashboard.listing import RunQuery, list_runs
+from tektite.server.dashboard.provenance import provenance
 from tektite.server.tokens import TokenStore
 from tektite.store.sql import SQLStore
 
@@ -556,9 +560,56 @@ def test_provenance_signature_status_is_shown_with_the_reason(env: Env, browser_
     assert "bad signature" in page.locator("#verdict-reason").inner_text()
     screenshot(page, "dashboard-provenance-forged")
 
-    unsigned = echo_runs[2]["metadata"]["name"]
-    page.goto(env.server.url + f"#/run/default/TaskRun/{unsigned}")
-    page.locator("#provenance[data-state='unsigned']").wait_for()
+
+def _public_keys_chains_may_use(env: Env) -> list[ec.EllipticCurvePublicKey]:
+    keys = []
+    secret = env.store.try_get("Secret", "signing-secrets", "tekton-chains")
+    pems = [base64.b64decode(secret["data"]["x509.pem"])] if secret else []
+    home_key = env.server.home / "keys" / "x509.pem"
+    if home_key.exists():
+        pems.append(home_key.read_bytes())
+    for pem in pems:
+        private = serialization.load_pem_private_key(pem, password=None)
+        assert isinstance(private, ec.EllipticCurvePrivateKey)
+        keys.append(private.public_key())
+    return keys
+
+
+def test_provenance_of_a_run_signed_by_chains(env: Env, browser_context: Any) -> None:
+    if importlib.util.find_spec("tektite.chains.watcher") is None:
+        pytest.skip("tektite.chains.watcher is not there yet: tektite serve signs nothing")
+    tr = env.create(taskrun("echo", params={"msg": "sign me"}))
+    name, uid = tr["metadata"]["name"], tr["metadata"]["uid"]
+    signed = wait_for(
+        "Chains to sign the run",
+        lambda: (
+            (o := env.get("TaskRun", name))["metadata"].get("annotations", {}).get("chains.tekton.dev/signed")
+            and o
+        ),
+        timeout=90,
+    )
+    annotations = signed["metadata"]["annotations"]
+    assert annotations["chains.tekton.dev/signed"] == "true", annotations.get("chains.tekton.dev/error")
+    envelope = json.loads(base64.b64decode(annotations[f"chains.tekton.dev/signature-taskrun-{uid}"]))
+    payload = base64.b64decode(envelope["payload"])
+    ptype = envelope["payloadType"].encode()
+    pae = b"DSSEv1 %d %b %d %b" % (len(ptype), ptype, len(payload), payload)
+    sig = base64.b64decode(envelope["signatures"][0]["sig"])
+    independently = []
+    for key in _public_keys_chains_may_use(env):
+        try:
+            key.verify(sig, pae, ec.ECDSA(hashes.SHA256()))
+            independently.append(key)
+        except InvalidSignature:
+            pass
+    assert independently, "the signature Chains wrote verifies with none of the keys it may use"
+    page = browser_context.new_page()
+    login(page, env, "view")
+    page.goto(env.server.url + f"#/run/default/TaskRun/{name}")
+    page.locator("#provenance[data-verified='true']").wait_for()
+    statement = json.loads(page.locator("#statement").text_content() or "")
+    assert statement == json.loads(payload)
+    screenshot(page, "dashboard-provenance-chains")
 
 
 # ------------------------------------------------------------------------------- without a browser
@@ -664,3 +715,50 @@ def test_graph_places_every_task_after_its_dependencies() -> None:
     assert all(
         n["x"] + n["w"] <= graph["width"] and n["y"] + n["h"] <= graph["height"] for n in graph["nodes"]
     )
+
+
+def test_provenance_verdicts_say_why() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    keys = PublicKeys((("test key", key.public_key()),))
+    payload = json.dumps({"_type": "https://in-toto.io/Statement/v0.1", "subject": []}).encode()
+    uid = "0b0e4f4a-1111-2222-3333-444455556666"
+
+    def run(annotations: dict[str, str]) -> dict[str, Any]:
+        return {"kind": "TaskRun", "metadata": {"name": "r", "uid": uid, "annotations": annotations}}
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    unsigned = provenance(run({}), keys, done=True)
+    assert unsigned["state"] == "unsigned" and "not signed" in unsigned["reason"]
+    assert "once it has finished" in provenance(run({}), keys, done=False)["reason"]
+
+    # a raw signature over the payload (cosign's default for blobs), made with cryptography
+    raw = key.sign(payload, ec.ECDSA(hashes.SHA256()))
+    ann = {
+        "chains.tekton.dev/signed": "true",
+        f"chains.tekton.dev/payload-taskrun-{uid}": b64(payload),
+        f"chains.tekton.dev/signature-taskrun-{uid}": b64(raw),
+    }
+    good = provenance(run(ann), keys, done=True)
+    assert good["signature"]["verified"] is True and good["signature"]["format"] == "raw"
+    assert good["statement"] == json.loads(payload)
+
+    changed = {**ann, f"chains.tekton.dev/payload-taskrun-{uid}": b64(payload.replace(b"[]", b"[1]"))}
+    bad = provenance(run(changed), keys, done=True)
+    assert bad["signature"]["verified"] is False and "does not verify" in bad["signature"]["reason"]
+
+    envelope = {"payloadType": "application/vnd.in-toto+json", "payload": b64(b"{}"), "signatures": []}
+    mismatch = {**ann, f"chains.tekton.dev/signature-taskrun-{uid}": b64(json.dumps(envelope).encode())}
+    verdict = provenance(run(mismatch), keys, done=True)["signature"]
+    assert verdict["verified"] is False and "different bytes" in verdict["reason"]
+
+    nokey = provenance(run(ann), PublicKeys((), "no Secret signing-secrets"), done=True)["signature"]
+    assert nokey["verified"] is False and "no Secret signing-secrets" in nokey["reason"]
+
+    failed = provenance(
+        run({"chains.tekton.dev/signed": "failed", "chains.tekton.dev/error": "boom"}), keys, done=True
+    )
+    assert failed["state"] == "failed" and "boom" in failed["reason"]
+    garbage = provenance(run({**ann, f"chains.tekton.dev/signature-taskrun-{uid}": "%%%"}), keys, done=True)
+    assert garbage["signature"]["verified"] is False and "base64" in garbage["signature"]["reason"]

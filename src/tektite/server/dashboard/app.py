@@ -54,7 +54,7 @@ class Dashboard:
     def __init__(self, cluster: Cluster, auth: Any, *, label_runs: bool) -> None:
         self.cluster = cluster
         self.access = Access(auth)
-        self.keys = KeyCache(cluster.store)
+        self.keys = KeyCache(cluster.store, cluster.home)
         self.labeler = StatusLabeler(cluster.store) if label_runs else None
 
     def ensure_started(self) -> None:

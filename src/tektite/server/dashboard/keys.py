@@ -1,11 +1,11 @@
 """The public key a run's provenance should verify with: the one Tekton Chains signs with.
 
-Looked up the way Chains finds its key: the ``signing-secrets`` Secret (namespace
-``tekton-chains`` first, then ``tekton-pipelines`` and ``default``, where tektite keeps its
-config). ``cosign.pub`` is used as is; otherwise the public half of ``x509.pem`` or of
-``cosign.key`` + ``cosign.password`` (the private key is read on the server and never leaves it).
-With ``artifacts.<kind>.signer: kms`` in ``chains-config``, the public key is read from the token.
-Results are cached until the Secret or the ConfigMap changes.
+Looked up the way tektite's Chains finds its signing key: the ``signing-secrets`` Secret
+(namespace ``tekton-chains``, then ``default``) - its ``cosign.pub`` as is, else the public half of
+``x509.pem`` or of ``cosign.key`` + ``cosign.password`` (read on the server, never sent) - and
+when the Secret holds no key, the key Chains made in the home (``<home>/keys/x509.pem``). With
+``artifacts.<kind>.signer: kms`` in ``chains-config``, the public key is read from the token.
+Results are cached until the Secret, the ConfigMap or the home key changes.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import binascii
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
@@ -27,7 +28,9 @@ from tektite.verify.keys import load_public_key
 
 JSON = dict[str, Any]
 SECRET = "signing-secrets"
-NAMESPACES = ("tekton-chains", "tekton-pipelines", "default")
+NAMESPACES = ("tekton-chains", "default")
+HOME_KEY = Path("keys") / "x509.pem"
+_PRIVATE_KEYS = ("x509.pem", "cosign.key")
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,22 @@ def _chains_config(cm: JSON | None) -> tuple[ChainsConfig | None, str | None]:
         return None, f"ConfigMap {CONFIGMAP} is invalid: {exc.message}"
 
 
-def find_public_keys(store: Store, run_kind: str) -> PublicKeys:
+def _home_key(home: Path | None) -> PublicKeys:
+    path = home / HOME_KEY if home is not None else None
+    if path is None or not path.is_file():
+        return PublicKeys(
+            (),
+            f"no Secret {SECRET} with a key in namespaces {', '.join(NAMESPACES)}, and no key made by "
+            f"Chains at {path or '<home>/' + str(HOME_KEY)}: there is no key to verify with",
+        )
+    try:
+        key = load_signer("x509", key_file=path).public_key()
+    except TektiteError as exc:
+        return PublicKeys((), f"{path}: {exc.message}")
+    return PublicKeys(((str(path), key),) if key is not None else ())
+
+
+def find_public_keys(store: Store, run_kind: str, home: Path | None = None) -> PublicKeys:
     """The key(s) Chains would have signed a ``run_kind`` with (uncached)."""
     secret = _first(store, "Secret", SECRET)
     config, problem = _chains_config(_first(store, "ConfigMap", CONFIGMAP))
@@ -84,12 +102,10 @@ def find_public_keys(store: Store, run_kind: str) -> PublicKeys:
         except TektiteError as exc:
             return PublicKeys((), f"cannot read the kms signer's public key: {exc.message}")
         return PublicKeys((("kms signer (signers.kms.kmsref)", key),) if key is not None else ())
-    if secret is None:
-        return PublicKeys(
-            (), f"no Secret {SECRET} in namespaces {', '.join(NAMESPACES)}: there is no key to verify with"
-        )
+    data = _secret_data(secret) if secret is not None else {}
+    if secret is None or not any(k in data for k in _PRIVATE_KEYS):
+        return _home_key(home)
     where = f"Secret {secret['metadata'].get('namespace')}/{SECRET}"
-    data = _secret_data(secret)
     if "cosign.pub" in data:
         try:
             return PublicKeys(((f"{where} cosign.pub", load_public_key(data["cosign.pub"], source=where)),))
@@ -107,8 +123,9 @@ def find_public_keys(store: Store, run_kind: str) -> PublicKeys:
 class KeyCache:
     """:func:`find_public_keys`, recomputed only when the Secret or chains-config changed."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, home: Path | None = None) -> None:
         self.store = store
+        self.home = home
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str], PublicKeys] = {}
 
@@ -118,6 +135,11 @@ class KeyCache:
             obj = _first(self.store, kind, name)
             meta = (obj or {}).get("metadata") or {}
             parts.append(f"{meta.get('uid')}@{meta.get('resourceVersion')}")
+        if self.home is not None:
+            try:
+                parts.append(str((self.home / HOME_KEY).stat().st_mtime_ns))
+            except OSError:
+                parts.append("-")
         return "|".join(parts)
 
     def get(self, run_kind: str) -> PublicKeys:
@@ -125,7 +147,7 @@ class KeyCache:
         with self._lock:
             found = self._cache.get((run_kind, version))
             if found is None:
-                found = find_public_keys(self.store, run_kind)
+                found = find_public_keys(self.store, run_kind, self.home)
                 self._cache = {k: v for k, v in self._cache.items() if k[1] == version}
                 self._cache[(run_kind, version)] = found
             return found

@@ -101,24 +101,30 @@ def provenance(run: JSON, keys: PublicKeys | None, *, done: bool) -> JSON:
     out: JSON = {
         "signedAnnotation": signed,
         "transparency": ann.get(f"{PREFIX}transparency"),
+        "error": ann.get(f"{PREFIX}error"),
         "statement": None,
         "signature": None,
     }
     payload_text, sig_text = ann.get(names["payload"]), ann.get(names["signature"])
     if signed is None and payload_text is None and sig_text is None:
         out["state"] = "unsigned"
-        out["reason"] = (
-            "Chains has not signed this run (is Chains enabled for this kind?)"
-            if done
-            else "Chains signs a run once it has finished"
-        )
+        if not done:
+            out["reason"] = "Chains signs a run once it has finished"
+        elif out["error"]:
+            out["reason"] = f"Chains has not signed this run yet; its last attempt failed: {out['error']}"
+        else:
+            out["reason"] = "Chains has not signed this run (is Chains running, and enabled for this kind?)"
         return out
     if signed == "failed":
         out["state"] = "failed"
-        out["reason"] = "Chains could not sign this run (chains.tekton.dev/signed: failed)"
+        out["reason"] = "Chains could not sign this run (chains.tekton.dev/signed: failed)" + (
+            f": {out['error']}" if out["error"] else ""
+        )
     else:
         out["state"] = "signed"
     if payload_text is None and sig_text is None:
+        if out["state"] == "failed":
+            return out
         out["reason"] = (
             f"no {names['payload']} annotation: the provenance is stored elsewhere "
             "(artifacts.*.storage in chains-config does not include tekton)"
