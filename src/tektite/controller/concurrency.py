@@ -130,11 +130,6 @@ def group_for(pr: JSON, pipeline: JSON | None, configmap: Mapping[str, str]) -> 
     return None
 
 
-def _created(obj: JSON) -> tuple[str, str]:
-    meta = obj.get("metadata") or {}
-    return (meta.get("creationTimestamp") or "", meta.get("name") or "")
-
-
 def _started(obj: JSON) -> bool:
     return bool((obj.get("status") or {}).get("startTime"))
 
@@ -145,24 +140,25 @@ def _waiting(obj: JSON) -> bool:
 
 
 def decide(pr: JSON, group: Group, peers: list[JSON]) -> Decision:
-    """May ``pr`` (not started yet) start, given the other runs of its group?"""
+    """May ``pr`` (not started yet) start? ``peers`` are the runs of its group in creation order,
+    oldest first (the store's order: timestamps have one-second resolution), ``pr`` among them."""
     me = (pr.get("metadata") or {}).get("name")
-    others = [p for p in peers if (p.get("metadata") or {}).get("name") != me]
-    running = sorted((p for p in others if _started(p) and not is_done(p)), key=_created)
+    names = [(p.get("metadata") or {}).get("name") for p in peers]
+    mine = names.index(me) if me in names else len(peers)
+    older, others = peers[:mine], [p for p in peers if (p.get("metadata") or {}).get("name") != me]
+    running = [p for p in others if _started(p) and not is_done(p)]
     if group.policy == "cancel-in-progress":
-        older = [p for p in running if _created(p) < _created(pr)]
-        older += [p for p in others if _waiting(p) and _created(p) < _created(pr)]
-        older.sort(key=_created)
+        in_progress = [p for p in older if (_started(p) and not is_done(p)) or _waiting(p)]
         keep = group.limit - 1
-        victims = older[: max(0, len(older) - keep)] if keep >= 0 else older
+        victims = in_progress[: max(0, len(in_progress) - keep)]
         return Decision(True, cancel=[p["metadata"]["name"] for p in victims])
-    ahead = [p for p in others if _waiting(p) and _created(p) < _created(pr)]
+    ahead = [p for p in older if _waiting(p)]
     if len(running) + len(ahead) < group.limit:
         return Decision(True)
-    names = ", ".join(p["metadata"]["name"] for p in running) or "none"
+    listed = ", ".join(p["metadata"]["name"] for p in running) or "none"
     return Decision(
         False,
-        f'queued by concurrency key "{group.key}" (limit {group.limit}): {len(running)} running ({names}), '
+        f'queued by concurrency key "{group.key}" (limit {group.limit}): {len(running)} running ({listed}), '
         f"{len(ahead)} queued ahead of this run",
     )
 
@@ -216,8 +212,10 @@ class Concurrency:
                 pr = self.store.update(labelled)
             except Conflict:
                 return "waiting to join its concurrency group"
-        peers = self.store.list("PipelineRun", ns, label_selector=f"{GROUP_LABEL}={group.label}").items
-        peers = [p for p in peers if self._same_group(p, group)]
+        newest_first = self.store.list(
+            "PipelineRun", ns, label_selector=f"{GROUP_LABEL}={group.label}", order="-created"
+        ).items
+        peers = [p for p in reversed(newest_first) if self._same_group(p, group)]
         decision = decide(pr, group, peers)
         for name in decision.cancel:
             self._cancel(name, ns, group, pr["metadata"]["name"])
