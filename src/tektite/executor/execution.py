@@ -174,6 +174,7 @@ class Running:
     limited: LimitedRun
     started_at: str
     tag: str | None = None
+    since: int = 0
     pumps: list[asyncio.Task[None]] = field(default_factory=list)
     transports: list[asyncio.BaseTransport] = field(default_factory=list)
     returncode: int | None = None
@@ -196,7 +197,7 @@ class Running:
         failure: BaseException | None = None
         try:
             with contextlib.suppress(ProcessLookupError):
-                await kill_tree(self.proc.pid, grace, self.tag)
+                await kill_tree(self.proc.pid, grace, self.tag, self.since)
             code = await self.proc.wait()
             if self.pumps:
                 done, pending = await asyncio.wait(self.pumps, timeout=DRAIN_TIMEOUT)
@@ -260,7 +261,7 @@ async def start(launch: Launch, limited: LimitedRun, container: Container, outpu
         raise
     os.close(out_w)
     os.close(err_w)
-    running = Running(container, proc, output, limited, now(), tag=launch.tag)
+    running = Running(container, proc, output, limited, now(), tag=launch.tag, since=launch.since)
     out_reader, out_t = await _reader(out_r)
     err_reader, err_t = await _reader(err_r)
     running.transports = [out_t, err_t]

@@ -29,6 +29,7 @@ class Launch:
     env: dict[str, str]
     cwd: str | None = None  # host directory (process backend); the sandbox uses bwrap --chdir
     tag: str | None = None  # value of TEKTITE_CONTAINER_ID in its environment, to find its processes
+    since: int = 0  # start time of its first process (clock ticks since boot), set by spawn()
     user: int | None = None  # setuid/setgid in the child (process backend, as root)
     group: int | None = None
     notes: list[str] = field(default_factory=list)  # warnings for the container's log
@@ -59,8 +60,19 @@ def _read(path: str) -> bytes | None:
         os.close(fd)
 
 
-def list_processes(tag: str | None = None) -> list[ProcInfo]:
-    """Every process on the host; ``tagged`` when its environment holds ``TEKTITE_CONTAINER_ID=tag``."""
+def _start_ticks(fields: list[bytes]) -> int:
+    try:
+        return int(fields[19])  # field 22 of /proc/<pid>/stat, counted after "comm"
+    except (IndexError, ValueError):
+        return 0
+
+
+def list_processes(tag: str | None = None, since: int = 0) -> list[ProcInfo]:
+    """Every process on the host; ``tagged`` when its environment holds ``TEKTITE_CONTAINER_ID=tag``.
+
+    Only processes started at or after ``since`` (clock ticks since boot) can carry the tag, so
+    only their environments are read.
+    """
     needle = f"{CONTAINER_ID_ENV}={tag}\0".encode() if tag else b""
     out = []
     for name in os.listdir("/proc"):
@@ -76,16 +88,16 @@ def list_processes(tag: str | None = None) -> list[ProcInfo]:
         except (IndexError, ValueError):
             continue
         tagged = False
-        if needle:
+        if needle and _start_ticks(rest) >= since:
             environ = _read(f"/proc/{name}/environ") or b""
             tagged = environ.startswith(needle) or b"\0" + needle in environ
         out.append(ProcInfo(int(name), ppid, pgrp, session, tagged))
     return out
 
 
-def process_tree(root: int, tag: str | None = None) -> set[int]:
+def process_tree(root: int, tag: str | None = None, since: int = 0) -> set[int]:
     """Processes that belong to the container started as ``root`` (a session leader)."""
-    procs = list_processes(tag)
+    procs = list_processes(tag, since)
     members = {p.pid for p in procs if p.pgrp == root or p.session == root or p.tagged}
     members.add(root)
     children: dict[int, list[int]] = {}
@@ -121,9 +133,9 @@ def _living(pids: set[int]) -> set[int]:
     return {pid for pid in pids if not _is_zombie(pid)}
 
 
-async def kill_tree(root: int, grace: float = DEFAULT_GRACE, tag: str | None = None) -> None:
+async def kill_tree(root: int, grace: float = DEFAULT_GRACE, tag: str | None = None, since: int = 0) -> None:
     """SIGTERM the container's processes, wait up to ``grace`` seconds, then SIGKILL what's left."""
-    pids = _living(process_tree(root, tag))
+    pids = _living(process_tree(root, tag, since))
     if not pids:
         return
     _signal_all(pids, signal.SIGTERM)
@@ -131,11 +143,11 @@ async def kill_tree(root: int, grace: float = DEFAULT_GRACE, tag: str | None = N
     deadline = loop.time() + grace
     while loop.time() < deadline:
         await asyncio.sleep(0.02)
-        pids = _living(process_tree(root, tag) | pids)
+        pids = _living(process_tree(root, tag, since) | pids)
         if not pids:
             return
     for _ in range(50):  # processes may fork while being killed: repeat until none is left
-        pids = _living(process_tree(root, tag) | pids)
+        pids = _living(process_tree(root, tag, since) | pids)
         if not pids:
             return
         _signal_all(pids, signal.SIGKILL)
@@ -160,7 +172,7 @@ async def spawn(launch: Launch, *, stdout: int, stderr: int) -> asyncio.subproce
         extra["user"] = launch.user
         extra["group"] = launch.group if launch.group is not None else 0
         extra["extra_groups"] = []
-    return await asyncio.create_subprocess_exec(
+    proc = await asyncio.create_subprocess_exec(
         *launch.argv,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=stdout,
@@ -171,3 +183,7 @@ async def spawn(launch: Launch, *, stdout: int, stderr: int) -> asyncio.subproce
         close_fds=True,
         **extra,  # type: ignore[arg-type]
     )
+    stat = _read(f"/proc/{proc.pid}/stat")
+    if stat is not None:
+        launch.since = _start_ticks(stat[stat.rfind(b")") + 2 :].split())
+    return proc

@@ -37,14 +37,14 @@ async def run_probe(launch: Launch, timeout: float) -> bool:
     try:
         await asyncio.wait_for(proc.wait(), timeout=timeout if timeout > 0 else None)
     except TimeoutError:
-        await kill_tree(proc.pid, grace=0, tag=launch.tag)
+        await kill_tree(proc.pid, grace=0, tag=launch.tag, since=launch.since)
         await proc.wait()
         return False
     finally:
         if proc.returncode is None:  # cancelled while waiting
-            await kill_tree(proc.pid, grace=0, tag=launch.tag)
+            await kill_tree(proc.pid, grace=0, tag=launch.tag, since=launch.since)
             await proc.wait()
-    await kill_tree(proc.pid, grace=0, tag=launch.tag)  # what the probe left behind
+    await kill_tree(proc.pid, grace=0, tag=launch.tag, since=launch.since)  # what the probe left behind
     return proc.returncode == 0
 
 
