@@ -59,7 +59,8 @@ def chromium_path() -> str:
 
 @pytest.fixture()
 def browser_context(tmp_path: Path) -> Iterator[Any]:
-    """A Playwright BrowserContext of a fresh headless Chromium profile."""
+    """A Playwright BrowserContext of a fresh headless Chromium profile; the test fails if a page
+    throws or logs an error (other than an HTTP error status, which tests provoke on purpose)."""
     executable = chromium_path()
     try:
         from playwright.sync_api import sync_playwright
@@ -78,10 +79,22 @@ def browser_context(tmp_path: Path) -> Iterator[Any]:
             viewport={"width": 1360, "height": 900},
         )
         context.set_default_timeout(20_000)
+        problems: list[str] = []  # uncaught exceptions and console errors (CSP violations among them)
+        context.on("weberror", lambda e: problems.append(f"uncaught: {e.error}"))
+        context.on(
+            "console",
+            lambda m: (
+                problems.append(f"console: {m.text}")
+                if m.type == "error"
+                and not m.text.startswith("Failed to load resource")  # a 401/403/404 answer
+                else None
+            ),
+        )
         try:
             yield context
         finally:
             context.close()
+        assert not problems, "the page reported errors:\n" + "\n".join(problems)
 
 
 def screenshot(page: Any, name: str) -> Path:

@@ -276,7 +276,10 @@ function provenanceView(p) {
       sig.format ? ` (${sig.format === "dsse" ? "DSSE envelope" : "raw signature"})` : ""),
     h("p", { id: "verdict-reason" }, sig.reason || ""));
   }
-  if (p.transparency) box.append(h("p", {}, "Transparency log: ", h("a", { href: p.transparency }, p.transparency)));
+  if (p.transparency) {  // an annotation anyone who may edit the run can set: link only http(s)
+    const safe = /^https?:\/\//i.test(p.transparency);
+    box.append(h("p", {}, "Transparency log: ", safe ? h("a", { href: p.transparency, rel: "noopener noreferrer" }, p.transparency) : p.transparency));
+  }
   if (p.payloadError) box.append(h("p", { class: "error" }, p.payloadError));
   const st = p.statement;
   if (st) {
