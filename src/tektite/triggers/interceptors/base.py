@@ -70,7 +70,10 @@ class InterceptorRequest:
 
     def get_header(self, name: str) -> str:
         """``http.Header.Get``: the first value of a header, names case-insensitive."""
-        values = self.header.get(canonical_header(name)) or []
+        values = self.header.get(canonical_header(name))
+        if values is None:
+            lower = name.lower()
+            values = next((v for k, v in self.header.items() if k.lower() == lower), [])
         return values[0] if values else ""
 
     def to_json(self) -> JSON:
