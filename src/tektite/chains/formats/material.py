@@ -17,6 +17,7 @@ __all__ = [
     "COMMIT_PARAM",
     "URL_PARAM",
     "from_image_id",
+    "is_unpinned_uri",
     "pipeline_params_and_results",
     "remove_duplicates",
     "sidecar_image_materials",
@@ -40,8 +41,25 @@ def spdx_git(url: str, revision: str = "") -> str:
     return prefix + url + (f"@{revision}" if revision else "")
 
 
+def is_unpinned_uri(image_id: str) -> bool:
+    """An ``imageID`` tektite's executor recorded for what really ran without a registry digest.
+
+    ``host://<hostname>?os=debian-12`` or ``rootfs:///srv/images/builder?os=alpine-3.19``: a URI
+    with a scheme and no ``@<algorithm>:<hex>``. A kubelet never writes these, so Chains' own
+    inputs never have them.
+    """
+    scheme, sep, _ = image_id.partition("://")
+    return bool(sep) and bool(scheme) and scheme != "docker-pullable" and "@" not in image_id
+
+
 def from_image_id(image_id: str, where: str, path: tuple[str | int, ...]) -> Artifact:
-    """``fromImageID``: ``[docker-pullable://]<uri>@<alg>:<hex>`` -> ``oci://<uri>`` + digest."""
+    """``fromImageID``: ``[docker-pullable://]<uri>@<alg>:<hex>`` -> ``oci://<uri>`` + digest.
+
+    tektite's own unpinned image IDs (:func:`is_unpinned_uri`) are recorded as they are, uri only
+    (an in-toto ResourceDescriptor may have a uri and no digest); no digest is ever made up.
+    """
+    if is_unpinned_uri(image_id):
+        return Artifact(image_id, {})
     uri_digest = image_id.split("@")
     digest = uri_digest[1].split(":") if len(uri_digest) == 2 else []
     if len(digest) != 2:
@@ -50,7 +68,7 @@ def from_image_id(image_id: str, where: str, path: tuple[str | int, ...]) -> Art
                 FieldError(
                     path,
                     "the image a step ran must be pinned by digest for provenance",
-                    "<repository>@<algorithm>:<hex>",
+                    "<repository>@<algorithm>:<hex> (or a tektite host:// / rootfs:// image ID)",
                     repr(image_id),
                 )
             ],
@@ -64,6 +82,7 @@ def step_image_materials(tr: TaskRunObject) -> list[Artifact]:
     return [
         from_image_id(img, tr.where, ("status", "steps", i, "imageID"))
         for i, img in enumerate(tr.step_images())
+        if img  # a step that never started has no image: nothing ran
     ]
 
 
@@ -71,6 +90,7 @@ def sidecar_image_materials(tr: TaskRunObject) -> list[Artifact]:
     return [
         from_image_id(img, tr.where, ("status", "sidecars", i, "imageID"))
         for i, img in enumerate(tr.sidecar_images())
+        if img  # a step that never started has no image: nothing ran
     ]
 
 

@@ -16,6 +16,7 @@ from tektite.chains.formats.common import SlsaConfig, invocation_environment, su
 from tektite.chains.formats.extract import subject_digests
 from tektite.chains.formats.gojson import format_timestamp
 from tektite.chains.formats.material import (
+    is_unpinned_uri,
     pipeline_params_and_results,
     remove_duplicates,
     sidecar_image_materials,
@@ -55,11 +56,13 @@ def _invocation(
 def _step(step: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
     """``attest.Step``: the script (else the command) and the image that actually ran."""
     entry_point = step.get("script") or " ".join(step.get("command") or [])
-    image = state.get("imageID", "").removeprefix("docker-pullable://")
+    image_id = state.get("imageID", "")
+    # tektite's unpinned image IDs (host://..., rootfs://...) are already URIs: written as recorded.
+    image = image_id if is_unpinned_uri(image_id) else "oci://" + image_id.removeprefix("docker-pullable://")
     return {
         "entryPoint": entry_point,
         "arguments": step.get("args"),
-        "environment": {"container": state.get("name", ""), "image": "oci://" + image},
+        "environment": {"container": state.get("name", ""), "image": image},
         "annotations": None,
     }
 
