@@ -1,0 +1,94 @@
+"""Chains' ``oci`` storage as a backend: cosign's ``.sig`` / ``.att`` tags (see :mod:`.oci`).
+
+- an image's simple-signing payload and signature go to ``<repo>:sha256-<hex>.sig``;
+- a run's in-toto statement (its DSSE envelope) goes to ``<repo>:sha256-<hex>.att`` of every
+  subject that is an image (a name that parses as a repository, with a ``sha256`` digest); other
+  subjects (``pkg:`` URIs, files) are skipped, as Chains skips them.
+
+``<repo>`` is the image's repository, or ``storage.oci.repository``. Registry credentials are the
+run's (``ctx.registry_auth``: its service account's docker config Secrets, then the host's).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from tektite.chains.storage import StorageContext, StorageItem
+from tektite.chains.storage.oci import OCIStorage
+from tektite.errors import FieldError, TektiteError, ValidationError
+from tektite.oci.client import RegistryClient
+from tektite.oci.reference import ImageReference, parse_reference
+
+__all__ = ["OCIBackend", "image_subjects"]
+
+
+def image_subjects(statement: dict[str, Any]) -> list[ImageReference]:
+    """The subjects of an in-toto statement that name an image by sha256 digest."""
+    out = []
+    for subject in statement.get("subject") or []:
+        if not isinstance(subject, dict):
+            continue
+        hex_digest = (subject.get("digest") or {}).get("sha256")
+        name = subject.get("name")
+        if not isinstance(hex_digest, str) or not isinstance(name, str) or not name:
+            continue
+        try:
+            out.append(parse_reference(f"{name}@sha256:{hex_digest}"))
+        except ValidationError:
+            continue
+    return out
+
+
+class OCIBackend:
+    name = "oci"
+
+    def __init__(
+        self,
+        repository: str | None,
+        insecure: bool,
+        client_factory: Callable[[Any, bool], RegistryClient] | None = None,
+    ) -> None:
+        """``client_factory(docker_config, insecure)`` makes registry clients (tests pass a fake)."""
+        self.repository = repository
+        self.insecure = insecure
+        self.client_factory = client_factory or (
+            lambda auth, insecure: RegistryClient(auth, insecure=insecure)
+        )
+
+    def _storage(self, ctx: StorageContext) -> OCIStorage:
+        auth = ctx.registry_auth() if ctx.registry_auth is not None else None
+        return OCIStorage(
+            lambda insecure: self.client_factory(auth, insecure),
+            repository=self.repository,
+            insecure=self.insecure,
+        )
+
+    def store(self, item: StorageItem, ctx: StorageContext) -> None:
+        storage = self._storage(ctx)
+        if item.is_simplesigning:
+            storage.store_signature(
+                item.image,
+                item.payload,
+                item.signature,
+                item.cert.encode() or None,
+                item.chain.encode() or None,
+            )
+            return
+        try:
+            statement = json.loads(item.payload)
+        except (ValueError, UnicodeDecodeError):
+            raise ValidationError(
+                [FieldError((), "the payload is not an in-toto statement", "JSON", "undecodable bytes")],
+                obj=f"oci storage of {item.short_key}",
+            ) from None
+        images = image_subjects(statement)
+        failures = []
+        for image in images:
+            try:
+                storage.store_attestation(image, item.signature, item.predicate_type)
+            except TektiteError as err:
+                failures.append(f"{image}: {err.message}")
+        if failures:
+            raise TektiteError("oci storage: cannot store the attestation for " + "; ".join(failures))
