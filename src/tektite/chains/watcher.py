@@ -1,0 +1,503 @@
+"""The Chains watcher: every finished TaskRun and PipelineRun is formatted, signed, stored and
+marked, exactly once.
+
+::
+
+    watcher = ChainsWatcher(cluster)
+    watcher.attach(engine)      # inside an engine: signs at completion (engine.finished_hooks)
+    ...
+    watcher.close()             # drains what is queued, releases the lease
+
+    ChainsWatcher(cluster).run_forever(stop_event)   # `tektite chains run`: its own process
+    ChainsWatcher(cluster).sync()                    # `tektite chains run --once`
+
+**What it does to a run** (Chains' reconcilers):
+
+1. a run that is not done gets the finalizer (``chains.tekton.dev``, PipelineRuns
+   ``chains.tekton.dev/pipelinerun``) so that deleting or pruning it only marks it
+   (``deletionTimestamp``) until it is signed. A run deleted before it finishes is let go at once.
+2. a finished run is formatted, signed and stored (:func:`tektite.chains.sign.sign_run`); a
+   PipelineRun waits until each child TaskRun in ``status.childReferences`` is done and reconciled.
+3. one compare-and-swap update then writes the ``tekton`` storage annotations,
+   ``chains.tekton.dev/signed: "true"`` and removes the finalizer. A child TaskRun keeps its
+   finalizer until its PipelineRun is reconciled (the PipelineRun's provenance reads it).
+4. on failure ``chains.tekton.dev/retries`` goes up (retried after 0.5 s, 1 s, 2 s) and
+   ``chains.tekton.dev/error`` says why; after the third retry ``signed: "failed"``.
+
+**Exactly once.** Watchers sharing a store elect one signer with a Lease (:mod:`.lease`); the
+final update carries the resourceVersion the signer read, so a run is marked by one writer only.
+
+**Threads.** A poller follows the store's event log (``events_since``, resumable: on start and on
+gaining the lease it scans every run) and renews the lease; one worker thread does the signing, so
+an engine's asyncio loop only pays for a queue put in its completion hook.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tektite.chains import annotations as A
+from tektite.chains.config import CONFIGMAP, ChainsConfig
+from tektite.chains.keys import SignerSource, stderr_notice
+from tektite.chains.lease import Lease
+from tektite.chains.metrics import Metrics
+from tektite.chains.registryauth import run_registry_auth
+from tektite.chains.settings import SECRET_NAME, ChainsSettings
+from tektite.chains.sign import sign_run
+from tektite.chains.storage import Backend, BackendEnv, StorageContext, get_backend
+from tektite.chains.workqueue import Key, WorkQueue
+from tektite.controller.cluster import Cluster
+from tektite.core.conditions import is_done
+from tektite.errors import Conflict, NotFound, TektiteError
+
+__all__ = ["Action", "ChainsWatcher", "SyncSummary"]
+
+log = logging.getLogger("tektite.chains")
+JSON = dict[str, Any]
+RUN_KINDS = ("TaskRun", "PipelineRun")
+WATCHED_KINDS = (*RUN_KINDS, "ConfigMap", "Secret")
+PARENT_LABEL = "tekton.dev/pipelineRun"
+ERROR_LIMIT = 1000
+
+
+class Action:
+    NOTHING = "nothing"
+    ADD_FINALIZER = "add-finalizer"
+    REMOVE_FINALIZER = "remove-finalizer"
+    SIGN = "sign"
+    WAIT = "wait"  # a PipelineRun whose children are not all signed yet
+    SIGNED = "signed"
+    RETRY = "retry"
+    FAILED = "failed"
+    GONE = "gone"
+
+
+@dataclass
+class SyncSummary:
+    signed: int = 0
+    failed: int = 0
+    left: int = 0
+
+
+def _key(obj: JSON) -> Key:
+    meta = obj.get("metadata") or {}
+    return (str(obj.get("kind", "")), str(meta.get("namespace") or "default"), str(meta.get("name", "")))
+
+
+def _rv(obj: JSON) -> int:
+    try:
+        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+class ChainsWatcher:
+    def __init__(
+        self,
+        cluster: Cluster,
+        *,
+        identity: str | None = None,
+        poll_interval: float = 0.25,
+        lease_duration: float = 15.0,
+        notify: Callable[[str], None] = stderr_notice,
+        host_registry_config: bool = True,
+    ) -> None:
+        self.cluster = cluster
+        self.store = cluster.store
+        self.settings = ChainsSettings(cluster.getter())
+        self.signers = SignerSource(cluster.home, self.settings, notify)
+        self.lease = Lease(self.store, identity, duration=lease_duration)
+        self.metrics = Metrics()
+        self.queue = WorkQueue()
+        self.poll_interval = poll_interval
+        self.host_registry_config = host_registry_config
+        self._backends: tuple[ChainsConfig | None, dict[str, Backend]] = (None, {})
+        self._written: OrderedDict[Key, int] = OrderedDict()  # newest rv we wrote per run
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._last_rv = 0
+        self._leader = False
+        self._draining = False
+        self._backoff: dict[Key, float] = {}
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def attach(self, engine: Any) -> None:
+        """Sign the engine's runs as they finish (its ``finished_hooks``), then start watching."""
+        engine.finished_hooks.append(self.on_finished)
+        self.start()
+
+    def start(self) -> None:
+        if self._threads:
+            return
+        self._last_rv = self.store.current_resource_version()
+        self._threads = [
+            threading.Thread(target=self._poll_loop, name="chains-poller", daemon=True),
+            threading.Thread(target=self._work_loop, name="chains-worker", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def close(self, timeout: float = 30.0) -> int:
+        """Stop watching, finish what is queued (retries without waiting), release the lease.
+
+        Returns how many runs were left unsigned because ``timeout`` ran out.
+        """
+        self._stop.set()
+        self._draining = True
+        self.queue.close()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(deadline - time.monotonic(), 0.0))
+        left = len(self.queue) + sum(1 for t in self._threads if t.is_alive())
+        self.lease.release()
+        self._leader = False
+        return left
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """``tektite chains run``: watch until ``stop`` is set."""
+        self.start()
+        try:
+            while not stop.wait(0.5):
+                pass
+        finally:
+            self.close()
+
+    def sync(self) -> SyncSummary:
+        """Process every run that needs it now, in this thread (``tektite chains run --once``)."""
+        if not self.lease.try_acquire():
+            raise TektiteError(
+                f"another Chains watcher holds the lease ({self.lease.holder()}); "
+                "it signs the runs of this home",
+                hint="stop it, or wait for it to finish",
+            )
+        self._leader = True
+        self._draining = True
+        summary = SyncSummary()
+        try:
+            self._scan()
+            self.queue.close()
+            while (item := self.queue.get(timeout=0)) is not None:
+                action = self.process(*item)
+                summary.signed += action == Action.SIGNED
+                summary.failed += action == Action.FAILED
+        finally:
+            self.lease.release()
+            self._leader = False
+        summary.left = len(self.queue)
+        return summary
+
+    # -- feeding the queue ------------------------------------------------------------------------
+    def on_finished(self, obj: JSON) -> None:
+        """The engine's completion hook: runs in the engine loop, so it only queues the run."""
+        if self._leader and obj.get("kind") in RUN_KINDS and self._interesting(obj):
+            self.queue.put(_key(obj), obj)
+
+    def _renew(self) -> None:
+        was = self._leader
+        self._leader = self.lease.try_acquire()
+        if self._leader and not was:
+            log.info("chains: this watcher (%s) signs the runs", self.lease.identity)
+            self._scan()
+        elif was and not self._leader:
+            log.warning("chains: lost the lease to %s; another watcher signs now", self.lease.holder())
+            self.queue.clear()
+
+    def _scan(self) -> None:
+        """Queue every run that needs something; the resumable start (no state of our own)."""
+        self.settings.invalidate_all()
+        for kind in RUN_KINDS:
+            for obj in self.store.list(kind).items:
+                if self._interesting(obj):
+                    self.queue.put(_key(obj), obj)
+
+    def _poll_loop(self) -> None:
+        next_renew = 0.0  # the first turn takes the lease (and scans) in this thread, not the caller's
+        while True:
+            try:
+                if time.monotonic() >= next_renew:
+                    self._renew()
+                    next_renew = time.monotonic() + self.lease.duration / 3
+                self._poll()
+            except TektiteError as err:  # the event log was pruned past us (Gone), a locked db, ...
+                log.warning("chains: %s; rescanning", err.message)
+                self._last_rv = self.store.current_resource_version()
+                if self._leader:
+                    self._scan()
+            except Exception:  # a bug must not stop the watcher
+                log.exception("chains: poller failed")
+            if self._stop.wait(self.poll_interval):
+                return
+
+    def _poll(self) -> None:
+        while True:
+            events = self.store.events_since(self._last_rv, WATCHED_KINDS)
+            for evt in events:
+                self._last_rv = max(self._last_rv, evt.resource_version)
+                if evt.kind in ("ConfigMap", "Secret"):
+                    if evt.name in (CONFIGMAP, SECRET_NAME):
+                        self.settings.invalidate(evt.kind, evt.name)
+                    continue
+                if self._leader and evt.type != "DELETED" and self._interesting(evt.object):
+                    self.queue.put(_key(evt.object), evt.object)
+            if len(events) < 1000:
+                return
+
+    def _interesting(self, obj: JSON) -> bool:
+        """Whether a run may need an action: a cheap look at the object, no store reads."""
+        key = _key(obj)
+        with self._lock:
+            if _rv(obj) <= self._written.get(key, 0):
+                return False  # we wrote something newer already
+        meta = obj.get("metadata") or {}
+        finalizer = A.has_finalizer(obj)
+        if not is_done(obj):
+            return finalizer == bool(meta.get("deletionTimestamp"))
+        return not A.is_reconciled(obj) or finalizer
+
+    # -- the worker ---------------------------------------------------------------------------------
+    def _work_loop(self) -> None:
+        while True:
+            item = self.queue.get(timeout=0.5)
+            if item is None:
+                if self._stop.is_set():
+                    return
+                continue
+            key, hint = item
+            if not self._leader:
+                continue
+            due = self._backoff.get(key, 0.0)
+            if due > time.monotonic() and not self._draining:
+                self.queue.put(key, hint, delay=due - time.monotonic())
+                continue
+            try:
+                self.process(key, hint)
+            except Exception:  # a bug must not stop the worker
+                log.exception("chains: %s %s/%s failed", *key)
+
+    def process(self, key: Key, hint: JSON | None = None) -> str:
+        """Bring one run forward: add/remove the finalizer, or sign it. Returns the :class:`Action`."""
+        kind, namespace, name = key
+        with self._lock:
+            stale = hint is not None and _rv(hint) <= self._written.get(key, 0)
+        obj = hint if hint is not None and not stale else self.store.try_get(kind, name, namespace)
+        for _ in range(10):
+            if obj is None:
+                return Action.GONE
+            try:
+                action = self._decide(obj)
+                if action in (Action.ADD_FINALIZER, Action.REMOVE_FINALIZER):
+                    self._write(obj, {}, finalizer=action == Action.ADD_FINALIZER)
+                elif action == Action.SIGN:
+                    return self._sign(obj)
+                return action
+            except Conflict:
+                obj = self.store.try_get(kind, name, namespace)
+            except NotFound:
+                return Action.GONE
+        return Action.NOTHING
+
+    def _config(self) -> ChainsConfig | None:
+        try:
+            return self.settings.config()
+        except TektiteError:
+            return None
+
+    def _decide(self, obj: JSON) -> str:
+        config = self._config()
+        managed = A.wants_chains(obj, config.managed_by if config else ())
+        finalizer = A.has_finalizer(obj)
+        deleting = bool((obj.get("metadata") or {}).get("deletionTimestamp"))
+        if not managed:
+            return Action.REMOVE_FINALIZER if finalizer else Action.NOTHING
+        if not is_done(obj):
+            if deleting:  # Chains' FinalizeKind lets a run deleted before it finished go
+                return Action.REMOVE_FINALIZER if finalizer else Action.NOTHING
+            return Action.NOTHING if finalizer else Action.ADD_FINALIZER
+        if not A.is_reconciled(obj):
+            return Action.SIGN
+        if finalizer and not self._held_for_parent(obj):
+            return Action.REMOVE_FINALIZER
+        return Action.NOTHING
+
+    def _parent(self, obj: JSON) -> JSON | None:
+        """A TaskRun's PipelineRun, when it still exists and owns it."""
+        if obj.get("kind") != "TaskRun":
+            return None
+        meta = obj.get("metadata") or {}
+        name = (meta.get("labels") or {}).get(PARENT_LABEL)
+        if not name:
+            return None
+        parent = self.store.try_get("PipelineRun", name, meta.get("namespace") or "default")
+        owners = {o.get("uid") for o in meta.get("ownerReferences") or []}
+        if parent is None or parent["metadata"].get("uid") not in owners:
+            return None
+        return parent
+
+    def _held_for_parent(self, obj: JSON) -> bool:
+        """A child keeps its finalizer until its PipelineRun, which reads it, is reconciled."""
+        parent = self._parent(obj)
+        if parent is None or A.is_reconciled(parent):
+            return False
+        config = self._config()
+        return A.wants_chains(parent, config.managed_by if config else ())
+
+    # -- signing --------------------------------------------------------------------------------------
+    def _children(self, pr: JSON) -> tuple[list[JSON], str | None]:
+        """The PipelineRun's child TaskRuns in order; a reason to wait when one is not signed yet."""
+        namespace = pr["metadata"].get("namespace") or "default"
+        children = []
+        for ref in (pr.get("status") or {}).get("childReferences") or []:
+            if ref.get("kind", "TaskRun") != "TaskRun":
+                continue
+            child = self.store.try_get("TaskRun", ref.get("name", ""), namespace)
+            if child is None:
+                raise NotFound(f'child TaskRun "{ref.get("name")}" of the PipelineRun is gone')
+            if not (child.get("status") or {}).get("completionTime") or not A.is_reconciled(child):
+                return [], f"TaskRun {ref.get('name')} is not signed yet"
+            children.append(child)
+        return children, None
+
+    def _backend_for(self, config: ChainsConfig) -> Callable[[str], Backend]:
+        with self._lock:
+            if self._backends[0] is not config:
+                self._backends = (config, {})
+            cache = self._backends[1]
+        env = BackendEnv(config, self.cluster.home, getattr(self.store, "engine", None))
+
+        def get(name: str) -> Backend:
+            if name not in cache:
+                cache[name] = get_backend(name, env)
+            return cache[name]
+
+        return get
+
+    def _sign(self, obj: JSON) -> str:
+        kind = obj["kind"]
+        key = _key(obj)
+        try:
+            config = self.settings.config()
+            children: list[JSON] = []
+            if kind == "PipelineRun":
+                children, wait = self._children(obj)
+                if wait:
+                    return Action.WAIT  # the child's signing queues this run again
+            getter = self.cluster.getter()
+            ctx = StorageContext(
+                run=obj,
+                registry_auth=lambda: run_registry_auth(obj, getter, host_config=self.host_registry_config),
+            )
+            outcome = sign_run(
+                obj, children, config, lambda k: self.signers.get(k, config), self._backend_for(config), ctx
+            )
+        except TektiteError as err:
+            return self._failed(obj, err.diagnostics())
+        self.metrics.inc(kind, "sign_created", outcome.signed)
+        self.metrics.inc(kind, "payload_stored", outcome.stored)
+        if not outcome.ok:
+            return self._failed(obj, "; ".join(outcome.errors), ctx.annotations)
+        annotations = {**ctx.annotations, A.SIGNED: "true"}
+        if self._mark(obj, annotations, drop=(A.ERROR,)) is None:
+            return Action.NOTHING
+        self._backoff.pop(key, None)
+        self.metrics.inc(kind, "marked_signed")
+        log.info("chains: %s %s/%s signed", kind, key[1], key[2])
+        return Action.SIGNED
+
+    def _failed(self, obj: JSON, reason: str, stored: dict[str, str] | None = None) -> str:
+        """Count a retry, or mark ``signed: "failed"``; what the tekton backend stored is kept."""
+        stored = stored or {}
+        kind, key = obj["kind"], _key(obj)
+        self.metrics.inc(kind, "signing_failures")
+        reason = reason if len(reason) <= ERROR_LIMIT else reason[: ERROR_LIMIT - 3] + "..."
+        retries = A.retries(obj)
+        if retries < A.MAX_RETRIES:
+            marks = {**stored, A.RETRIES: str(retries + 1), A.ERROR: reason}
+            if self._mark(obj, marks, finalizer=None) is None:
+                return Action.NOTHING
+            delay = 0.5 * 2**retries
+            self._backoff[key] = time.monotonic() + delay
+            self.queue.put(key, None, delay=0 if self._draining else delay)
+            log.warning(
+                "chains: %s %s/%s: signing failed, retry %d: %s", kind, key[1], key[2], retries + 1, reason
+            )
+            return Action.RETRY
+        if self._mark(obj, {**stored, A.SIGNED: "failed", A.ERROR: reason}) is None:
+            return Action.NOTHING
+        self._backoff.pop(key, None)
+        log.warning("chains: %s %s/%s: signing failed for good: %s", kind, key[1], key[2], reason)
+        return Action.FAILED
+
+    def _mark(
+        self,
+        obj: JSON,
+        annotations: dict[str, str],
+        *,
+        drop: tuple[str, ...] = (),
+        finalizer: bool | None = False,
+    ) -> JSON | None:
+        """Write ``annotations`` (and the finalizer change) with compare-and-swap.
+
+        On a conflict the latest object gets the same annotations unless someone reconciled it
+        meanwhile (then None: another writer marked it). The signature is of the snapshot read.
+        """
+        current: JSON | None = obj
+        for _ in range(10):
+            if current is None or A.is_reconciled(current):
+                return None
+            try:
+                return self._write(current, annotations, drop=drop, finalizer=finalizer)
+            except Conflict:
+                current = self.store.try_get(
+                    obj["kind"], obj["metadata"]["name"], obj["metadata"].get("namespace")
+                )
+        return None
+
+    def _write(
+        self, obj: JSON, annotations: dict[str, str], *, drop: tuple[str, ...] = (), finalizer: bool | None
+    ) -> JSON:
+        """One update carrying ``obj``'s resourceVersion. ``finalizer``: True add, False remove, None keep."""
+        meta = dict(obj["metadata"])
+        if annotations or drop:
+            merged = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in drop}
+            merged.update(annotations)
+            meta["annotations"] = merged
+        name = A.finalizer_for(obj["kind"])
+        finalizers = [f for f in meta.get("finalizers") or [] if f != name]
+        keep = finalizer is None and name in (meta.get("finalizers") or [])
+        if finalizer is False and A.SIGNED in annotations and self._held_for_parent(obj):
+            keep = True
+        if finalizer or keep:
+            finalizers.append(name)
+        if finalizers:
+            meta["finalizers"] = finalizers
+        else:
+            meta.pop("finalizers", None)
+        new = self.store.update({**obj, "metadata": meta})
+        with self._lock:
+            self._written[_key(obj)] = _rv(new)
+            self._written.move_to_end(_key(obj))
+            while len(self._written) > 100_000:
+                self._written.popitem(last=False)
+        if meta.get("deletionTimestamp") and not finalizers:
+            self.cluster.cleanup(new)  # the update removed the run: its directory goes too
+        if A.SIGNED in annotations:
+            self._after_mark(new)
+        return new
+
+    def _after_mark(self, obj: JSON) -> None:
+        """A marked child lets its PipelineRun sign; a marked PipelineRun releases its children."""
+        namespace = obj["metadata"].get("namespace") or "default"
+        parent = (obj["metadata"].get("labels") or {}).get(PARENT_LABEL)
+        if obj["kind"] == "TaskRun" and parent:
+            self.queue.put(("PipelineRun", namespace, parent))
+        if obj["kind"] == "PipelineRun":
+            for ref in (obj.get("status") or {}).get("childReferences") or []:
+                if ref.get("kind", "TaskRun") == "TaskRun":
+                    self.queue.put(("TaskRun", namespace, ref.get("name", "")))
