@@ -1,12 +1,19 @@
-"""Run the engine inside the CLI process when no other engine (``tektite serve``) owns the home."""
+"""Run the engine inside the CLI process when no other engine (``tektite serve``) owns the home.
+
+The engine carries the Chains watcher (:class:`tektite.chains.watcher.ChainsWatcher`): runs are
+signed as they finish, and leaving the session waits (up to 30 s) for their signatures.
+``TEKTITE_CHAINS=off`` leaves Chains out.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
+from tektite.chains.watcher import ChainsWatcher
 from tektite.cli.common import err
 from tektite.controller.cluster import Cluster
 from tektite.controller.manager import Engine
@@ -45,10 +52,34 @@ async def engine_session(
         yield None
         return
     await engine.start()
+    watcher = chains_watcher(cluster)
+    if watcher is not None:
+        watcher.attach(engine)
     try:
         yield engine
     finally:
         await engine.stop()
+        if watcher is not None:
+            left = await asyncio.to_thread(watcher.close, CHAINS_DRAIN_SECONDS)
+            if left and not quiet:
+                err(
+                    f"chains: {left} run(s) not signed yet; the next tektite engine or "
+                    "`tektite chains run` signs them"
+                )
+
+
+CHAINS_ENV = "TEKTITE_CHAINS"
+CHAINS_DRAIN_SECONDS = 30.0
+
+
+def chains_enabled() -> bool:
+    """Chains runs in every engine unless ``TEKTITE_CHAINS`` is ``off``/``0``/``false``/``no``."""
+    return os.environ.get(CHAINS_ENV, "on").strip().lower() not in ("off", "0", "false", "no")
+
+
+def chains_watcher(cluster: Cluster) -> ChainsWatcher | None:
+    """The in-engine Chains watcher (signs runs as they finish), unless turned off."""
+    return ChainsWatcher(cluster) if chains_enabled() else None
 
 
 def run_async(coro: Any) -> Any:
