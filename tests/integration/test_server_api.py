@@ -482,3 +482,72 @@ def test_taskrun_log_endpoint(served: Served) -> None:
     with served.client(served.view) as viewer:
         prefixed = viewer.get(f"{TEKTON}/taskruns/talk-run/log", params={"all": "true"}).text
         assert "[main] second line" in prefixed.splitlines()
+
+
+# -- the CLI and RemoteStore as clients -------------------------------------------------------------
+def test_cli_with_server_talks_to_the_api(served: Served, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "TEKTITE_SERVER": served.url,
+        "TEKTITE_TOKEN": served.edit,
+        "TEKTITE_CA_FILE": str(served.ca),
+        "TEKTITE_HOME": str(tmp_path / "client-home"),
+    }
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tektite.cli.main", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+
+    with served.client(served.admin) as admin:
+        admin.post(f"{TEKTON}/tasks", json=task("remote", "echo remote"))
+    listed = cli("get", "tasks")
+    assert listed.returncode == 0, listed.stderr
+    assert "remote" in listed.stdout.split()
+    started = cli("task", "start", "remote")
+    assert started.returncode == 0, started.stderr
+    runs = cli("taskrun", "list")
+    assert "Succeeded" in runs.stdout
+    refused = cli("apply", "-f", str(_write(tmp_path / "t.yaml", task("by-editor"))))
+    assert refused.returncode == 1
+    assert "forbidden" in refused.stderr.lower()
+    assert not (tmp_path / "client-home" / "tektite.db").exists()  # nothing stored locally
+    env["TEKTITE_TOKEN"] = "tkt_wrong"
+    denied = cli("get", "tasks")
+    assert denied.returncode == 1 and "401" in denied.stderr and "Traceback" not in denied.stderr
+
+
+def _write(path: Path, obj: dict[str, Any]) -> Path:
+    path.write_text(json.dumps(obj))
+    return path
+
+
+def test_remote_store_follows_the_store_protocol(served: Served) -> None:
+    from tektite.errors import AlreadyExists, Conflict, NotFound
+    from tektite.server.client import RemoteStore
+
+    store = RemoteStore(served.url, served.admin, ca_file=served.ca)
+    try:
+        created = store.create(configmap("remote-cm", {"via": "client"}, a="1"))
+        assert created["metadata"]["uid"]
+        with pytest.raises(AlreadyExists):
+            store.create(configmap("remote-cm", a="1"))
+        assert store.get("ConfigMap", "remote-cm")["data"] == {"a": "1"}
+        assert store.try_get("ConfigMap", "no-such") is None
+        stale = dict(created, data={"a": "stale"})
+        store.update(dict(created, data={"a": "2"}))
+        with pytest.raises(Conflict):
+            store.update(stale)
+        page = store.list("ConfigMap", "default", label_selector="via=client")
+        assert [o["metadata"]["name"] for o in page.items] == ["remote-cm"]
+        events = store.events_since(int(created["metadata"]["resourceVersion"]) - 1, ("ConfigMap",))
+        assert [e.type for e in events if e.name == "remote-cm"] == ["ADDED", "MODIFIED"]
+        assert store.delete("ConfigMap", "remote-cm").deleted[0]["metadata"]["name"] == "remote-cm"
+        with pytest.raises(NotFound):
+            store.get("ConfigMap", "remote-cm")
+    finally:
+        store.close()

@@ -26,12 +26,32 @@ class State:
     home: Path | None = None
     verbose: bool = False
     namespace: str = "default"
+    server: str | None = None  # --server / TEKTITE_SERVER: talk to `tektite serve` instead
+    token: str | None = None
     _cluster: Cluster | None = None
 
     def cluster(self) -> Cluster:
         if self._cluster is None:
-            self._cluster = Cluster(self.home)
+            self._cluster = remote_cluster(self.server, self.token) if self.server else Cluster(self.home)
         return self._cluster
+
+
+def remote_cluster(url: str, token: str | None) -> Cluster:
+    """A Cluster whose store is the server's API. Its home is a private scratch directory whose
+    engine lock this process holds, so no local engine runs: the server executes the runs."""
+    import atexit
+    import fcntl
+    import os
+    import shutil
+    import tempfile
+
+    from tektite.server.client import RemoteStore
+
+    scratch = Path(tempfile.mkdtemp(prefix="tektite-remote-"))
+    fd = os.open(scratch / "engine.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held until the process exits
+    atexit.register(shutil.rmtree, scratch, True)
+    return Cluster(scratch, store=RemoteStore.from_env(url, token))
 
 
 STATE = State()

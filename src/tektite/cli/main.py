@@ -37,8 +37,17 @@ def _global(
     ] = None,
     namespace: Annotated[str, typer.Option("--namespace", "-n", help="namespace")] = "default",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show tracebacks and engine logs")] = False,
+    server: Annotated[
+        str | None,
+        typer.Option("--server", envvar="TEKTITE_SERVER", help="URL of a `tektite serve` to talk to"),
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option("--token", envvar="TEKTITE_TOKEN", help="bearer token for --server")
+    ] = None,
 ) -> None:
     STATE.home = home
+    STATE.server = server
+    STATE.token = token
     STATE.namespace = namespace
     STATE.verbose = verbose
     if home is not None:

@@ -176,6 +176,8 @@ class KubeApi:
             params.get("fieldSelector") or None,
             int(params["limit"]) if params.get("limit", "").isdigit() and int(params["limit"]) > 0 else None,
             params.get("continue") or None,
+            "-created" if params.get("orderBy") == "-created" else "name",
+            params.get("ownerUid") or None,
         )
         if verb == "logs":
             return await self._logs(request, target)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from tektite.controller.cluster import Cluster
 from tektite.core.selectors import matches, parse_selector
@@ -70,6 +70,8 @@ class Query:
     field_selector: str | None = None
     limit: int | None = None
     continue_token: str | None = None
+    order: Literal["name", "-created"] = "name"  # tektite extension: ?orderBy=-created
+    owner_uid: str | None = None  # tektite extension: ?ownerUid=...
 
     def check(self) -> None:
         """Raise (400) on a malformed selector before anything is read."""
@@ -115,6 +117,8 @@ class Resources:
                 label_selector=query.label_selector,
                 limit=query.limit,
                 continue_token=query.continue_token,
+                order=query.order,
+                owner_uid=query.owner_uid,
             )
             items = [o for o in res.items if field_matches(fields, o)]
             rv, token, remaining = res.resource_version, res.continue_token, res.remaining

@@ -124,3 +124,9 @@ async def serve(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await engine.stop()
+        if watcher is not None and hasattr(watcher, "close"):
+            left = await asyncio.to_thread(watcher.close, 30.0)
+            if left:
+                log.warning(
+                    "chains: %s runs were left unsigned at shutdown; they are signed on the next start", left
+                )
