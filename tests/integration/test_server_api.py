@@ -5,6 +5,7 @@ The ``served`` fixture is shared with test_kubectl.py and test_metrics.py (they 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -551,3 +552,13 @@ def test_remote_store_follows_the_store_protocol(served: Served) -> None:
             store.get("ConfigMap", "remote-cm")
     finally:
         store.close()
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("tektite.triggers.app") is None, reason="the Triggers sink is not in this tree"
+)
+def test_eventlistener_sink_is_served_without_a_bearer_token(served: Served) -> None:
+    with httpx.Client(base_url=served.url, verify=trust(served.ca)) as webhook:
+        resp = webhook.post("/el/default/no-such-listener", json={"ref": "main"})
+    assert resp.status_code == 404
+    assert 'EventListener "no-such-listener" not found' in resp.json()["message"]

@@ -90,11 +90,15 @@ def build(
         routes.append(Route("/", lambda _r: RedirectResponse("/ui/")))
         routes.append(Mount("/ui", app=ui))
     make_triggers = _optional("tektite.triggers.app", "make_app") if triggers else None
+    listener_routes: Mount | None = None
     if make_triggers is not None:
         sink = make_triggers(cluster)
         if isinstance(sink, Starlette):
             sub_apps.append(sink)
-        routes.append(Mount("/el", app=sink))
+        listener_routes = Mount("", app=sink)  # it routes /el/{namespace}/{name} itself; keep it last
+
+    if listener_routes is not None:
+        routes.append(listener_routes)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

@@ -63,6 +63,25 @@ def attach_chains(cluster: Cluster, engine: Engine) -> Any:
     return watcher
 
 
+def listener_servers(cluster: Cluster, host: str, ssl: dict[str, Any]) -> list[uvicorn.Server]:
+    """EventListeners annotated ``triggers.tektite.dev/port`` get a port of their own (those present
+    when the server starts); the main server still serves every listener at ``/el/{ns}/{name}``."""
+    ports = _optional("tektite.triggers.app", "listener_ports")
+    make_app = _optional("tektite.triggers.app", "make_app")
+    if ports is None or make_app is None:
+        return []
+    servers = []
+    for lp in ports(cluster):
+        app = make_app(cluster, listener=(lp.namespace, lp.name))
+        config = uvicorn.Config(app, host=host, port=lp.port, log_level="warning", lifespan="on", **ssl)
+        server = uvicorn.Server(config)
+        # SIGINT/SIGTERM belong to the main server, which stops these with it
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+        servers.append(server)
+        log.info("EventListener %s/%s also listens on port %s", lp.namespace, lp.name, lp.port)
+    return servers
+
+
 async def _every(seconds: float, work: Callable[[], Any]) -> None:
     while True:
         await asyncio.sleep(seconds)
@@ -115,10 +134,16 @@ async def serve(
             on_ready(f"{options.scheme}://{host}:{options.port}")
 
     announcer = asyncio.create_task(announce())
+    listeners = listener_servers(cluster, options.host, ssl) if options.triggers else []
+    listener_tasks = [asyncio.create_task(extra.serve()) for extra in listeners]
     log.info("%s", reason)
     try:
         await server.serve()
     finally:
+        for extra in listeners:
+            extra.should_exit = True
+        if listener_tasks:
+            await asyncio.gather(*listener_tasks, return_exceptions=True)
         for task in (sweeper, announcer):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
