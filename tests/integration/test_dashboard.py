@@ -36,8 +36,6 @@ from tektite.store.sql import SQLStore
 
 __all__ = ["browser_context"]
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
 DEFINITIONS = """
 apiVersion: tekton.dev/v1
 kind: Task
@@ -272,6 +270,8 @@ def key(obj: dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------------------------
+@pytest.mark.browser
+@pytest.mark.slow
 def test_login_is_required_and_a_wrong_token_is_refused(env: Env, browser_context: Any) -> None:
     page = browser_context.new_page()
     page.goto(env.server.url)
@@ -291,6 +291,8 @@ def test_login_is_required_and_a_wrong_token_is_refused(env: Env, browser_contex
         assert anonymous.get("api/runs").status_code == 401
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 def test_filters_by_kind_status_pipeline_and_label(env: Env, browser_context: Any) -> None:
     page = browser_context.new_page()
     login(page, env, "view")
@@ -330,6 +332,8 @@ def test_filters_by_kind_status_pipeline_and_label(env: Env, browser_context: An
     page.locator("#runs-error").get_by_text("label").wait_for()
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 def test_pagination_walks_every_run_once_newest_first(env: Env, browser_context: Any) -> None:
     page = browser_context.new_page()
     login(page, env, "view")
@@ -357,6 +361,8 @@ def test_pagination_walks_every_run_once_newest_first(env: Env, browser_context:
     screenshot(page, "dashboard-pagination")
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 def test_pipelinerun_page_draws_the_dag_with_each_tasks_status(env: Env, browser_context: Any) -> None:
     page = browser_context.new_page()
     login(page, env, "view")
@@ -403,6 +409,8 @@ def test_pipelinerun_page_draws_the_dag_with_each_tasks_status(env: Env, browser
     assert page.locator("#steps tr[data-step='boom']").get_attribute("data-status") == "Failed"
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 def test_step_logs_stream_live_while_the_step_runs(env: Env, browser_context: Any, tmp_path: Path) -> None:
     gate = tmp_path / "gate"
     tr = env.create(taskrun("gated", params={"gate": str(gate)}))
@@ -426,6 +434,8 @@ def test_step_logs_stream_live_while_the_step_runs(env: Env, browser_context: An
     screenshot(page, "dashboard-logs-done")
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 def test_view_role_cannot_cancel_and_edit_role_can(env: Env, browser_context: Any) -> None:
     tr = env.create(taskrun("sleeper"))
     name = tr["metadata"]["name"]
@@ -458,6 +468,8 @@ def test_view_role_cannot_cancel_and_edit_role_can(env: Env, browser_context: An
     screenshot(page, "dashboard-cancelled")
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 def test_rerun_creates_a_new_run_that_runs(env: Env, browser_context: Any) -> None:
     old = next(
         p for p in env.all_runs("PipelineRun") if (p["metadata"].get("labels") or {}).get("team") == "red"
@@ -527,6 +539,8 @@ def _chains_annotate(env: Env, run: dict[str, Any], key: ec.EllipticCurvePrivate
     raise AssertionError("could not annotate the run")
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 def test_provenance_signature_status_is_shown_with_the_reason(env: Env, browser_context: Any) -> None:
     chains_key = ec.generate_private_key(ec.SECP256R1())
     pem = chains_key.private_bytes(
@@ -575,6 +589,8 @@ def _public_keys_chains_may_use(env: Env) -> list[ec.EllipticCurvePublicKey]:
     return keys
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 def test_provenance_of_a_run_signed_by_chains(env: Env, browser_context: Any) -> None:
     if importlib.util.find_spec("tektite.chains.watcher") is None:
         pytest.skip("tektite.chains.watcher is not there yet: tektite serve signs nothing")
@@ -613,6 +629,7 @@ def test_provenance_of_a_run_signed_by_chains(env: Env, browser_context: Any) ->
 
 
 # ------------------------------------------------------------------------------- without a browser
+@pytest.mark.slow
 def test_api_refuses_bad_queries_and_posts_without_the_dashboard_header(env: Env) -> None:
     with env.server.client("admin") as admin:
         bad = admin.get("api/runs", params={"status": "Done", "limit": "0"})
