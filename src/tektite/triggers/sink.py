@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,7 +27,7 @@ from tektite.api.triggers import EventListener, EventListenerSpec
 from tektite.controller.cluster import Cluster
 from tektite.controller.lookup import secret_data
 from tektite.errors import NotFound, TektiteError
-from tektite.triggers import records
+from tektite.triggers import metrics, records
 from tektite.triggers.bindings import EventData, resolve_params
 from tektite.triggers.chain import Chain, ChainError, Headers, Step, canonical
 from tektite.triggers.cloudevents import CloudEvents
@@ -121,6 +122,7 @@ class Sink:
         self, namespace: str, name: str, incoming: Incoming, *, reject_status: int | None = None
     ) -> EventResult:
         """Process one event for EventListener ``namespace/name`` (raises ``NotFound``)."""
+        started = time.monotonic()
         el_obj = self.cluster.store.get("EventListener", name, namespace)
         el = EventListener.model_validate(el_obj)
         meta = el_obj.get("metadata") or {}
@@ -153,6 +155,14 @@ class Sink:
                 )
             events.send("done")
         result.finished_at = utcnow()
+        metrics.record(
+            name,
+            namespace,
+            result.response_code,
+            result.status,
+            [c["kind"] for c in result.created()],
+            time.monotonic() - started,
+        )
         _mask(result)
         self._log(result)
         try:

@@ -483,3 +483,23 @@ def test_a_listener_without_triggers_accepts_and_records_no_triggers(cluster: Cl
     r = send(cluster, "empty")
     assert r.response_code == 202 and r.status == "no-triggers"
     assert records.list_events(cluster.store, "default", "empty", status="no-triggers").items
+
+
+def test_metrics_count_events_and_created_kinds(cluster: Cluster) -> None:
+    from prometheus_client import REGISTRY
+
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    apply(cluster, LISTENER)
+    el = {"eventlistener": "listener", "namespace": "default"}
+    before_ok = sample("eventlistener_event_received_count_total", **el, status="succeeded")
+    before_bad = sample("eventlistener_event_received_count_total", **el, status="failed")
+    before_cm = sample("eventlistener_triggered_resources_total", **el, kind="ConfigMap")
+    raw = json.dumps(PUSH).encode()
+    send(cluster, "listener", raw, {"X-GitHub-Event": "push", "X-Hub-Signature-256": _sig(raw)})
+    send(cluster, "listener", b"not json")
+    assert sample("eventlistener_event_received_count_total", **el, status="succeeded") == before_ok + 1
+    assert sample("eventlistener_event_received_count_total", **el, status="failed") == before_bad + 1
+    assert sample("eventlistener_triggered_resources_total", **el, kind="ConfigMap") == before_cm + 1
+    assert sample("tektite_eventlistener_events_total", **el, outcome="invalid") >= 1
