@@ -562,3 +562,76 @@ def test_eventlistener_sink_is_served_without_a_bearer_token(served: Served) -> 
         resp = webhook.post("/el/default/no-such-listener", json={"ref": "main"})
     assert resp.status_code == 404
     assert 'EventListener "no-such-listener" not found' in resp.json()["message"]
+
+
+class _Sink:
+    """A CloudEvents sink on 127.0.0.1 (stdlib http.server) that records every request."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        received = self.received = []  # type: list[tuple[dict[str, str], dict[str, Any]]]
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                received.append(({k.lower(): v for k, v in self.headers.items()}, json.loads(body)))
+                self.send_response(202)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_cloudevents_go_to_the_configured_sink(served: Served) -> None:
+    sink = _Sink()
+    try:
+        events_cm = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "config-events", "namespace": "tekton-pipelines"},
+            "data": {"sink": sink.url, "formats": "tektonv1"},
+        }
+        with served.client(served.admin) as admin:
+            assert (
+                admin.post("/api/v1/namespaces/tekton-pipelines/configmaps", json=events_cm).status_code
+                == 201
+            )
+            admin.post(f"{TEKTON}/tasks", json=task("evented", "echo event"))
+            run = {
+                "apiVersion": "tekton.dev/v1",
+                "kind": "TaskRun",
+                "metadata": {"name": "evented-run"},
+                "spec": {"taskRef": {"name": "evented"}},
+            }
+            admin.post(f"{TEKTON}/taskruns", json=run)
+            wait_done(admin, f"{TEKTON}/taskruns/evented-run")
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not any(
+                h["ce-type"].endswith(".successful.v1") and h["ce-subject"] == "evented-run"
+                for h, _ in sink.received
+            ):
+                time.sleep(0.1)
+            admin.delete("/api/v1/namespaces/tekton-pipelines/configmaps/config-events")
+        mine = [(h, b) for h, b in sink.received if h.get("ce-subject") == "evented-run"]
+        types = [h["ce-type"] for h, _ in mine]
+        assert "dev.tekton.event.taskrun.successful.v1" in types
+        assert (
+            "dev.tekton.event.taskrun.running.v1" in types
+        )  # delivery order is not guaranteed (as in Tekton)
+        headers, body = next((h, b) for h, b in mine if h["ce-type"].endswith(".successful.v1"))
+        assert headers["ce-source"] == "/apis/tekton.dev/v1/namespaces/default/taskruns/evented-run"
+        assert headers["ce-specversion"] == "1.0" and headers["ce-id"]
+        assert body["taskRun"]["status"]["conditions"][0]["reason"] == "Succeeded"
+    finally:
+        sink.close()

@@ -20,6 +20,7 @@ from tektite.executor import select_executor
 from tektite.executor.images import ImageConfig
 from tektite.server.app import _optional, build
 from tektite.server.auth import Auth
+from tektite.server.cloudevents import CloudEventSender, sink_from
 from tektite.server.tls import ensure_certificates
 from tektite.server.tokens import Role, TokenStore
 
@@ -124,6 +125,8 @@ async def serve(
     )
     server = uvicorn.Server(config)
     await engine.start()
+    events = CloudEventSender(cluster.store, sink_from(cluster))
+    events.start()
     sweeper = asyncio.create_task(_every(options.prune_interval, pruner.sweep))
 
     async def announce() -> None:
@@ -149,6 +152,7 @@ async def serve(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await engine.stop()
+        await events.stop()
         if watcher is not None and hasattr(watcher, "close"):
             left = await asyncio.to_thread(watcher.close, 30.0)
             if left:
