@@ -285,6 +285,15 @@ class TriggerSpecBinding(TModel):
         serialization_alias="apiversion",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_name(cls, data: Any) -> Any:
+        # v1alpha1 referenced a TriggerBinding with ``name`` alone.
+        if isinstance(data, dict) and "name" in data and "value" not in data and "ref" not in data:
+            data = {**data, "ref": data["name"]}
+            del data["name"]
+        return data
+
     @model_validator(mode="after")
     def _shape(self) -> TriggerSpecBinding:
         if self.ref is not None:

@@ -140,3 +140,8 @@ spec:
         "spec:\n  clientConfig: {url: 'http://a/', service: {name: s}}\n"
     )
     assert "exactly one of url or service" in msg
+
+
+def test_v1alpha1_binding_named_without_value_is_a_reference() -> None:
+    obj = _parse(EL.replace("        - ref: b\n", "        - name: b\n"))
+    assert obj["spec"]["triggers"][0]["bindings"][0] == {"ref": "b"}
