@@ -140,3 +140,13 @@ def test_running_gauge_counts_a_run_in_progress(served: Served) -> None:
 def test_chains_counters_are_exposed(served: Served) -> None:
     names = scrape(served)
     assert any(n.startswith("watcher_taskrun_") for n in names)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("tektite.triggers.metrics") is None, reason="no Triggers metrics module"
+)
+def test_eventlistener_counters_are_exposed(served: Served) -> None:
+    with served.client(served.view) as client:
+        text = client.get("/metrics").text
+    families = {f.name for f in text_string_to_metric_families(text)}
+    assert "eventlistener_event_received_count" in families
