@@ -250,6 +250,7 @@ class KubeApi:
             as_table,
             initial,
             rv,
+            drain=_truthy(params.get("drain")),
         )
         return StreamingResponse(body, media_type="application/json")
 

@@ -222,11 +222,11 @@ class RemoteStore:
     def events_since(
         self, resource_version: int, kinds: tuple[str, ...] | None = None, limit: int = 1000
     ) -> EventList:
-        """Events from the server's log (one short watch per kind), merged in resourceVersion order."""
+        """Events from the server's log (one draining watch per kind), merged in resourceVersion order."""
         events: EventList = []
         for kind in kinds or tuple(KINDS):
             k = _kind(kind)
-            params = {"watch": "true", "resourceVersion": str(resource_version), "timeoutSeconds": "1"}
+            params = {"watch": "true", "resourceVersion": str(resource_version), "drain": "true"}
             resp = self._call("GET", self.path(k, ALL_NAMESPACES), params=params)
             for line in resp.text.splitlines():
                 if not line.strip():

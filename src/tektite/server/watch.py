@@ -92,6 +92,7 @@ async def stream(
     as_table: bool,
     initial: list[JSON],
     initial_rv: int,
+    drain: bool = False,
 ) -> AsyncIterator[bytes]:
     """The watch body. ``initial`` are the objects to send as ADDED first (resourceVersion unset
     or "0"); ``initial_rv`` is where the event log is read from after them."""
@@ -126,6 +127,8 @@ async def stream(
                 yield _line(evt.type, render(evt.object))
         if len(events) >= 1000:
             continue
+        if drain:  # tektite extension ?drain=true: end once the backlog is sent
+            return
         if deadline is not None and time.monotonic() >= deadline:
             return
         wait = POLL_SECONDS if deadline is None else max(0.0, min(POLL_SECONDS, deadline - time.monotonic()))
