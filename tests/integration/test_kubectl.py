@@ -188,3 +188,13 @@ def test_watch_prints_changes(served: Served, tmp_path: Path) -> None:
     lines = [line.split() for line in out.splitlines() if line.startswith("watched-pr-")]
     assert lines, out
     assert any(cells[1:3] == ["True", "Succeeded"] for cells in lines), out
+
+
+def test_server_side_apply_creates_and_updates(served: Served, tmp_path: Path) -> None:
+    cm = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  level: "1"\n'
+    path = write(tmp_path, "ssa.yaml", cm)
+    assert "serverside-applied" in kubectl(served, "apply", "--server-side", "-f", path).stdout
+    write(tmp_path, "ssa.yaml", cm.replace('"1"', '"2"'))
+    kubectl(served, "apply", "--server-side", "-f", path)
+    data = yaml.safe_load(kubectl(served, "get", "cm", "ssa", "-o", "yaml").stdout)["data"]
+    assert data == {"level": "2"}

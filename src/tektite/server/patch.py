@@ -5,6 +5,10 @@ Kubernetes treats a strategic merge patch to a custom resource as a merge patch;
 it merges lists of named items (``containers``, ``env``, ``volumes``, ServiceAccount ``secrets``
 ...) by their key. tektite does the same for the lists kubectl's core types mark with a merge key,
 honours ``$patch: delete|replace`` and drops the ordering directives (``$setElementOrder/...``).
+
+Server-side apply (``application/apply-patch+yaml``) is approximated: the applied object is merged
+into the stored one (and created when missing); there is no field ownership, so fields an earlier
+apply set and this one omits are kept.
 """
 
 from __future__ import annotations
@@ -131,7 +135,7 @@ def apply_patch(content_type: str, target: JSON, body: Any) -> JSON:
         return json_patch(target, body)
     if not isinstance(body, dict):
         raise ApiError(400, "BadRequest", f"a {media} body must be a JSON object")
-    if media == MERGE_PATCH:
+    if media in (MERGE_PATCH, APPLY_PATCH):  # server-side apply: the applied fields win (no field managers)
         result = merge_patch(target, body)
     elif media == STRATEGIC:
         result = strategic_merge_patch(target, body)

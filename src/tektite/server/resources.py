@@ -16,7 +16,7 @@ from tektite.controller.cluster import Cluster
 from tektite.core.selectors import matches, parse_selector
 from tektite.errors import Conflict, NotFound, TektiteError
 from tektite.server.auth import Principal, redact
-from tektite.server.patch import apply_patch
+from tektite.server.patch import APPLY_PATCH, apply_patch
 from tektite.server.status import ApiError, resource_ref, status_body
 from tektite.server.target import Target
 
@@ -191,6 +191,12 @@ class Resources:
 
     def patch(self, target: Target, content_type: str, body: Any, dry_run: bool = False) -> JSON:
         status_only = target.subresource == "status"
+        if content_type.split(";")[0].strip() == APPLY_PATCH and target.subresource is None:
+            assert target.name is not None
+            if self.store.try_get(target.kind.kind, target.name, target.store_namespace) is None:
+                collection = Target(target.kind, target.group, target.version, target.namespace)
+                obj = self._complete(target, body)
+                return self.create(collection, obj, dry_run)
         sent_rv = body.get("metadata", {}).get("resourceVersion") if isinstance(body, dict) else None
 
         def build(current: JSON) -> JSON:
