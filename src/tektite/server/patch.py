@@ -16,8 +16,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import jsonpatch
-
 from tektite.server.status import ApiError
 
 JSON = dict[str, Any]
@@ -60,6 +58,8 @@ def merge_patch(target: Any, patch: Any) -> Any:
 def json_patch(target: JSON, ops: Any) -> JSON:
     if not isinstance(ops, list):
         raise ApiError(400, "BadRequest", "a JSON patch must be a list of operations")
+    import jsonpatch  # imported here: only JSON patch requests need it
+
     try:
         result = jsonpatch.apply_patch(target, ops)
     except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
