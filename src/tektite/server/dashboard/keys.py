@@ -70,18 +70,21 @@ def _chains_config(cm: JSON | None) -> tuple[ChainsConfig | None, str | None]:
 
 
 def _home_key(home: Path | None) -> PublicKeys:
+    """The key tektite's Chains creates in the home when no Secret holds one. Named relative to
+    the home in messages: viewers need not learn the server's paths."""
+    shown = f"<home>/{HOME_KEY}"
     path = home / HOME_KEY if home is not None else None
     if path is None or not path.is_file():
         return PublicKeys(
             (),
             f"no Secret {SECRET} with a key in namespaces {', '.join(NAMESPACES)}, and no key made by "
-            f"Chains at {path or '<home>/' + str(HOME_KEY)}: there is no key to verify with",
+            f"Chains at {shown}: there is no key to verify with",
         )
     try:
         key = load_signer("x509", key_file=path).public_key()
-    except TektiteError as exc:
-        return PublicKeys((), f"{path}: {exc.message}")
-    return PublicKeys(((str(path), key),) if key is not None else ())
+    except TektiteError:
+        return PublicKeys((), f"{shown}: cannot read the key Chains made")
+    return PublicKeys(((f"tektite's Chains key ({shown})", key),) if key is not None else ())
 
 
 def find_public_keys(store: Store, run_kind: str, home: Path | None = None) -> PublicKeys:

@@ -287,7 +287,7 @@ function provenanceView(p) {
       h("dt", {}, "Statement type"), h("dd", { class: "mono" }, st._type || ""),
       h("dt", {}, "Predicate type"), h("dd", { class: "mono", id: "predicate-type" }, st.predicateType || ""),
       h("dt", {}, "Subjects"), h("dd", { class: "mono" },
-        (st.subject || []).map((x) => h("div", {}, `${x.name} ${Object.entries(x.digest || {}).map(([a, d]) => `${a}:${d}`).join(" ")}`)))),
+        (st.subject || []).length ? st.subject.map((x) => h("div", {}, `${x.name} ${Object.entries(x.digest || {}).map(([a, d]) => `${a}:${d}`).join(" ")}`)) : h("span", { class: "muted" }, "none"))),
       h("details", {}, h("summary", {}, "in-toto statement"), h("pre", { id: "statement" }, JSON.stringify(st, null, 2))));
   }
   return box;
