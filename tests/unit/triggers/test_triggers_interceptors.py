@@ -286,6 +286,12 @@ def test_bitbucket_server_hmac(env: Env) -> None:
     assert not _run("bitbucket", _req({"X-Event-Key": "repo:refs_changed"}, params), env).continue_
 
 
+def test_bitbucket_missing_secret(env: Env) -> None:
+    ref = {"secretName": "absent", "secretKey": "token"}
+    resp = _run("bitbucket", _req({"X-Hub-Signature": _sig("sha1")}, {"secretRef": ref}), env)
+    assert not resp.continue_ and 'secret "absent" not found' in resp.message
+
+
 def test_bitbucket_cloud_filters_event_types_without_a_secret(env: Env) -> None:
     params = {"eventTypes": ["repo:push"]}
     assert _run("bitbucket", _req({"X-Event-Key": "repo:push"}, params), env).continue_
