@@ -10,8 +10,6 @@ Results are cached until the Secret, the ConfigMap or the home key changes.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,15 +19,17 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from tektite.chains.config import CONFIGMAP, ChainsConfig
+from tektite.chains.keys import HOME_KEY
+from tektite.chains.settings import CHAINS_NAMESPACES, SECRET_NAME
 from tektite.chains.signing import load_signer
+from tektite.controller.lookup import secret_data
 from tektite.errors import TektiteError
 from tektite.store.base import Store
 from tektite.verify.keys import load_public_key
 
 JSON = dict[str, Any]
-SECRET = "signing-secrets"
-NAMESPACES = ("tekton-chains", "default")
-HOME_KEY = Path("keys") / "x509.pem"
+SECRET = SECRET_NAME
+NAMESPACES = CHAINS_NAMESPACES  # where the Chains watcher looks, so both find the same Secret
 _PRIVATE_KEYS = ("x509.pem", "cosign.key")
 
 
@@ -39,18 +39,6 @@ class PublicKeys:
 
     keys: tuple[tuple[str, PublicKeyTypes], ...]
     problem: str | None = None
-
-
-def _secret_data(secret: JSON) -> dict[str, bytes]:
-    data: dict[str, bytes] = {}
-    for key, value in (secret.get("data") or {}).items():
-        try:
-            data[key] = base64.b64decode(str(value), validate=True)
-        except (binascii.Error, ValueError):
-            continue
-    for key, value in (secret.get("stringData") or {}).items():
-        data[key] = str(value).encode()
-    return data
 
 
 def _first(store: Store, kind: str, name: str) -> JSON | None:
@@ -105,7 +93,7 @@ def find_public_keys(store: Store, run_kind: str, home: Path | None = None) -> P
         except TektiteError as exc:
             return PublicKeys((), f"cannot read the kms signer's public key: {exc.message}")
         return PublicKeys((("kms signer (signers.kms.kmsref)", key),) if key is not None else ())
-    data = _secret_data(secret) if secret is not None else {}
+    data = secret_data(secret) if secret is not None else {}
     if secret is None or not any(k in data for k in _PRIVATE_KEYS):
         return _home_key(home)
     where = f"Secret {secret['metadata'].get('namespace')}/{SECRET}"
