@@ -165,20 +165,28 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+server = HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+if len(sys.argv) > 3:  # serve TLS with the given certificate and key
+    import ssl
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(sys.argv[2], sys.argv[3])
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+server.serve_forever()
 """
 
 
-@pytest.fixture()
-def interceptor_service(tmp_path: Path) -> Iterator[str]:
+@contextmanager
+def service_process(tmp_path: Path, *tls_files: Path) -> Iterator[str]:
     """A separate process answering the ClusterInterceptor protocol (/interceptor) and as a webhook."""
     script = tmp_path / "service.py"
     script.write_text(SERVICE)
     port = _free_port()
-    log = tmp_path / "service.log"
+    log = tmp_path / f"service-{port}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, str(script), str(port)], stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, str(script), str(port), *map(str, tls_files)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         deadline = time.monotonic() + 30
@@ -190,9 +198,15 @@ def interceptor_service(tmp_path: Path) -> Iterator[str]:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     pytest.fail(f"interceptor service did not start: {log.read_text()}")
                 time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if tls_files else 'http'}://127.0.0.1:{port}"
     finally:
         _stop(proc)
+
+
+@pytest.fixture()
+def interceptor_service(tmp_path: Path) -> Iterator[str]:
+    with service_process(tmp_path) as url:
+        yield url
 
 
 @pytest.fixture()
@@ -398,3 +412,85 @@ def _poll(fn: Callable[[], list[dict[str, Any]]], timeout: float) -> list[dict[s
             return got
         time.sleep(0.2)
     pytest.fail("the created run did not finish")
+
+
+def _self_signed(tmp_path: Path, name: str) -> tuple[Path, Path, bytes]:
+    """A certificate for 127.0.0.1 made with ``cryptography``: (cert file, key file, PEM)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    cert_file, key_file = tmp_path / f"{name}.crt", tmp_path / f"{name}.key"
+    cert_file.write_bytes(pem)
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_file, key_file, pem
+
+
+def test_https_cluster_interceptor_is_verified_against_its_ca_bundle(home: Path, tmp_path: Path) -> None:
+    import base64
+
+    cert, key, pem = _self_signed(tmp_path, "interceptor")
+    _, _, other_pem = _self_signed(tmp_path, "someone-else")
+    with service_process(tmp_path, cert, key) as url:
+        c = Cluster(home)
+        listener = """
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {name: NAME}
+spec:
+  triggers:
+    - name: t
+      interceptors:
+        - ref: {name: NAME}
+          params: [{name: allowedAction, value: opened}]
+      bindings: [{name: who, value: $(extensions.approved_by)}]
+      template:
+        spec:
+          params: [{name: who}]
+          resourcetemplates:
+            - {apiVersion: v1, kind: ConfigMap, metadata: {generateName: tls-}, data: {who: $(tt.params.who)}}
+"""
+        for name, bundle in (("trusted", pem), ("untrusted", other_pem)):
+            interceptor = (
+                "apiVersion: triggers.tekton.dev/v1alpha1\nkind: ClusterInterceptor\n"
+                f"metadata: {{name: {name}, labels: {{server/type: https}}}}\n"
+                f"spec: {{clientConfig: {{url: '{url}/interceptor', caBundle: {base64.b64encode(bundle).decode()}}}}}\n"
+            )
+            c.apply(load_text(interceptor + "---\n" + listener.replace("NAME", name), f"{name}.yaml"))
+        c.close()
+        with sink_server(home) as sink:
+            trusted = httpx.post(f"{sink}/el/default/trusted", json={"action": "opened"})
+            untrusted = httpx.post(f"{sink}/el/default/untrusted", json={"action": "opened"})
+    (cm,) = _created(home, trusted.json()["eventID"], "ConfigMap")
+    assert cm["data"] == {"who": "policy-bot"}
+    assert _created(home, untrusted.json()["eventID"], "ConfigMap") == []
+    res = _cli(home, "el", "events", "untrusted", "-o", "json")
+    (rec,) = json.loads(res.stdout)["items"]
+    assert rec["status"]["status"] == "failed"
+    assert "CERTIFICATE_VERIFY_FAILED" in rec["status"]["triggers"][0]["reason"]

@@ -31,6 +31,7 @@ from tektite.triggers.interceptors.base import (
 from tektite.triggers.interceptors.remote import (
     ConfigMaps,
     RemoteError,
+    ca_bundle,
     call,
     call_webhook,
     interceptor_url,
@@ -133,7 +134,7 @@ class Chain:
             obj = self.store.try_get("Interceptor", name, namespace)
             if obj is None:
                 raise NotFound(f'Interceptor "{name}" not found in namespace "{namespace}"')
-        return call(self.http, interceptor_url(obj, self.configmaps), req)
+        return call(self.http, interceptor_url(obj, self.configmaps), req, ca_bundle(obj))
 
     def configmaps_dict(self, name: str) -> dict[str, str]:
         return dict(self.configmaps(name))

@@ -11,7 +11,10 @@ is. ``clientConfig.url`` (or a webhook's ``url``) is always used verbatim.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import ssl
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -64,11 +67,35 @@ def interceptor_url(obj: Mapping[str, Any], configmaps: ConfigMaps) -> str:
     )
 
 
-def call(client: httpx.Client, url: str, request: InterceptorRequest) -> InterceptorResponse:
-    """POST an ``InterceptorRequest``; a 200 with an ``InterceptorResponse`` is the only success."""
+def ca_bundle(obj: Mapping[str, Any]) -> str | None:
+    """``clientConfig.caBundle`` (base64 of PEM, as Kubernetes encodes ``[]byte``) as PEM text."""
+    raw = ((obj.get("spec") or {}).get("clientConfig") or {}).get("caBundle")
+    if not raw:
+        return None
     try:
-        resp = client.post(url, json=request.to_json(), timeout=TIMEOUT)
-    except httpx.HTTPError as exc:
+        text = base64.b64decode(raw, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        text = str(raw)  # already PEM
+    if "BEGIN CERTIFICATE" not in text:
+        raise RemoteError("clientConfig.caBundle holds no PEM certificate")
+    return text
+
+
+def call(
+    client: httpx.Client, url: str, request: InterceptorRequest, ca_pem: str | None = None
+) -> InterceptorResponse:
+    """POST an ``InterceptorRequest``; a 200 with an ``InterceptorResponse`` is the only success.
+
+    With ``ca_pem`` (an interceptor's ``caBundle``) the server certificate must chain to it.
+    """
+    try:
+        if ca_pem:
+            context = ssl.create_default_context(cadata=ca_pem)
+            with httpx.Client(verify=context) as pinned:
+                resp = pinned.post(url, json=request.to_json(), timeout=TIMEOUT)
+        else:
+            resp = client.post(url, json=request.to_json(), timeout=TIMEOUT)
+    except (httpx.HTTPError, ssl.SSLError) as exc:
         raise RemoteError(f"POST {url}: {exc}{_hint(url)}") from None
     if resp.status_code != 200:
         raise RemoteError(f"POST {url} answered {resp.status_code}: {resp.text[:300]}")
