@@ -1,14 +1,15 @@
 """CloudEvents an EventListener sends to its ``cloudEventURI`` while it processes an event.
 
 Types ``dev.tekton.event.triggers.{started,successful,failed,done}.v1``, sent in binary content
-mode (``ce-*`` headers, JSON data). Delivery is best effort: a sink that is down never changes how
-the event is handled.
+mode (``ce-*`` headers, JSON data), in order, from a background thread. Delivery is best effort: a
+sink that is slow or down never delays or changes how the event is handled.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from concurrent.futures import Executor
 from typing import Any, Protocol
 
 import httpx
@@ -26,10 +27,13 @@ class _Event(Protocol):
 
 
 class CloudEvents:
-    def __init__(self, http: httpx.Client, uri: str | None, event: _Event) -> None:
+    def __init__(
+        self, http: httpx.Client, uri: str | None, event: _Event, sender: Executor | None = None
+    ) -> None:
         self.http = http
         self.uri = uri
         self.event = event
+        self.sender = sender
 
     def send(self, what: str, data: dict[str, Any] | None = None) -> None:
         if not self.uri:

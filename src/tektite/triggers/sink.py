@@ -17,6 +17,7 @@ import json
 import logging
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -113,8 +114,10 @@ class Sink:
         self.cluster = cluster
         self.http = http or httpx.Client()
         self.keep_events = keep_events
+        self.cloud_events = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cloudevents")
 
     def close(self) -> None:
+        self.cloud_events.shutdown(wait=True)
         self.http.close()
 
     # -- entry point -----------------------------------------------------------------------------
@@ -129,7 +132,9 @@ class Sink:
         result = EventResult(str(uuid.uuid4()), name, namespace, str(meta.get("uid", "")), utcnow())
         annotations = meta.get("annotations") or {}
         reject_status = _reject_status(annotations.get(REJECT_STATUS_ANNOTATION), reject_status)
-        events = CloudEvents(self.http, el.spec.cloud_event_uri if el.spec else None, result)
+        events = CloudEvents(
+            self.http, el.spec.cloud_event_uri if el.spec else None, result, self.cloud_events
+        )
         body_json: Any = None
         try:
             body_json = json.loads(incoming.body) if incoming.body else None
