@@ -126,6 +126,7 @@ class ChainsWatcher:
         self._leader = False
         self._draining = False
         self._backoff: dict[Key, float] = {}
+        self._crashes: dict[Key, int] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------
     def attach(self, engine: Any) -> None:
@@ -278,8 +279,12 @@ class ChainsWatcher:
                 continue
             try:
                 self.process(key, hint)
-            except Exception:  # a bug must not stop the worker
-                log.exception("chains: %s %s/%s failed", *key)
+                self._crashes.pop(key, None)
+            except Exception:  # a bug or a store hiccup must not stop the worker: try again, a few times
+                crashes = self._crashes[key] = self._crashes.get(key, 0) + 1
+                log.exception("chains: %s %s/%s failed (attempt %d)", *key, crashes)
+                if crashes < 5:
+                    self.queue.put(key, None, delay=0.2 * crashes)
 
     def process(self, key: Key, hint: JSON | None = None) -> str:
         """Bring one run forward: add/remove the finalizer, or sign it. Returns the :class:`Action`."""
