@@ -36,6 +36,7 @@ __all__ = [
 
 PROJECT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = PROJECT / "tests" / "artifacts" / "screenshots"
+_AMBIENT = ("TEKTITE_SERVER", "TEKTITE_TOKEN", "TEKTITE_DATABASE_URL", "TEKTITE_HOME", "TEKTITE_CHAINS")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -142,8 +143,10 @@ def start_dashboard(home: Path, *, executor: str = "process") -> DashboardServer
     log = home.parent / f"serve-{port}.log"
     argv = [sys.executable, "-m", "tektite.cli.main", "--home", str(home), "serve"]
     argv += ["--listen", f"127.0.0.1:{port}", "--executor", executor]
+    # this home's SQLite store and nothing else: no server or database named by the environment
+    env = {k: v for k, v in os.environ.items() if k not in _AMBIENT}
     with open(log, "wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=home.parent)
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=home.parent, env=env)
     server = DashboardServer(home, f"http://127.0.0.1:{port}/ui/", proc, log)
     deadline = time.monotonic() + 30
     while True:

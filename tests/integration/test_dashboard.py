@@ -203,7 +203,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     home.mkdir()
     tokens = TokenStore(home)
     roles = {role: tokens.create(role, f"{role}-user")[1] for role in ("admin", "edit", "view")}
-    cluster = Cluster(home)
+    cluster = Cluster(
+        home, SQLStore(f"sqlite:///{home / 'tektite.db'}")
+    )  # the server's store, whatever the env
     cluster.apply(load_text(DEFINITIONS, "definitions.yaml"))
     server = start_dashboard(home)
     server.tokens = roles
