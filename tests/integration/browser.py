@@ -1,4 +1,6 @@
-"""Fixtures: headless Chromium (Debian ``chromium`` driven by Playwright) and a dashboard server.
+"""Fixtures: headless Chromium (Debian ``chromium`` driven by Playwright), a dashboard server, and
+``dashboard_env``: that server on a home with Tasks, Pipelines, finished runs of every outcome and
+tokens of each role.
 
 Chromium is the system one (``/usr/bin/chromium``, or ``$TEKTITE_CHROMIUM``); Playwright's own
 browser download is never used. Each test gets a fresh user-data-dir. The dashboard is the one
@@ -17,13 +19,18 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from tektite.api.loader import load_text
+from tektite.controller.cluster import Cluster
+from tektite.server.tokens import TokenStore
+from tektite.store.sql import SQLStore
 
 __all__ = [
     "DashboardServer",
@@ -160,3 +167,211 @@ def start_dashboard(home: Path, *, executor: str = "process") -> DashboardServer
                 stop_process(proc)
                 raise RuntimeError(f"tektite serve did not answer within 30s:\n{server.output()}") from None
             time.sleep(0.1)
+
+
+# -- the dashboard's world: Tasks, Pipelines, runs of every outcome, tokens of every role ---------
+DEFINITIONS = """
+apiVersion: tekton.dev/v1
+kind: Task
+metadata: {name: echo}
+spec:
+  params: [{name: msg, default: hi}]
+  results: [{name: out}]
+  steps:
+    - name: say
+      image: busybox
+      script: |
+        echo "$(params.msg)"
+        printf done > $(results.out.path)
+---
+apiVersion: tekton.dev/v1
+kind: Task
+metadata: {name: fail}
+spec:
+  steps:
+    - name: boom
+      image: busybox
+      script: |
+        echo "about to fail"
+        exit 3
+---
+apiVersion: tekton.dev/v1
+kind: Task
+metadata: {name: gated}
+spec:
+  params: [{name: gate}]
+  steps:
+    - name: wait
+      image: busybox
+      script: |
+        echo "first line"
+        i=0
+        while [ ! -e "$(params.gate)" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+        for n in 1 2 3; do echo "tick $n"; sleep 0.3; done
+---
+apiVersion: tekton.dev/v1
+kind: Task
+metadata: {name: sleeper}
+spec:
+  steps:
+    - name: nap
+      image: busybox
+      script: |
+        echo "napping"
+        sleep 120
+---
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: demo}
+spec:
+  params: [{name: who, default: world}]
+  workspaces: [{name: src}]
+  tasks:
+    - name: a
+      taskRef: {name: echo}
+      params: [{name: msg, value: "a $(params.who)"}]
+    - name: b
+      runAfter: [a]
+      taskRef: {name: echo}
+    - name: c
+      taskRef: {name: echo}
+      params: [{name: msg, value: "$(tasks.a.results.out)"}]
+  finally:
+    - name: f
+      taskRef: {name: echo}
+  results:
+    - name: final
+      value: $(tasks.c.results.out)
+---
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: breaks}
+spec:
+  tasks:
+    - name: ok
+      taskRef: {name: echo}
+    - name: bad
+      runAfter: [ok]
+      taskRef: {name: fail}
+    - name: after-bad
+      runAfter: [bad]
+      taskRef: {name: echo}
+"""
+
+
+def pipelinerun(
+    pipeline: str, *, params: dict[str, str] | None = None, labels: dict[str, str] | None = None
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {"pipelineRef": {"name": pipeline}}
+    if pipeline == "demo":
+        spec["workspaces"] = [{"name": "src", "emptyDir": {}}]
+    if params:
+        spec["params"] = [{"name": k, "value": v} for k, v in params.items()]
+    meta: dict[str, Any] = {"generateName": f"{pipeline}-run-", "namespace": "default"}
+    if labels:
+        meta["labels"] = labels
+    return {"apiVersion": "tekton.dev/v1", "kind": "PipelineRun", "metadata": meta, "spec": spec}
+
+
+def taskrun(
+    task: str, *, params: dict[str, str] | None = None, labels: dict[str, str] | None = None
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {"generateName": f"{task}-run-", "namespace": "default"}
+    if labels:
+        meta["labels"] = labels
+    spec: dict[str, Any] = {"taskRef": {"name": task}}
+    if params:
+        spec["params"] = [{"name": k, "value": v} for k, v in params.items()]
+    return {"apiVersion": "tekton.dev/v1", "kind": "TaskRun", "metadata": meta, "spec": spec}
+
+
+def condition(obj: dict[str, Any]) -> dict[str, Any]:
+    return next(
+        (c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == "Succeeded"), {}
+    )
+
+
+def finished(obj: dict[str, Any]) -> bool:
+    return condition(obj).get("status") in ("True", "False")
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+class Env:
+    """The running dashboard plus a Cluster on the same home (another process, the same store)."""
+
+    def __init__(self, server: DashboardServer, cluster: Cluster) -> None:
+        self.server = server
+        self.cluster = cluster
+        self.store = cluster.store
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        return self.cluster.create(obj)
+
+    def get(self, kind: str, name: str) -> dict[str, Any]:
+        return self.store.get(kind, name, "default")
+
+    def wait_done(self, kind: str, name: str, timeout: float = 90) -> dict[str, Any]:
+        def check() -> dict[str, Any] | None:
+            obj = self.get(kind, name)
+            return obj if finished(obj) else None
+
+        return wait_for(f"{kind} {name} to finish", check, timeout)
+
+    def all_runs(self, kind: str) -> list[dict[str, Any]]:
+        return self.store.list(kind, "default").items
+
+
+@pytest.fixture(scope="module")
+def dashboard_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    home = tmp_path_factory.mktemp("dashboard") / "home"
+    home.mkdir()
+    tokens = TokenStore(home)
+    roles = {role: tokens.create(role, f"{role}-user")[1] for role in ("admin", "edit", "view")}
+    cluster = Cluster(
+        home, SQLStore(f"sqlite:///{home / 'tektite.db'}")
+    )  # the server's store, whatever the env
+    cluster.apply(load_text(DEFINITIONS, "definitions.yaml"))
+    server = start_dashboard(home)
+    server.tokens = roles
+    e = Env(server, cluster)
+    try:
+        created = [
+            e.create(pipelinerun("demo")),
+            e.create(pipelinerun("demo", params={"who": "moon"}, labels={"team": "red"})),
+            e.create(pipelinerun("demo")),
+            e.create(pipelinerun("breaks")),
+            *(
+                e.create(
+                    taskrun("echo", params={"msg": f"run {i}"}, labels={"team": "red" if i < 2 else "blue"})
+                )
+                for i in range(6)
+            ),
+            *(e.create(taskrun("fail")) for _ in range(2)),
+        ]
+        for obj in created:
+            e.wait_done(obj["kind"], obj["metadata"]["name"])
+
+        def labelled() -> bool:  # the dashboard labels runs a moment after they change
+            runs = e.all_runs("TaskRun") + e.all_runs("PipelineRun")
+            return all(
+                finished(r)
+                and "tektite.dev/status" in (r["metadata"].get("labels") or {})
+                and r["metadata"]["labels"]["tektite.dev/status"] not in ("Pending", "Running")
+                for r in runs
+            )
+
+        wait_for("the initial runs to be labelled", labelled)
+        yield e
+    finally:
+        stop_process(server.proc)
+        cluster.close()
