@@ -86,7 +86,14 @@ def _model_at(model: type[pydantic.BaseModel], loc: tuple[Any, ...]) -> type[pyd
     return current if isinstance(current, type) and issubclass(current, pydantic.BaseModel) else None
 
 
-_TYPE_TAGS = ("str", "int", "bool", "float", "list[", "dict[", "function-", "literal[", "tagged-union")
+_SCALAR_TAGS = frozenset({"str", "int", "bool", "float", "bytes", "none", "model"})
+
+
+def _is_type_tag(part: object) -> bool:
+    """pydantic puts the union member it tried into ``loc`` (``str``, ``list[str]``,
+    ``function-before[...]``); Kubernetes field names never contain brackets."""
+    return isinstance(part, str) and (part in _SCALAR_TAGS or "[" in part)
+
 
 _EXPECTED = {
     "string_type": "a string",
@@ -124,7 +131,7 @@ def translate(
     """pydantic errors -> Tekton-style field errors (one per field, union noise collapsed)."""
     seen: dict[tuple[str | int, ...], FieldError] = {}
     for err in exc.errors(include_url=False):
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(_TYPE_TAGS)))
+        loc = tuple(p for p in err["loc"] if not _is_type_tag(p))
         path = (*prefix, *loc)
         etype = err["type"]
         if etype == "extra_forbidden":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -28,7 +28,8 @@ from tektite.cli.objects import describe_run
 from tektite.cli.preflight import check_references
 from tektite.cli.session import engine_session
 from tektite.controller.cluster import Cluster
-from tektite.core.conditions import get_condition, is_done, parse_time, succeeded
+from tektite.controller.pruning import Retention, protection, select
+from tektite.core.conditions import get_condition, is_done, succeeded
 from tektite.errors import TektiteError
 
 JSON = dict[str, Any]
@@ -436,19 +437,13 @@ def _run_group(kind: str) -> typer.Typer:
         targets = list(names or [])
         if keep is not None or keep_since is not None or all_:
             items = cluster.store.list(kind, STATE.namespace).items
-            items = [o for o in items if is_done(o)]
-            items.sort(key=lambda o: o["metadata"].get("creationTimestamp", ""), reverse=True)
-            keep_set: set[str] = set()
-            if keep is not None:
-                keep_set |= {o["metadata"]["name"] for o in items[:keep]}
-            if keep_since is not None:
-                cutoff = datetime.now(UTC) - timedelta(minutes=keep_since)
-                keep_set |= {
-                    o["metadata"]["name"]
-                    for o in items
-                    if (parse_time(o["metadata"].get("creationTimestamp")) or cutoff) >= cutoff
-                }
-            targets += [o["metadata"]["name"] for o in items if o["metadata"]["name"] not in keep_set]
+            retention = Retention(0 if all_ else keep, None if all_ else keep_since)
+            chains_on = _chains_enabled(cluster)
+            chosen = select(items, retention, datetime.now(UTC), chains_on)
+            targets += [o["metadata"]["name"] for o in chosen]
+            held = [o for o in items if o not in chosen and is_done(o) and protection(o, chains_on)]
+            for o in held:
+                err(f'keeping {kind} "{o["metadata"]["name"]}": {protection(o, chains_on)}')
         if not targets:
             err(f"No {kind}s to delete")
             return
@@ -461,6 +456,14 @@ def _run_group(kind: str) -> typer.Typer:
                 out(f'{kind} "{n}" deleted')
 
     return group
+
+
+def _chains_enabled(cluster: Cluster) -> bool:
+    """Whether finished runs get signed here (embedded default: on); then unsigned runs are kept."""
+    import importlib.util
+
+    del cluster
+    return importlib.util.find_spec("tektite.chains.watcher") is not None
 
 
 def register(app: typer.Typer) -> None:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, Protocol
@@ -22,7 +23,7 @@ from tektite.executor.limits import LimitedRun, MemoryLimiter
 from tektite.executor.logs import LogStore
 from tektite.executor.masking import Masker, StreamMasker
 from tektite.executor.plan import Container, Mount, Observer, Pod
-from tektite.executor.procs import DEFAULT_GRACE, Launch, exit_code, kill_tree, spawn
+from tektite.executor.procs import DEFAULT_GRACE, Launch, exit_code, group_alive, kill_tree, spawn
 
 Stream = Literal["stdout", "stderr"]
 DRAIN_TIMEOUT = 5.0  # after a container ends, how long its output may take to arrive
@@ -178,6 +179,8 @@ class Running:
     pumps: list[asyncio.Task[None]] = field(default_factory=list)
     transports: list[asyncio.BaseTransport] = field(default_factory=list)
     returncode: int | None = None
+    contained: bool = False  # see Launch.contained
+    needs_sweep: bool = False  # ended cleanly but may have left a daemon outside its group
     oom_killed: bool = False
     broken: asyncio.Future[None] | None = None  # done when reading its output failed
 
@@ -196,8 +199,13 @@ class Running:
         """Kill what is left of the container, read its last output, return its exit code."""
         failure: BaseException | None = None
         try:
-            with contextlib.suppress(ProcessLookupError):
-                await kill_tree(self.proc.pid, grace, self.tag, self.since)
+            if self.proc.returncode is not None and not group_alive(self.proc.pid):
+                # the common case: the step exited and took its process group with it; in a pid
+                # namespace nothing else can remain, otherwise the pod's final sweep looks once
+                self.needs_sweep = not self.contained
+            else:
+                with contextlib.suppress(ProcessLookupError):
+                    await kill_tree(self.proc.pid, grace, self.tag, self.since)
             code = await self.proc.wait()
             if self.pumps:
                 done, pending = await asyncio.wait(self.pumps, timeout=DRAIN_TIMEOUT)
@@ -261,9 +269,23 @@ async def start(launch: Launch, limited: LimitedRun, container: Container, outpu
         raise
     os.close(out_w)
     os.close(err_w)
-    running = Running(container, proc, output, limited, now(), tag=launch.tag, since=launch.since)
-    out_reader, out_t = await _reader(out_r)
-    err_reader, err_t = await _reader(err_r)
+    running = Running(
+        container,
+        proc,
+        output,
+        limited,
+        now(),
+        tag=launch.tag,
+        since=launch.since,
+        contained=launch.contained,
+    )
+    try:
+        out_reader, out_t = await _reader(out_r)
+        err_reader, err_t = await _reader(err_r)
+    except BaseException:  # cancelled before anyone tracks the process: do not leave it behind
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        raise
     running.transports = [out_t, err_t]
     running.pumps = [
         asyncio.create_task(output.pump(out_reader, "stdout")),

@@ -28,6 +28,8 @@ class Launch:
     argv: list[str]
     env: dict[str, str]
     cwd: str | None = None  # host directory (process backend); the sandbox uses bwrap --chdir
+    # the kernel kills every process of the container when its first one exits (a pid namespace)
+    contained: bool = False
     tag: str | None = None  # value of TEKTITE_CONTAINER_ID in its environment, to find its processes
     since: int = 0  # start time of its first process (clock ticks since boot), set by spawn()
     user: int | None = None  # setuid/setgid in the child (process backend, as root)
@@ -67,7 +69,33 @@ def _start_ticks(fields: list[bytes]) -> int:
         return 0
 
 
-def list_processes(tag: str | None = None, since: int = 0) -> list[ProcInfo]:
+def group_alive(pgid: int) -> bool:
+    """Whether any process is left in the process group (cheap: one signal 0)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def sweep(tags: list[tuple[str, int, int]], grace: float = 0.0) -> None:
+    """Kill processes that escaped their container's process group and session (double-forked
+    daemons) but still carry its ``TEKTITE_CONTAINER_ID`` - ``tags`` holds (tag, start ticks,
+    pid of the container's first process). Such processes were started after that pid, so only
+    newer pids are looked at (all of them if pid numbers wrapped around meanwhile)."""
+    if not tags:
+        return
+    since = min(s for _, s, _ in tags)
+    first = min(p for _, _, p in tags)
+    found = {p.pid for tag, _, _ in tags for p in list_processes(tag, since, first) if p.tagged}
+    found.discard(os.getpid())
+    for pid in found:
+        await kill_tree(pid, grace, None, 0)
+
+
+def list_processes(tag: str | None = None, since: int = 0, min_pid: int = 0) -> list[ProcInfo]:
     """Every process on the host; ``tagged`` when its environment holds ``TEKTITE_CONTAINER_ID=tag``.
 
     Only processes started at or after ``since`` (clock ticks since boot) can carry the tag, so
@@ -75,9 +103,11 @@ def list_processes(tag: str | None = None, since: int = 0) -> list[ProcInfo]:
     """
     needle = f"{CONTAINER_ID_ENV}={tag}\0".encode() if tag else b""
     out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
+    pids = [int(n) for n in os.listdir("/proc") if n.isdigit()]
+    if min_pid and pids and max(pids) >= min_pid:
+        pids = [p for p in pids if p >= min_pid]
+    for pid in pids:
+        name = str(pid)
         stat = _read(f"/proc/{name}/stat")
         if stat is None:
             continue

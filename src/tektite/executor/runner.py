@@ -59,7 +59,7 @@ from tektite.executor.limits import MemoryLimiter
 from tektite.executor.logs import LogStore
 from tektite.executor.masking import Masker
 from tektite.executor.plan import Container, ContainerState, Observer, Pod, PodResult
-from tektite.executor.procs import DEFAULT_GRACE, Launch
+from tektite.executor.procs import DEFAULT_GRACE, Launch, sweep
 from tektite.executor.sidecars import wait_ready
 
 Halt = Literal["failed", "timeout", "cancelled"]
@@ -110,6 +110,7 @@ class _PodRun:
         self.steps: list[ContainerState] = []
         self.sidecars: list[ContainerState] = []
         self.running_sidecars: list[Running] = []
+        self.sweep_tags: list[tuple[str, int, int]] = []
         self.current: Running | None = None
         self.tree: step_when.Tree = {}
 
@@ -332,6 +333,8 @@ class _PodRun:
         elif outcome == "stopped":
             await output.note("the TaskRun was cancelled; stopping the step")
         code = await running.finish(self.runner.grace)
+        if running.needs_sweep and running.tag:
+            self.sweep_tags.append((running.tag, running.since, running.proc.pid))
         self.current = None
         oom = running.oom_killed
 
@@ -369,6 +372,7 @@ class _PodRun:
             if self.current is not None and self.current.returncode is None:
                 await self.current.finish(grace=0)
             await asyncio.gather(*(self._stop_sidecar(i, r) for i, r in enumerate(self.running_sidecars)))
+            await sweep(self.sweep_tags)
         finally:
             self.logs.close()
 

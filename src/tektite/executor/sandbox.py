@@ -175,7 +175,7 @@ class SandboxBackend:
         for directory in reversed(exploded):
             args += ["--remount-ro", directory]
         args += ["--chdir", workdir, "--", *request.argv]
-        return Launch(args, dict(request.env))
+        return Launch(args, dict(request.env), contained=True)
 
 
 class SandboxExecutor:
