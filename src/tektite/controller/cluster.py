@@ -88,6 +88,8 @@ class Cluster:
                 )
             meta["namespace"] = namespace
         validate(parsed, self.config().flags)
+        if parsed.kind.kind == "PipelineRun":
+            label_pipeline(parsed.obj)
         return parsed
 
     def apply(self, docs: Iterable[Document], namespace: str | None = None) -> list[Applied]:
@@ -159,3 +161,16 @@ class Cluster:
 
     def close(self) -> None:
         self.store.close()
+
+
+def label_pipeline(pr: JSON) -> None:
+    """Tekton's controller labels a PipelineRun ``tekton.dev/pipeline``: the Pipeline's name, or
+    the run's own name for an embedded spec (set here, at admission, so lists can filter on it)."""
+    spec = pr.get("spec") or {}
+    meta = pr.setdefault("metadata", {})
+    ref = spec.get("pipelineRef") or {}
+    name = ref.get("name") if not ref.get("resolver") else None
+    if not name and spec.get("pipelineSpec") is not None:
+        name = meta.get("name")
+    if name:
+        meta.setdefault("labels", {}).setdefault("tekton.dev/pipeline", name)

@@ -100,6 +100,7 @@ class Engine:
         self._lock_fd: int | None = None
         self._loop_thread: int | None = None
         self._done_waiters: dict[Key, list[asyncio.Future[JSON]]] = {}
+        self._child_done: dict[Key, bool] = {}  # children of PipelineRuns: last seen done-ness
         self.config = cluster.config()
         self._config_rv = -1
 
@@ -186,20 +187,31 @@ class Engine:
                 self.cluster.cleanup(obj)
             return
         key = (kind, ns, meta.get("name", ""))
+        done = is_done(obj)
         if evt.type == "DELETED":
             running = self.running.get(key)
             if running:
                 running.stop.set()
             self.cluster.cleanup(obj)
+            self._child_done.pop(key, None)
         else:
-            if is_done(obj):
+            if done:
                 for fut in self._done_waiters.pop(key, []):
                     if not fut.done():
                         fut.set_result(obj)
-            self.enqueue(key)
+            # A TaskRun this engine is running only needs a look when someone cancels it; its own
+            # progress writes need none.
+            spec_status = (obj.get("spec") or {}).get("status")
+            if not (key in self.running and spec_status not in ("TaskRunCancelled", "Cancelled")):
+                self.enqueue(key)
         parent = (meta.get("labels") or {}).get("tekton.dev/pipelineRun")
         if parent:
-            self.enqueue(("PipelineRun", ns, parent))
+            # A parent cares about a child appearing late (another process), disappearing, or
+            # finishing - not about its progress writes.
+            was_done = self._child_done.get(key)
+            self._child_done[key] = done
+            if evt.type != "MODIFIED" or done != was_done:
+                self.enqueue(("PipelineRun", ns, parent))
 
     def enqueue(self, key: Key) -> None:
         if key not in self.queued:

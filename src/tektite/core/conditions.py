@@ -72,6 +72,13 @@ class PipelineRunReason:
 
 USER_ERROR = "[User error] "
 
+# A label the store indexes for every run (derived from its status, never stored in the object), so
+# "failed runs" is an indexed query: `tektite get pr -l tektite.dev/status=Failed`.
+STATUS_LABEL = "tektite.dev/status"
+_CANCELLED = frozenset({TaskRunReason.CANCELLED, PipelineRunReason.CANCELLED, "PipelineRunCancelled"})
+_TIMED_OUT = frozenset({TaskRunReason.TIMEOUT, PipelineRunReason.TIMEOUT})
+_PENDING = frozenset({TaskRunReason.PENDING, PipelineRunReason.PENDING})
+
 # Reasons that mean "a user made a mistake"; Tekton prefixes their message.
 USER_ERROR_REASONS = frozenset(
     {
@@ -174,3 +181,20 @@ def child_name(parent: str, suffix: str) -> str:
         digest = hashlib.md5(parent.encode(), usedforsecurity=False).hexdigest()
         return f"{parent[: _HEAD - len(suffix)]}{digest}{suffix}"
     return parent + suffix
+
+
+def status_word(obj: JSON) -> str:
+    """``Pending``, ``Running``, ``Succeeded``, ``Failed``, ``Cancelled`` or ``TimedOut``."""
+    cond = get_condition(obj)
+    if cond is None:
+        return "Pending"
+    reason = cond.get("reason") or ""
+    if cond.get("status") == "True":
+        return "Succeeded"
+    if cond.get("status") == "False":
+        if reason in _CANCELLED:
+            return "Cancelled"
+        if reason in _TIMED_OUT:
+            return "TimedOut"
+        return "Failed"
+    return "Pending" if reason in _PENDING else "Running"

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
 from tektite.api.scheme import KINDS
-from tektite.core.conditions import now
+from tektite.core.conditions import STATUS_LABEL, now, status_word
 from tektite.core.selectors import parse_selector
 from tektite.errors import AlreadyExists, Conflict, NotFound, TektiteError
 from tektite.store.base import (
@@ -133,6 +133,14 @@ def _ns(kind: str, namespace: str | None) -> str:
     return namespace or DEFAULT_NAMESPACE
 
 
+def _indexed_labels(obj: JSON) -> dict[str, str]:
+    """The object's labels, plus the derived ``tektite.dev/status`` of runs."""
+    labels = dict((obj.get("metadata") or {}).get("labels") or {})
+    if obj.get("kind") in ("TaskRun", "PipelineRun"):
+        labels.setdefault(STATUS_LABEL, status_word(obj))
+    return labels
+
+
 def _spec_part(obj: JSON) -> JSON:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
 
@@ -176,12 +184,14 @@ class SQLStore:
         )
         return Event(type_, body, rv)
 
-    def _write_indexes(self, conn: sa.Connection, pk: int, meta: JSON, old: JSON | None = None) -> None:
+    def _write_indexes(self, conn: sa.Connection, pk: int, obj: JSON, old: JSON | None = None) -> None:
         """Label and owner index rows; left alone when an update did not change them."""
-        lbls = meta.get("labels") or {}
+        meta = obj.get("metadata") or {}
+        lbls = _indexed_labels(obj)
         refs = meta.get("ownerReferences") or []
         if old is not None:
-            if (old.get("labels") or {}) == lbls and (old.get("ownerReferences") or []) == refs:
+            old_meta = old.get("metadata") or {}
+            if _indexed_labels(old) == lbls and (old_meta.get("ownerReferences") or []) == refs:
                 return
             conn.execute(_LABELS_DELETE, {"b_pk": pk})
             conn.execute(_OWNERS_DELETE, {"b_pk": pk})
@@ -250,7 +260,7 @@ class SQLStore:
             res = conn.execute(_OBJECT_INSERT, row)
             pk = res.inserted_primary_key[0] if res.inserted_primary_key else None
             assert pk is not None
-            self._write_indexes(conn, int(pk), meta)
+            self._write_indexes(conn, int(pk), obj)
             evt = self._event(conn, rv, "ADDED", obj, text)
             self._prune_events(conn, rv)
         self._notify([evt])
@@ -354,7 +364,7 @@ class SQLStore:
                 )
             current = json.loads(row.body)
             cmeta = current["metadata"]
-            old_meta = dict(cmeta)
+            old = {"kind": kind, "metadata": dict(cmeta), "status": current.get("status")}
             sent_rv = meta.get("resourceVersion")
             if sent_rv not in (None, "") and str(sent_rv) != str(row.rv):
                 raise Conflict(
@@ -385,8 +395,7 @@ class SQLStore:
             else:
                 text = _dumps(new)
                 conn.execute(_OBJECT_UPDATE, {"b_pk": row.pk, "b_rv": rv, "b_body": text})
-                if not status_only:
-                    self._write_indexes(conn, row.pk, nmeta, old_meta)
+                self._write_indexes(conn, row.pk, new, old)
                 evts.append(self._event(conn, rv, "MODIFIED", new, text))
             self._prune_events(conn, rv)
         self._notify(evts)

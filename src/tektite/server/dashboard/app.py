@@ -7,8 +7,6 @@ relative, so any prefix works.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,6 @@ from tektite.server.dashboard import actions
 from tektite.server.dashboard.access import Access
 from tektite.server.dashboard.detail import run_detail
 from tektite.server.dashboard.keys import KeyCache
-from tektite.server.dashboard.labeler import StatusLabeler
 from tektite.server.dashboard.listing import RunQuery, list_runs
 from tektite.server.dashboard.logstream import taskrun_log_events
 from tektite.server.dashboard.provenance import provenance
@@ -85,25 +82,10 @@ def _kind(word: str) -> str:
 class Dashboard:
     """The handlers, sharing the cluster, the access checks and the caches."""
 
-    def __init__(self, cluster: Cluster, auth: Any, *, label_runs: bool) -> None:
+    def __init__(self, cluster: Cluster, auth: Any) -> None:
         self.cluster = cluster
         self.access = Access(auth)
         self.keys = KeyCache(cluster.store, cluster.home)
-        self.labeler = StatusLabeler(cluster.store) if label_runs else None
-
-    def ensure_started(self) -> None:
-        """Start the labeler in the serving loop (a mounted app gets no lifespan of its own)."""
-        if self.labeler is not None:
-            self.labeler.start()
-
-    @contextlib.asynccontextmanager
-    async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
-        self.ensure_started()
-        try:
-            yield
-        finally:
-            if self.labeler is not None:
-                await self.labeler.stop()
 
     def _target(self, request: Request) -> tuple[str, str, str]:
         p = request.path_params
@@ -118,12 +100,10 @@ class Dashboard:
 
     # -- pages -----------------------------------------------------------------------------
     async def index(self, request: Request) -> Response:
-        self.ensure_started()
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     # -- session -----------------------------------------------------------------------------
     async def whoami(self, request: Request) -> Response:
-        self.ensure_started()
         principal = await self.access.principal(request)
         if principal is None:
             raise Unauthorized("not logged in")
@@ -221,10 +201,11 @@ async def _error(request: Request, exc: Exception) -> Response:
     return JSONResponse(body, status_code=exc.http_status, headers=headers)
 
 
-def make_app(cluster: Cluster, auth: Any = None, *, label_runs: bool = True) -> Starlette:
-    """The dashboard for ``cluster``. ``auth``: see ``access.py``; ``label_runs``: run the labeler
-    that keeps ``tektite.dev/status`` on runs (turn it off when the engine maintains it)."""
-    dash = Dashboard(cluster, auth, label_runs=label_runs)
+def make_app(cluster: Cluster, auth: Any = None) -> Starlette:
+    """The dashboard for ``cluster``. ``auth``: see ``access.py``. Status filters use the store's
+    derived ``tektite.dev/status`` index; ``tekton.dev/pipeline`` is set on PipelineRuns at
+    admission."""
+    dash = Dashboard(cluster, auth)
     run_path = "/api/runs/{namespace}/{kind}/{name}"
     app = Starlette(
         routes=[
@@ -241,7 +222,6 @@ def make_app(cluster: Cluster, auth: Any = None, *, label_runs: bool = True) -> 
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         exception_handlers={TektiteError: _error},
-        lifespan=dash.lifespan,
     )
     app.add_middleware(SecurityHeaders)
     app.state.dashboard = dash

@@ -1,7 +1,7 @@
 """What the dashboard says about one run: a status word, times, a duration, and who it belongs to.
 
 The status word is one of :data:`STATUSES`; it is also the value of the :data:`STATUS_LABEL`
-label that makes "runs with status X" an indexed query (see ``labeler.py``).
+label the store indexes for every run, which makes "runs with status X" an indexed query.
 """
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from tektite.core.conditions import PipelineRunReason, TaskRunReason, get_condition, parse_time
+from tektite.core import conditions
+from tektite.core.conditions import get_condition, parse_time
 
 JSON = dict[str, Any]
 
@@ -18,26 +19,11 @@ STATUS_LABEL = "tektite.dev/status"
 PIPELINE_LABEL = "tekton.dev/pipeline"
 STATUSES = ("Pending", "Running", "Succeeded", "Failed", "Cancelled", "TimedOut")
 
-_CANCELLED = frozenset({TaskRunReason.CANCELLED, PipelineRunReason.CANCELLED, "PipelineRunCancelled"})
-_TIMED_OUT = frozenset({TaskRunReason.TIMEOUT, PipelineRunReason.TIMEOUT})
-_PENDING = frozenset({TaskRunReason.PENDING, PipelineRunReason.PENDING})
-
 
 def status_word(obj: JSON) -> str:
-    """``Pending``, ``Running``, ``Succeeded``, ``Failed``, ``Cancelled`` or ``TimedOut``."""
-    cond = get_condition(obj)
-    if cond is None:
-        return "Pending"
-    reason = cond.get("reason") or ""
-    if cond.get("status") == "True":
-        return "Succeeded"
-    if cond.get("status") == "False":
-        if reason in _CANCELLED:
-            return "Cancelled"
-        if reason in _TIMED_OUT:
-            return "TimedOut"
-        return "Failed"
-    return "Pending" if reason in _PENDING else "Running"
+    """``Pending``, ``Running``, ``Succeeded``, ``Failed``, ``Cancelled`` or ``TimedOut`` (the same
+    word the store indexes as ``tektite.dev/status``)."""
+    return conditions.status_word(obj)
 
 
 def duration_seconds(status: JSON, now: datetime | None = None) -> float | None:
