@@ -270,21 +270,23 @@ class ChainsWatcher:
                 if self._stop.is_set():
                     return
                 continue
-            key, hint = item
-            if not self._leader:
-                continue
-            due = self._backoff.get(key, 0.0)
-            if due > time.monotonic() and not self._draining:
-                self.queue.put(key, hint, delay=due - time.monotonic())
-                continue
-            try:
-                self.process(key, hint)
-                self._crashes.pop(key, None)
-            except Exception:  # a bug or a store hiccup must not stop the worker: try again, a few times
-                crashes = self._crashes[key] = self._crashes.get(key, 0) + 1
-                log.exception("chains: %s %s/%s failed (attempt %d)", *key, crashes)
-                if crashes < 5:
-                    self.queue.put(key, None, delay=0.2 * crashes)
+            self._work(*item)
+
+    def _work(self, key: Key, hint: JSON | None) -> None:
+        if not self._leader:
+            return
+        due = self._backoff.get(key, 0.0)
+        if due > time.monotonic() and not self._draining:
+            self.queue.put(key, hint, delay=due - time.monotonic())
+            return
+        try:
+            self.process(key, hint)
+            self._crashes.pop(key, None)
+        except Exception:  # a bug or a store hiccup must not stop the worker: try again, a few times
+            crashes = self._crashes[key] = self._crashes.get(key, 0) + 1
+            log.exception("chains: %s %s/%s failed (attempt %d)", *key, crashes)
+            if crashes < 5:
+                self.queue.put(key, None, delay=0.2 * crashes)
 
     def process(self, key: Key, hint: JSON | None = None) -> str:
         """Bring one run forward: add/remove the finalizer, or sign it. Returns the :class:`Action`."""
@@ -399,7 +401,12 @@ class ChainsWatcher:
                 registry_auth=lambda: run_registry_auth(obj, getter, host_config=self.host_registry_config),
             )
             outcome = sign_run(
-                obj, children, config, lambda k: self.signers.get(k, config), self._backend_for(config), ctx
+                obj,
+                children,
+                config,
+                lambda k: self.signers.get(k, config),
+                self._backend_for(config),
+                ctx,
             )
         except TektiteError as err:
             return self._failed(obj, err.diagnostics())
