@@ -99,8 +99,10 @@ class TaskState:
         if len(self.runs) == 1:
             c = get_condition(self.runs[0])
             return c.get("reason", "") if c else ""
-        if self.failed:
-            return "Failed"
+        if self.failed:  # a matrix: the reason of its first failed run (FailureIgnored when ignored)
+            for c in self._conds():
+                if c is not None and c.get("status") == "False":
+                    return str(c.get("reason") or "Failed")
         return "Succeeded" if self.succeeded else ""
 
     def status_word(self) -> str:

@@ -111,6 +111,9 @@ def container_state_json(state: ContainerState) -> JSON:
             out["terminationReason"] = state.termination_reason
     if state.results:
         out["results"] = [{"name": k, "type": "string", "value": v} for k, v in sorted(state.results.items())]
+    for direction in ("inputs", "outputs"):
+        if state.artifacts and state.artifacts.get(direction):
+            out[direction] = state.artifacts[direction]
     return out
 
 
@@ -205,6 +208,12 @@ def finish(
     spec = tr.get("spec") or {}
     for st in result.steps + result.sidecars:
         status = step_status(status, st)
+    artifacts: JSON = {}
+    for st in result.steps:
+        for direction in ("inputs", "outputs"):
+            artifacts.setdefault(direction, []).extend((st.artifacts or {}).get(direction) or [])
+    if any(artifacts.values()):
+        status["artifacts"] = {k: v for k, v in artifacts.items() if v}
     results, result_error = collect_results(
         raw_results, declared, result_values, result.steps, config.max_result_size
     )

@@ -362,11 +362,20 @@ class _Builder:
                             )
                         }
                         for r in s.get("results") or []
-                    }
+                    },
+                    "artifacts": {
+                        "path": self.path(
+                            f"{STEP_RESULTS}/step-{name}/artifacts/provenance.json",
+                            self.tekton("steps") / f"step-{name}" / "artifacts" / "provenance.json",
+                        )
+                    },
                 }
             }
             s = Substituter(step_tree).apply(_merge_template(template, s))
-            (self.tekton("steps") / f"step-{name}" / "results").mkdir(parents=True, exist_ok=True)
+            step_dir = self.tekton("steps") / f"step-{name}"
+            (step_dir / "results").mkdir(parents=True, exist_ok=True)
+            if "$(step.artifacts.path)" in str(self.spec.get("steps")):
+                (step_dir / "artifacts").mkdir(exist_ok=True)
             containers.append(self.container(s, "step", name, i, isolated))
         sidecars = []
         sc_names = []

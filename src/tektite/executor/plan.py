@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 ContainerKind = Literal["step", "sidecar"]
 
@@ -119,6 +119,8 @@ class ContainerState:
     started_at: str | None = None
     finished_at: str | None = None
     results: dict[str, str] = field(default_factory=dict)  # raw step result files, read after the step
+    # artifacts the step wrote to $(step.artifacts.path): {"inputs": [...], "outputs": [...]}
+    artifacts: dict[str, Any] | None = None
 
 
 @dataclass

@@ -26,8 +26,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from tektite.core.conditions import now
 from tektite.executor import when as step_when
@@ -74,6 +75,17 @@ def read_results(directory: Path) -> dict[str, str]:
             if path.is_file():
                 out[path.name] = path.read_bytes().decode("utf-8", errors="replace")
     return out
+
+
+def read_artifacts(path: Path) -> dict[str, Any] | None:
+    """What a step wrote to ``$(step.artifacts.path)`` (Tekton's artifacts, alpha), if valid JSON."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    return {k: v for k, v in data.items() if k in ("inputs", "outputs") and isinstance(v, list)}
 
 
 class PodRunner:
@@ -289,7 +301,10 @@ class _PodRun:
             with contextlib.suppress(OSError):
                 (status_dir / "exitCode").write_text(str(code))
             state.results = read_results(results_dir)
-            step_when.add_step(self.tree, step, state.results, paths.container(status_dir / "exitCode"))
+            state.artifacts = read_artifacts(status_dir / "artifacts" / "provenance.json")
+            step_when.add_step(
+                self.tree, step, state.results, paths.container(status_dir / "exitCode"), state.artifacts
+            )
 
         if container.when:
             try:

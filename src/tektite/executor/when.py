@@ -38,13 +38,26 @@ def result_value(raw: str) -> str | list[str] | dict[str, str]:
     return raw
 
 
-def add_step(tree: Tree, container: Container, results: dict[str, str], exit_code_path: str) -> None:
-    """Record a finished step's results under both of its names."""
+def add_step(
+    tree: Tree,
+    container: Container,
+    results: dict[str, str],
+    exit_code_path: str,
+    artifacts: dict[str, Any] | None = None,
+) -> None:
+    """Record a finished step's results (and artifacts, as JSON text of their ``values``:
+    ``$(steps.<s>.outputs.<name>)``) under both of its names."""
     steps = tree.setdefault("steps", {})
-    entry = {
+    entry: dict[str, Any] = {
         "results": {name: result_value(raw) for name, raw in results.items()},
         "exitCode": {"path": exit_code_path},
     }
+    for direction in ("inputs", "outputs"):
+        for artifact in (artifacts or {}).get(direction) or []:
+            if isinstance(artifact, dict) and artifact.get("name"):
+                entry.setdefault(direction, {})[artifact["name"]] = json.dumps(
+                    artifact.get("values") or [], separators=(",", ":")
+                )
     steps[container.step_name] = entry
     steps[container.name] = entry
 
@@ -59,6 +72,7 @@ def substitute(container: Container, tree: Tree) -> Container:
         command=sub.list(container.command) if container.command is not None else None,
         args=sub.list(container.args),
         env={k: sub.string(v) for k, v in container.env.items()},
+        script=sub.string(container.script) if container.script is not None else None,
         when=[substitute_when(w, sub) for w in container.when],
     )
 
