@@ -376,7 +376,12 @@ class _Builder:
             (step_dir / "results").mkdir(parents=True, exist_ok=True)
             if "$(step.artifacts.path)" in str(self.spec.get("steps")):
                 (step_dir / "artifacts").mkdir(exist_ok=True)
-            containers.append(self.container(s, "step", name, i, isolated))
+            container = self.container(s, "step", name, i, isolated)
+            # a step writes only its own /tekton/run/<i>; the others' are read-only (Tekton mounts them so)
+            own_run = self.tekton("run") / str(i)
+            own_run.mkdir(exist_ok=True)
+            container.mounts.append(Mount(own_run, f"/tekton/run/{i}"))
+            containers.append(container)
         sidecars = []
         sc_names = []
         for i, sc in enumerate(spec.get("sidecars") or []):
@@ -387,7 +392,9 @@ class _Builder:
         if not self.env.config.flag("disable-creds-init"):
             envmod.init_credentials(sa, self.ns, self.env.get, self.tekton("home"), self.secrets)
         self.common = [Mount(self.run_dir / "workspace", "/workspace")]
-        self.common += [Mount(self.tekton(sub), f"/tekton/{sub}") for sub in TEKTON_SUBDIRS]
+        self.common += [
+            Mount(self.tekton(sub), f"/tekton/{sub}", read_only=sub in ("run", "bin")) for sub in TEKTON_SUBDIRS
+        ]
         timeout = self.timeout()
         hermetic = (
             self.annotations.get(HERMETIC_ANNOTATION) == "hermetic"
