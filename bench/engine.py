@@ -127,7 +127,10 @@ async def timed_runs(engine: Engine, cluster: Cluster, make: Any, rounds: int) -
 
 
 async def measure(mode: str, rounds: int) -> JSON:
-    home = Path(tempfile.mkdtemp(prefix="tektite-bench-"))
+    # where a real home lives (~/.local/share by default): the same filesystem as the user's data
+    base = Path(os.environ.get("TEKTITE_BENCH_DIR") or Path.home() / ".cache")
+    base.mkdir(parents=True, exist_ok=True)
+    home = Path(tempfile.mkdtemp(prefix="tektite-bench-", dir=base))
     try:
         cluster = Cluster(home)
         engine = Engine(cluster, select_executor(mode)[0])

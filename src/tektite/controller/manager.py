@@ -55,20 +55,31 @@ class _Observer:
     # Step states are written at most this often; a step that ends sooner costs no extra write.
     FLUSH_DELAY = 0.1
 
-    def __init__(self, engine: Engine, key: Key) -> None:
+    def __init__(self, engine: Engine, key: Key, first_write: Callable[[JSON], Any]) -> None:
         self.engine = engine
         self.key = key
         self.status: JSON = {}
+        self.started = False  # the Running status (and Tekton's labels) has been written
+        self._first_write = first_write
         self._flush: asyncio.TimerHandle | None = None
 
-    async def container_state(self, state: ContainerState) -> None:
-        self.status = trmod.step_status(self.status, state)
+    def schedule(self) -> None:
         if self._flush is None and self.engine.loop is not None:
             self._flush = self.engine.loop.call_later(self.FLUSH_DELAY, self.flush)
 
+    async def container_state(self, state: ContainerState) -> None:
+        self.status = trmod.step_status(self.status, state)
+        self.schedule()
+
     def flush(self) -> None:
+        """The first flush writes the Running status with Tekton's labels (a TaskRun that ends
+        within FLUSH_DELAY is written once, finished); later ones write progress."""
         self._flush = None
-        self.engine.write_status(self.key, self.status)
+        if not self.started:
+            self.started = True
+            self._first_write(self.status)
+        else:
+            self.engine.write_status(self.key, self.status)
 
     def close(self) -> None:
         if self._flush is not None:
@@ -266,7 +277,13 @@ class Engine:
         obj["metadata"] = dict(obj["metadata"])
         obj["metadata"].pop("resourceVersion", None)
         new = self.store.update(obj, status_only=True)
+        self._after_write(old, new)
+        return new
+
+    def _after_write(self, old: JSON, new: JSON) -> None:
+        """Log a run's transition to done and call the completion hooks, once."""
         cond = get_condition(new) or {}
+        status = new.get("status") or {}
         if cond.get("reason") != old.get("reason") and cond.get("status") in ("True", "False"):
             start = parse_time(status.get("startTime"))
             took = f" ({time.time() - start.timestamp():.1f}s)" if start else ""
@@ -284,7 +301,6 @@ class Engine:
                     hook(new)
                 except Exception:
                     log.exception("completion hook failed for %s", new["metadata"]["name"])
-        return new
 
     async def wait(self, kind: str, name: str, namespace: str = "default") -> JSON:
         """Until the run is done; returns its final object."""
@@ -415,10 +431,9 @@ class Engine:
             step_names=built.step_names,
             sidecar_names=built.sidecar_names,
         )
-        if self._start(key, tr, resolved, status) is None:
-            return False
-        observer = _Observer(self, key)
+        observer = _Observer(self, key, lambda st: self._write_labelled(key, tr, resolved, st))
         observer.status = status
+        observer.schedule()
         try:
             result: PodResult = await self.executor.run(built.pod, observer, stop)
         except TektiteError as exc:
@@ -439,35 +454,31 @@ class Engine:
             self.config,
             built.pod.timeout,
         )
-        if finished.retry and not stop.is_set():
-            self._write_status(current, trmod.retry_status(finished.status))
-            return True
-        self._write_status(current, finished.status)
-        return False
+        final = trmod.retry_status(finished.status) if finished.retry and not stop.is_set() else finished.status
+        if observer.started:
+            self._write_status(current, final)
+        else:
+            self._write_labelled(key, current, resolved, final)
+        return finished.retry and not stop.is_set()
 
-    def _start(self, key: Key, tr: JSON, resolved: Resolved | None, status: JSON) -> JSON | None:
-        """One write: Tekton's labels (and the Task's labels/annotations) plus the running status.
-        A full update, so it carries the resourceVersion: a cancel written meanwhile wins."""
+    def _write_labelled(self, key: Key, tr: JSON, resolved: Resolved | None, status: JSON) -> JSON | None:
+        """Tekton's labels (and the Task's labels/annotations) with a status, in one full update
+        carrying the resourceVersion; on a conflict (e.g. a cancel written meanwhile, which the
+        engine acts on through its event) the latest object is taken and the write repeated."""
         for _ in range(10):
             new = self._label_taskrun(tr, resolved)
+            old = get_condition(new) or {}
             new["status"] = status
             try:
-                return self.store.update(new)
+                written = self.store.update(new)
             except Conflict:
                 latest = self.store.try_get(key[0], key[2], key[1])
-                if latest is None or is_done(latest):
-                    return None
-                if (latest.get("spec") or {}).get("status") == "TaskRunCancelled":
-                    self._write_status(
-                        latest,
-                        trmod.fail(
-                            latest.get("status") or {},
-                            TaskRunReason.CANCELLED,
-                            f'TaskRun "{key[2]}" was cancelled.',
-                        ),
-                    )
+                if latest is None:
                     return None
                 tr = latest
+                continue
+            self._after_write(old, written)
+            return written
         return None
 
     def _label_taskrun(self, tr: JSON, resolved: Resolved | None) -> JSON:
