@@ -111,7 +111,11 @@ class Engine:
         self._lock_fd: int | None = None
         self._loop_thread: int | None = None
         self._done_waiters: dict[Key, list[asyncio.Future[JSON]]] = {}
-        self._child_done: dict[Key, bool] = {}  # children of PipelineRuns: last seen done-ness
+        self._child_done: dict[Key, bool] = {}
+        # PipelineRuns whose progress write is deferred (see _status_can_wait)
+        self._pr_pending: set[Key] = set()
+        self._pr_force: set[Key] = set()
+        self._pr_flush: dict[Key, asyncio.TimerHandle] = {}  # children of PipelineRuns: last seen done-ness
         self.config = cluster.config()
         self._config_rv = -1
 
@@ -454,7 +458,9 @@ class Engine:
             self.config,
             built.pod.timeout,
         )
-        final = trmod.retry_status(finished.status) if finished.retry and not stop.is_set() else finished.status
+        final = (
+            trmod.retry_status(finished.status) if finished.retry and not stop.is_set() else finished.status
+        )
         if observer.started:
             self._write_status(current, final)
         else:
@@ -562,14 +568,14 @@ class Engine:
                 self._fail_pr(pr, "CouldntGetTask", missing)
                 return
         ns = key[1]
-        children = [
-            c
-            for kind in ("TaskRun", "PipelineRun")
-            for c in self.store.list(kind, ns, label_selector=f"tekton.dev/pipelineRun={key[2]}").items
-            if any(
-                o.get("uid") == pr["metadata"].get("uid") for o in c["metadata"].get("ownerReferences") or []
-            )
-        ]
+        uid = pr["metadata"].get("uid")
+        kinds = ["TaskRun"]
+        if any(
+            "pipelineRef" in t or "pipelineSpec" in t
+            for t in [*(pspec.get("tasks") or []), *(pspec.get("finally") or [])]
+        ):
+            kinds.append("PipelineRun")  # pipelines in pipelines
+        children = [c for kind in kinds for c in self.store.list(kind, ns, owner_uid=uid).items]
         outcome = prmod.reconcile(pr, pspec, children, self.config, time.time())
         for obj in outcome.create:
             try:
@@ -579,9 +585,31 @@ class Engine:
         for kind, name, message in outcome.cancel:
             self._cancel_child(kind, name, ns, message)
         if outcome.status != status:
-            self._write_status(pr, outcome.status)
+            if self._status_can_wait(status, outcome, key):
+                self._pr_pending.add(key)
+                if key not in self._pr_flush and self.loop is not None:
+                    self._pr_flush[key] = self.loop.call_later(_Observer.FLUSH_DELAY, self._flush_pr, key)
+            else:
+                self._pr_pending.discard(key)
+                self._write_status(pr, outcome.status)
         if outcome.requeue_after and self.loop is not None and not outcome.done:
             self.loop.call_later(outcome.requeue_after + 0.01, self.enqueue, key)
+
+    def _status_can_wait(self, old: JSON, outcome: prmod.Outcome, key: Key) -> bool:
+        """Progress (counts, child references) of a running PipelineRun is written at most every
+        100 ms; a start, a reason change, the end, or a pending flush write at once."""
+        if outcome.done or key in self._pr_force:
+            self._pr_force.discard(key)
+            return False
+        old_cond = get_condition({"status": old}) or {}
+        new_cond = get_condition({"status": outcome.status}) or {}
+        return bool(old.get("startTime")) and old_cond.get("reason") == new_cond.get("reason")
+
+    def _flush_pr(self, key: Key) -> None:
+        self._pr_flush.pop(key, None)
+        if key in self._pr_pending:
+            self._pr_force.add(key)
+            self.enqueue(key)
 
     def _held_by_gate(self, pr: JSON) -> bool:
         """A start gate keeps the run pending (reason PipelineRunPending, the gate's message)."""
