@@ -18,8 +18,9 @@ as_root() {
 # and, for the tests, the real components they start on loopback.
 PKGS=(bubblewrap git busybox ca-certificates python3-venv)
 if [ "$DEV" = 1 ]; then
-  PKGS+=(openssl openssh-client softhsm2 opensc docker-registry apache2-utils kubernetes-client
-         postgresql chromium)
+  PKGS+=(openssl openssh-client softhsm2 opensc docker-registry apache2-utils postgresql chromium)
+  # the real kubectl for the API tests: Debian's kubernetes-client, unless a kubectl is installed
+  command -v kubectl >/dev/null || PKGS+=(kubernetes-client)
 fi
 missing=()
 for p in "${PKGS[@]}"; do

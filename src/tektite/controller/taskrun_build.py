@@ -393,7 +393,8 @@ class _Builder:
             envmod.init_credentials(sa, self.ns, self.env.get, self.tekton("home"), self.secrets)
         self.common = [Mount(self.run_dir / "workspace", "/workspace")]
         self.common += [
-            Mount(self.tekton(sub), f"/tekton/{sub}", read_only=sub in ("run", "bin")) for sub in TEKTON_SUBDIRS
+            Mount(self.tekton(sub), f"/tekton/{sub}", read_only=sub in ("run", "bin"))
+            for sub in TEKTON_SUBDIRS
         ]
         timeout = self.timeout()
         hermetic = (
