@@ -87,9 +87,41 @@ def _override(cluster: Cluster, run: JSON, params: dict[str, str], workspaces: l
     return run
 
 
+def _remote_logs(cluster: Cluster) -> Any:
+    """The server's log endpoint when the CLI talks to ``tektite serve`` (``--server``)."""
+    return getattr(cluster.store, "logs", None)
+
+
+async def _follow_remote(
+    cluster: Cluster, runs: list[JSON], show_logs: bool, timeout: float | None
+) -> list[JSON]:
+    logs = _remote_logs(cluster)
+
+    def stream(r: JSON) -> None:
+        ns = r["metadata"].get("namespace", "default")
+        for line in logs(r["kind"], r["metadata"]["name"], ns, follow=True):
+            out(line)
+
+    if show_logs:
+        await asyncio.wait_for(asyncio.gather(*(asyncio.to_thread(stream, r) for r in runs)), timeout)
+    deadline = time.monotonic() + timeout if timeout else None
+    while True:
+        final = [
+            cluster.store.get(r["kind"], r["metadata"]["name"], r["metadata"].get("namespace", "default"))
+            for r in runs
+        ]
+        if all(is_done(f) for f in final):
+            return final
+        if deadline and time.monotonic() > deadline:
+            raise TektiteError(f"timed out after {timeout}s waiting for the runs to finish")
+        await asyncio.sleep(0.2)
+
+
 async def _follow(
     cluster: Cluster, runs: list[JSON], *, show_logs: bool, executor: str | None, timeout: float | None = None
 ) -> list[JSON]:
+    if _remote_logs(cluster) is not None:  # --server: the server runs the engine and has the logs
+        return await _follow_remote(cluster, runs, show_logs, timeout)
     async with engine_session(cluster, executor) as engine:
         del engine
         followers = [
@@ -388,6 +420,13 @@ def _run_group(kind: str) -> typer.Typer:
         cluster = STATE.cluster()
         run_name = latest(name, last)
         cluster.store.get(kind, run_name, STATE.namespace)
+        remote = _remote_logs(cluster)
+        if remote is not None:
+            wanted: list[str | None] = [f"step-{s}" for s in step or []] or [None]
+            for container in wanted:
+                for line in remote(kind, run_name, STATE.namespace, follow=follow, container=container):
+                    out(line)
+            return
         f = Follower(cluster, kind, run_name, STATE.namespace, steps=step)
         while True:
             finished = f.done()

@@ -93,14 +93,25 @@ class CloudEventSender:
         if evt.type == "DELETED" or evt.kind not in PLURAL or self.loop is None or self.loop.is_closed():
             return
         type_ = event_type(evt.object)
-        cond = get_condition(evt.object) or {}
-        key = (str((evt.object.get("metadata") or {}).get("uid")), str(type_), str(cond.get("reason")))
-        if type_ is None or key in self._sent:
+        if type_ is None:
             return
-        self._sent[key] = None
-        if len(self._sent) > 50000:
+        cond = get_condition(evt.object) or {}
+        uid = str((evt.object.get("metadata") or {}).get("uid"))
+        types = [type_]
+        if cond.get("status") in ("True", "False") or type_.endswith(".running.v1"):
+            # tektite writes a short run once, finished: send the lifecycle events it passed through
+            prefix = type_.rsplit(".", 2)[0]
+            lifecycle = [f"{prefix}.started.v1", f"{prefix}.running.v1"]
+            types = [t for t in lifecycle if t != type_ and (uid, t, "") not in self._sent] + types
+        for t in types:
+            key = (uid, t, "" if t != type_ else str(cond.get("reason")))
+            if key in self._sent:
+                continue
+            self._sent[key] = None
+            self._sent[(uid, t, "")] = None  # "this lifecycle step was announced"
+            self.loop.call_soon_threadsafe(self._schedule, evt.object, t)
+        while len(self._sent) > 50000:
             self._sent.popitem(last=False)
-        self.loop.call_soon_threadsafe(self._schedule, evt.object, type_)
 
     def _schedule(self, obj: JSON, type_: str) -> None:
         task = asyncio.ensure_future(self._send(obj, type_))
