@@ -112,10 +112,11 @@ class Engine:
         self._loop_thread: int | None = None
         self._done_waiters: dict[Key, list[asyncio.Future[JSON]]] = {}
         self._child_done: dict[Key, bool] = {}
+        self._writing: Key | None = None  # the object whose status the engine is writing right now
         # PipelineRuns whose progress write is deferred (see _status_can_wait)
         self._pr_pending: set[Key] = set()
         self._pr_force: set[Key] = set()
-        self._pr_flush: dict[Key, asyncio.TimerHandle] = {}  # children of PipelineRuns: last seen done-ness
+        self._pr_flush: dict[Key, asyncio.TimerHandle] = {}
         self.config = cluster.config()
         self._config_rv = -1
 
@@ -217,15 +218,20 @@ class Engine:
             # A TaskRun this engine is running only needs a look when someone cancels it; its own
             # progress writes need none.
             spec_status = (obj.get("spec") or {}).get("status")
-            if not (key in self.running and spec_status not in ("TaskRunCancelled", "Cancelled")):
+            own = self._writing == key  # the engine's own status write: no second look needed
+            if not own and not (key in self.running and spec_status not in ("TaskRunCancelled", "Cancelled")):
                 self.enqueue(key)
         parent = (meta.get("labels") or {}).get("tekton.dev/pipelineRun")
         if parent:
-            # A parent cares about a child appearing late (another process), disappearing, or
-            # finishing - not about its progress writes.
+            # A parent cares about a child finishing or disappearing - not about its creation
+            # (the parent made it) or its progress writes.
             was_done = self._child_done.get(key)
             self._child_done[key] = done
-            if evt.type != "MODIFIED" or done != was_done:
+            if (
+                evt.type == "DELETED"
+                or (evt.type == "MODIFIED" and done != was_done)
+                or (evt.type == "ADDED" and done)
+            ):
                 self.enqueue(("PipelineRun", ns, parent))
 
     def enqueue(self, key: Key) -> None:
@@ -280,7 +286,11 @@ class Engine:
         obj["status"] = status
         obj["metadata"] = dict(obj["metadata"])
         obj["metadata"].pop("resourceVersion", None)
-        new = self.store.update(obj, status_only=True)
+        self._writing = (obj["kind"], obj["metadata"].get("namespace", "default"), obj["metadata"]["name"])
+        try:
+            new = self.store.update(obj, status_only=True)
+        finally:
+            self._writing = None
         self._after_write(old, new)
         return new
 
