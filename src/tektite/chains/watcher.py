@@ -64,6 +64,7 @@ RUN_KINDS = ("TaskRun", "PipelineRun")
 WATCHED_KINDS = (*RUN_KINDS, "ConfigMap", "Secret")
 PARENT_LABEL = "tekton.dev/pipelineRun"
 ERROR_LIMIT = 1000
+SCAN_PAGE = 500
 
 
 class Action:
@@ -214,9 +215,15 @@ class ChainsWatcher:
         """Queue every run that needs something; the resumable start (no state of our own)."""
         self.settings.invalidate_all()
         for kind in RUN_KINDS:
-            for obj in self.store.list(kind).items:
-                if self._interesting(obj):
-                    self.queue.put(_key(obj), obj)
+            token: str | None = None
+            while True:  # in pages: a big store is not all in memory at once
+                page = self.store.list(kind, limit=SCAN_PAGE, continue_token=token)
+                for obj in page.items:
+                    if self._interesting(obj):
+                        self.queue.put(_key(obj), obj)
+                token = page.continue_token
+                if not token:
+                    break
 
     def _poll_loop(self) -> None:
         next_renew = 0.0  # the first turn takes the lease (and scans) in this thread, not the caller's
