@@ -124,7 +124,13 @@ def _images(
         )
         stored, errors = _store(item, artifact.storage, backend_for, ctx)
         out.stored += stored
-        out.errors += errors
+        out.errors += [e + OCI_HINT if e.startswith("oci storage") else e for e in errors]
+
+
+OCI_HINT = (
+    ' (a type-hinted image is signed in its registry: chains-config artifacts.oci.storage says where, "" for '
+    "nowhere)"
+)
 
 
 def sign_run(
