@@ -127,8 +127,8 @@ async def timed_runs(engine: Engine, cluster: Cluster, make: Any, rounds: int) -
 
 
 async def measure(mode: str, rounds: int) -> JSON:
-    # where a real home lives (~/.local/share by default): the same filesystem as the user's data
-    base = Path(os.environ.get("TEKTITE_BENCH_DIR") or Path.home() / ".cache")
+    # a home on the disk the user works on (not a tmpfs); TEKTITE_BENCH_DIR chooses another place
+    base = Path(os.environ.get("TEKTITE_BENCH_DIR") or Path.cwd() / ".bench-homes")
     base.mkdir(parents=True, exist_ok=True)
     home = Path(tempfile.mkdtemp(prefix="tektite-bench-", dir=base))
     try:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tektite.api.params import ResolverRef
+from tektite.api.pipeline import PipelineSpec
 from tektite.controller import pipelinerun as prmod
 from tektite.controller import taskrun as trmod
 from tektite.controller.cluster import Cluster
@@ -113,6 +114,9 @@ class Engine:
         self._done_waiters: dict[Key, list[asyncio.Future[JSON]]] = {}
         self._child_done: dict[Key, bool] = {}
         self._writing: Key | None = None  # the object whose status the engine is writing right now
+        # per running PipelineRun (by uid): its children (kept current from events), its parsed spec
+        self._children: dict[str, dict[tuple[str, str], JSON]] = {}
+        self._spec_cache: dict[str, PipelineSpec] = {}
         # PipelineRuns whose progress write is deferred (see _status_can_wait)
         self._pr_pending: set[Key] = set()
         self._pr_force: set[Key] = set()
@@ -221,8 +225,13 @@ class Engine:
             own = self._writing == key  # the engine's own status write: no second look needed
             if not own and not (key in self.running and spec_status not in ("TaskRunCancelled", "Cancelled")):
                 self.enqueue(key)
+        if kind == "PipelineRun" and (evt.type == "DELETED" or done):
+            uid = str(meta.get("uid"))
+            self._children.pop(uid, None)
+            self._spec_cache.pop(uid, None)
         parent = (meta.get("labels") or {}).get("tekton.dev/pipelineRun")
         if parent:
+            self._track_child(evt)
             # A parent cares about a child finishing or disappearing - not about its creation
             # (the parent made it) or its progress writes.
             was_done = self._child_done.get(key)
@@ -578,15 +587,14 @@ class Engine:
                 self._fail_pr(pr, "CouldntGetTask", missing)
                 return
         ns = key[1]
-        uid = pr["metadata"].get("uid")
-        kinds = ["TaskRun"]
-        if any(
-            "pipelineRef" in t or "pipelineSpec" in t
-            for t in [*(pspec.get("tasks") or []), *(pspec.get("finally") or [])]
-        ):
-            kinds.append("PipelineRun")  # pipelines in pipelines
-        children = [c for kind in kinds for c in self.store.list(kind, ns, owner_uid=uid).items]
-        outcome = prmod.reconcile(pr, pspec, children, self.config, time.time())
+        uid = str(pr["metadata"].get("uid"))
+        children = self._children_of(uid, ns, pspec)
+        spec_model = self._spec_cache.get(uid) if status.get("startTime") else None
+        if spec_model is None:
+            spec_model = PipelineSpec.model_validate(pspec)
+            if status.get("startTime"):  # fixed once the run started (status.pipelineSpec)
+                self._spec_cache[uid] = spec_model
+        outcome = prmod.reconcile(pr, pspec, children, self.config, time.time(), spec_model)
         for obj in outcome.create:
             try:
                 self.store.create(obj)
@@ -604,6 +612,34 @@ class Engine:
                 self._write_status(pr, outcome.status)
         if outcome.requeue_after and self.loop is not None and not outcome.done:
             self.loop.call_later(outcome.requeue_after + 0.01, self.enqueue, key)
+
+    def _children_of(self, uid: str, ns: str, pspec: JSON) -> list[JSON]:
+        """A PipelineRun's children: from the store once, then kept current from store events
+        (every write reaches the engine), so a reconcile does not re-read them all."""
+        cached = self._children.get(uid)
+        if cached is None:
+            kinds = ["TaskRun"]
+            tasks = [*(pspec.get("tasks") or []), *(pspec.get("finally") or [])]
+            if any("pipelineRef" in t or "pipelineSpec" in t for t in tasks):
+                kinds.append("PipelineRun")  # pipelines in pipelines
+            cached = {
+                (c["kind"], c["metadata"]["name"]): c
+                for kind in kinds
+                for c in self.store.list(kind, ns, owner_uid=uid).items
+            }
+            self._children[uid] = cached
+        return list(cached.values())
+
+    def _track_child(self, evt: Event) -> None:
+        meta = evt.object.get("metadata") or {}
+        for ref in meta.get("ownerReferences") or []:
+            cached = self._children.get(str(ref.get("uid")))
+            if cached is None:
+                continue
+            if evt.type == "DELETED":
+                cached.pop((evt.kind, str(meta.get("name"))), None)
+            else:
+                cached[(evt.kind, str(meta.get("name")))] = evt.object
 
     def _status_can_wait(self, old: JSON, outcome: prmod.Outcome, key: Key) -> bool:
         """Progress (counts, child references) of a running PipelineRun is written at most every

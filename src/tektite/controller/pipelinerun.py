@@ -7,7 +7,6 @@ reconciler does, so a restart resumes exactly where the run was.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,15 +49,24 @@ def _seconds(value: str | None, default: float) -> float:
 
 class Reconciler:
     def __init__(
-        self, pr: JSON, spec_json: JSON, children: list[JSON], config: Config, now_ts: float
+        self,
+        pr: JSON,
+        spec_json: JSON,
+        children: list[JSON],
+        config: Config,
+        now_ts: float,
+        spec: PipelineSpec | None = None,
     ) -> None:
         self.pr = pr
         self.meta = pr["metadata"]
         self.name = self.meta["name"]
         self.pr_spec = pr.get("spec") or {}
-        self.status: JSON = copy.deepcopy(pr.get("status") or {})
+        # the parts of status a reconcile changes are rebuilt, not mutated: a shallow copy suffices
+        self.status: JSON = dict(pr.get("status") or {})
+        if "conditions" in self.status:
+            self.status["conditions"] = [dict(c) for c in self.status["conditions"]]
         self.spec_json = spec_json
-        self.spec = PipelineSpec.model_validate(spec_json)
+        self.spec = spec if spec is not None else PipelineSpec.model_validate(spec_json)
         self.config = config
         self.now = now_ts
         self.out = Outcome(self.status)
@@ -484,9 +492,17 @@ def _run_order(run: JSON) -> tuple[int, str]:
     return (int(tail) if tail.isdigit() else -1, name)
 
 
-def reconcile(pr: JSON, spec_json: JSON, children: list[JSON], config: Config, now_ts: float) -> Outcome:
-    """One reconcile of ``pr`` whose (resolved) pipeline spec is ``spec_json``."""
-    return Reconciler(pr, spec_json, children, config, now_ts).run()
+def reconcile(
+    pr: JSON,
+    spec_json: JSON,
+    children: list[JSON],
+    config: Config,
+    now_ts: float,
+    spec: PipelineSpec | None = None,
+) -> Outcome:
+    """One reconcile of ``pr`` whose (resolved) pipeline spec is ``spec_json`` (``spec``: the same,
+    already parsed)."""
+    return Reconciler(pr, spec_json, children, config, now_ts, spec).run()
 
 
 def param_specs(spec: PipelineSpec) -> list[ParamSpec]:

@@ -50,7 +50,12 @@ class TaskState:
         return bool(self.runs)
 
     def _conds(self) -> list[JSON | None]:
-        return [get_condition(r) for r in self.runs]
+        key = len(self.runs)
+        cached = self.__dict__.get("_conds_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, [get_condition(r) for r in self.runs])
+            self.__dict__["_conds_cache"] = cached
+        return cached[1]
 
     @property
     def done(self) -> bool:
