@@ -19,6 +19,8 @@ from tektite.api.scheme import KINDS
 from tektite.api.structure import Parsed, parse
 from tektite.controller.config import CONFIG_NAMESPACES, Config
 from tektite.controller.lookup import Paths
+from tektite.core.defaults import set_defaults
+from tektite.core.durations import format_duration
 from tektite.core.validation import validate
 from tektite.errors import AlreadyExists, NotFound, TektiteError
 from tektite.store.base import DEFAULT_NAMESPACE, Store
@@ -87,7 +89,17 @@ class Cluster:
                     f'not match the requested namespace "{namespace}"'
                 )
             meta["namespace"] = namespace
-        validate(parsed, self.config().flags)
+        config = self.config()
+        if parsed.kind.group == "tekton.dev" and parsed.model is not None:
+            # Tekton's defaulting webhook runs before its validating one
+            set_defaults(
+                parsed.obj,
+                timeout=format_duration(config.default_timeout),
+                service_account=config.default_service_account,
+                managed_by=config.defaults.get("default-managed-by-label-value") or "tekton-pipelines",
+            )
+            parsed = parse(parsed.obj, parsed.source)
+        validate(parsed, config.flags)
         if parsed.kind.kind == "PipelineRun":
             label_pipeline(parsed.obj)
         return parsed

@@ -72,21 +72,34 @@ def start_status(
 
 
 def _flags_for_provenance(config: Config) -> JSON:
+    """``status.provenance.featureFlags``: Tekton's FeatureFlags struct, field for field."""
     f = config.flags
+
+    def on(key: str) -> bool:
+        return f.get(key, "").strip().lower() == "true"
+
     return {
-        "RunningInEnvWithInjectedSidecars": f.get("running-in-environment-with-injected-sidecars") == "true",
+        "DisableAffinityAssistant": on("disable-affinity-assistant"),
+        "DisableCredsInit": on("disable-creds-init"),
+        "RunningInEnvWithInjectedSidecars": on("running-in-environment-with-injected-sidecars"),
+        "RequireGitSSHSecretKnownHosts": on("require-git-ssh-secret-known-hosts"),
+        "EnableTektonOCIBundles": on("enable-tekton-oci-bundles"),
+        "ScopeWhenExpressionsToTask": False,
         "EnableAPIFields": f.get("enable-api-fields", "beta"),
-        "AwaitSidecarReadiness": f.get("await-sidecar-readiness") == "true",
-        "Coschedule": f.get("coschedule", "workspaces"),
-        "DisableCredsInit": f.get("disable-creds-init") == "true",
-        "EnableProvenanceInStatus": f.get("enable-provenance-in-status") == "true",
+        "SendCloudEventsForRuns": on("send-cloudevents-for-runs"),
+        "AwaitSidecarReadiness": on("await-sidecar-readiness"),
+        "EnforceNonfalsifiability": f.get("enforce-nonfalsifiability", "none"),
+        "EnableKeepPodOnCancel": on("keep-pod-on-cancel"),
+        "VerificationNoMatchPolicy": f.get("trusted-resources-verification-no-match-policy", "ignore"),
+        "EnableProvenanceInStatus": on("enable-provenance-in-status"),
         "ResultExtractionMethod": f.get("results-from", "termination-message"),
         "MaxResultSize": config.max_result_size,
-        "SetSecurityContext": f.get("set-security-context") == "true",
-        "EnableCELInWhenExpression": f.get("enable-cel-in-whenexpression") == "true",
-        "EnableStepActions": f.get("enable-step-actions") == "true",
-        "EnableParamEnum": f.get("enable-param-enum") == "true",
-        "EnableArtifacts": f.get("enable-artifacts") == "true",
+        "SetSecurityContext": on("set-security-context"),
+        "Coschedule": f.get("coschedule", "workspaces"),
+        "EnableCELInWhenExpression": on("enable-cel-in-whenexpression"),
+        "EnableStepActions": on("enable-step-actions"),
+        "EnableParamEnum": on("enable-param-enum"),
+        "EnableArtifacts": on("enable-artifacts"),
     }
 
 
@@ -174,7 +187,7 @@ def collect_results(
             continue
         values[rv["name"]] = resolved if isinstance(resolved, str) else json.dumps(resolved)
     out: list[JSON] = []
-    for name in sorted(values, key=lambda n: (list(by_name).index(n) if n in by_name else len(by_name), n)):
+    for name in sorted(values):  # Tekton's results come sorted by name (the results folder, read in order)
         value = values[name]
         if len(value.encode()) > limit:
             return out, (

@@ -41,7 +41,7 @@ class BuildEnv:
 @dataclass
 class Built:
     pod: Pod
-    task_spec: JSON  # StepActions inlined, before variable substitution (status.taskSpec)
+    task_spec: JSON  # StepActions inlined, variables substituted (status.taskSpec)
     results: list[ResultSpec] = field(default_factory=list)
     step_names: list[str] = field(default_factory=list)
     sidecar_names: list[str] = field(default_factory=list)
@@ -308,7 +308,6 @@ class _Builder:
                 s = stepactions.inline(s, action, values)
             steps.append(s)
         spec["steps"] = steps
-        resolved_spec = copy.deepcopy(spec)
         names = step_names(steps)
         # volumes may name their sources with params ($(params.secret-name))
         self.volume_sources(
@@ -344,6 +343,9 @@ class _Builder:
         # Tekton's order: params first (values may mention other variables), then the rest.
         spec = Substituter(tree, roots=("params", "inputs")).apply(spec)
         spec = Substituter(tree).apply(spec)
+        # status.taskSpec: StepActions inlined and every variable the controller knows substituted,
+        # as Tekton records it
+        resolved_spec = copy.deepcopy(spec)
         isolated = {
             w["name"]
             for c in [*(spec.get("steps") or []), *(spec.get("sidecars") or [])]
