@@ -93,8 +93,18 @@ def delete(
     if not targets:
         raise TektiteError("nothing to delete: name objects, or use -l SELECTOR, --all or -f FILE")
     for kind_name, n, ns in targets:
-        cluster.delete(kind_name, n, ns)
-        out(f'{kind_name.lower()} "{n}" deleted')
+        touched = cluster.delete(kind_name, n, ns)
+        held = any(
+            o["metadata"]["name"] == n and o["metadata"].get("deletionTimestamp")
+            for o in touched
+            if o.get("kind") == kind_name
+        )
+        if held:
+            out(
+                f'{kind_name.lower()} "{n}" is being deleted (waiting for its finalizers, e.g. Chains signing)'
+            )
+        else:
+            out(f'{kind_name.lower()} "{n}" deleted')
 
 
 def _kv_rows(items: list[JSON], key: str = "value") -> list[list[str]]:
