@@ -7,6 +7,7 @@ reconciler does, so a restart resumes exactly where the run was.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,7 @@ from tektite.api.pipeline import PipelineSpec, PipelineTask
 from tektite.controller import children as kids
 from tektite.controller.config import Config
 from tektite.controller.pipelinerun_state import Skip, TaskState, aggregate_status
-from tektite.core import dag
+from tektite.core import dag, defaults
 from tektite.core import params as paramsmod
 from tektite.core.conditions import PipelineRunReason as R
 from tektite.core.conditions import get_condition, now, parse_time, set_condition
@@ -242,7 +243,9 @@ class Reconciler:
             if self.spec_status == "Cancelled":
                 return self.fail(R.CANCELLED, f'PipelineRun "{self.name}" was cancelled')
             self.status["startTime"] = now()
-            self.status["pipelineSpec"] = self.spec_json
+            recorded = json.loads(json.dumps(self.spec_json))
+            defaults.pipeline_spec(recorded)  # as Tekton records it: params and results typed
+            self.status["pipelineSpec"] = recorded
             if self.config.flag("enable-provenance-in-status"):
                 self.status.setdefault("provenance", {})["featureFlags"] = self._flags()
             set_condition(self.status, "Unknown", R.RUNNING, self.count_message())

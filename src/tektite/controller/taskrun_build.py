@@ -17,6 +17,7 @@ from tektite.controller import env as envmod
 from tektite.controller import stepactions, volumes
 from tektite.controller.config import Config
 from tektite.controller.lookup import Getter, Paths, RunSetupError, Secrets
+from tektite.core import defaults
 from tektite.core import params as paramsmod
 from tektite.core.conditions import child_name
 from tektite.core.durations import DurationError, parse_duration
@@ -346,6 +347,7 @@ class _Builder:
         # status.taskSpec: StepActions inlined and every variable the controller knows substituted,
         # as Tekton records it
         resolved_spec = copy.deepcopy(spec)
+        defaults.task_spec(resolved_spec)
         isolated = {
             w["name"]
             for c in [*(spec.get("steps") or []), *(spec.get("sidecars") or [])]

@@ -1,5 +1,5 @@
-"""Tekton's defaulting webhook (``SetDefaults``): what Tekton fills in when an object is created,
-so stored objects - and the provenance made from them - look as they do on a cluster.
+"""Tekton's defaulting webhook (``SetDefaults``): what Tekton fills in when a run is created, so
+stored runs, their status and the provenance made from them look as they do on a cluster.
 
 - TaskRun: ``spec.timeout`` (``default-timeout-minutes``), ``spec.serviceAccountName``
   (``default-service-account``), the ``app.kubernetes.io/managed-by`` label;
@@ -85,14 +85,10 @@ def set_defaults(obj: JSON, *, timeout: str, service_account: str, managed_by: s
     spec = obj.get("spec")
     if not isinstance(spec, dict):
         return
-    if kind in ("Task", "ClusterTask"):
-        task_spec(spec)
-    elif kind == "Pipeline":
-        pipeline_spec(spec)
-    elif kind == "StepAction":
-        _param_specs(spec.get("params"))
-        _results(spec.get("results"))
-    elif kind == "TaskRun":
+    # Tasks and Pipelines are stored as written (so `kubectl apply` of the same file is
+    # "unchanged"); their defaults are applied where Tekton records them: status.taskSpec and
+    # status.pipelineSpec (see task_spec/pipeline_spec).
+    if kind == "TaskRun":
         spec.setdefault("timeout", timeout)
         if not spec.get("serviceAccountName"):
             spec["serviceAccountName"] = service_account

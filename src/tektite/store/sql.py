@@ -350,7 +350,8 @@ class SQLStore:
         return ListResult([json.loads(r.body) for r in rows], int(rv), token, remaining)
 
     def update(self, obj: JSON, *, status_only: bool = False) -> JSON:
-        obj = json.loads(_dumps(obj))
+        # only metadata is changed here: a shallow copy keeps the caller's object intact
+        obj = {**obj, "metadata": dict(obj.get("metadata") or {})}
         kind = obj.get("kind", "")
         meta = _meta(obj)
         name = meta.get("name")
@@ -388,6 +389,7 @@ class SQLStore:
                 if _spec_part(new) != _spec_part(current):
                     meta["generation"] = int(cmeta.get("generation", 1)) + 1
             nmeta = new["metadata"]
+            text: str | None = None
             rv = self._next_rv(conn)
             nmeta["resourceVersion"] = str(rv)
             if nmeta.get("deletionTimestamp") and not nmeta.get("finalizers"):
@@ -398,8 +400,13 @@ class SQLStore:
                 self._write_indexes(conn, row.pk, new, old)
                 evts.append(self._event(conn, rv, "MODIFIED", new, text))
             self._prune_events(conn, rv)
+        # listeners and the caller each get their own copy: one is the object just parsed from the
+        # text written (if any), the other a fresh parse of it
+        if text is not None:
+            event_obj: JSON = json.loads(text)
+            evts = [Event(e.type, event_obj, e.resource_version) for e in evts]
         self._notify(evts)
-        out: JSON = json.loads(_dumps(new))
+        out: JSON = json.loads(text) if text is not None else json.loads(_dumps(new))
         return out
 
     def _delete_rows(self, conn: sa.Connection, pk: int, body: JSON, rv: int) -> EventList:

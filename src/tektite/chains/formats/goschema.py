@@ -228,9 +228,23 @@ class Struct(Codec):
                 if f is not None:
                     assigned[f.name] = val
         out: dict[str, Any] = {}
+        omitted = self._omitted_when_absent()
         for f in self.fields:
+            if f.name not in assigned and f.name in omitted:
+                continue  # absent and omitempty: the common case, decided once per struct
             got = f.codec.norm(assigned.get(f.name))
             if f.omitempty and f.codec.empty(got):
                 continue
             out[f.name] = got
         return out
+
+    def _omitted_when_absent(self) -> frozenset[str]:
+        """Fields that marshal to nothing when the input lacks them (computed on first use: codecs
+        may refer to structs defined later)."""
+        cached: frozenset[str] | None = self.__dict__.get("_absent")
+        if cached is None:
+            cached = frozenset(
+                f.name for f in self.fields if f.omitempty and f.codec.empty(f.codec.norm(None))
+            )
+            self.__dict__["_absent"] = cached
+        return cached
