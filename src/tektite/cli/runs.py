@@ -263,60 +263,36 @@ task_app = typer.Typer(help="Tasks: list, describe, start.", no_args_is_help=Tru
 pipeline_app = typer.Typer(help="Pipelines: list, describe, start.", no_args_is_help=True)
 
 
-@task_app.command("start")
-def task_start(
-    name: str,
-    param: ParamOpt = None,
-    workspace: WsOpt = None,
-    showlog: Annotated[bool, typer.Option("--showlog", help="stream the logs")] = False,
-    serviceaccount: Annotated[str | None, typer.Option("--serviceaccount", "-s")] = None,
-    timeout: Annotated[str | None, typer.Option("--timeout")] = None,
-    executor: ExecOpt = None,
-    use_param_defaults: Annotated[bool, typer.Option("--use-param-defaults")] = False,
-    prefix_name: Annotated[str | None, typer.Option("--prefix-name")] = None,
-) -> None:
-    """Start a TaskRun of the Task NAME and run it."""
-    _start(
-        "TaskRun",
-        "Task",
-        name,
-        param,
-        workspace,
-        showlog,
-        serviceaccount,
-        timeout,
-        executor,
-        use_param_defaults,
-        prefix_name,
-    )
+def _start_command(group: typer.Typer, kind: str, ref_kind: str) -> None:
+    @group.command("start", help=f"Start a {kind} of the {ref_kind} NAME and run it.")
+    def start(
+        name: str,
+        param: ParamOpt = None,
+        workspace: WsOpt = None,
+        showlog: Annotated[bool, typer.Option("--showlog", help="stream the logs")] = False,
+        serviceaccount: Annotated[str | None, typer.Option("--serviceaccount", "-s")] = None,
+        timeout: Annotated[str | None, typer.Option("--timeout")] = None,
+        executor: ExecOpt = None,
+        use_param_defaults: Annotated[bool, typer.Option("--use-param-defaults")] = False,
+        prefix_name: Annotated[str | None, typer.Option("--prefix-name")] = None,
+    ) -> None:
+        _start(
+            kind,
+            ref_kind,
+            name,
+            param,
+            workspace,
+            showlog,
+            serviceaccount,
+            timeout,
+            executor,
+            use_param_defaults,
+            prefix_name,
+        )
 
 
-@pipeline_app.command("start")
-def pipeline_start(
-    name: str,
-    param: ParamOpt = None,
-    workspace: WsOpt = None,
-    showlog: Annotated[bool, typer.Option("--showlog", help="stream the logs")] = False,
-    serviceaccount: Annotated[str | None, typer.Option("--serviceaccount", "-s")] = None,
-    timeout: Annotated[str | None, typer.Option("--timeout")] = None,
-    executor: ExecOpt = None,
-    use_param_defaults: Annotated[bool, typer.Option("--use-param-defaults")] = False,
-    prefix_name: Annotated[str | None, typer.Option("--prefix-name")] = None,
-) -> None:
-    """Start a PipelineRun of the Pipeline NAME and run it."""
-    _start(
-        "PipelineRun",
-        "Pipeline",
-        name,
-        param,
-        workspace,
-        showlog,
-        serviceaccount,
-        timeout,
-        executor,
-        use_param_defaults,
-        prefix_name,
-    )
+_start_command(task_app, "TaskRun", "Task")
+_start_command(pipeline_app, "PipelineRun", "Pipeline")
 
 
 def _list_defs(kind: str) -> None:
