@@ -90,6 +90,8 @@ def v1beta1_to_v1(obj: JSON) -> JSON:
     spec = out.get("spec")
     if not isinstance(spec, dict):
         spec = {}
+    if "resources" in spec and not spec["resources"]:
+        del spec["resources"]  # an empty PipelineResources stanza: nothing to convert
     if kind == "ClusterTask":
         out["kind"] = "Task"
         out["apiVersion"] = "tekton.dev/v1beta1"

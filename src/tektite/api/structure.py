@@ -215,6 +215,19 @@ def parse(obj: Any, source: SourceMap | None = None) -> Parsed:
         )
     if kind.group == "tekton.dev" and api_version.endswith("/v1beta1") and kind.version == "v1":
         obj = v1beta1_to_v1(obj)
+        if isinstance(obj.get("spec"), dict) and obj["spec"].get("resources"):
+            raise ValidationError(
+                [
+                    FieldError(
+                        ("spec", "resources"),
+                        "PipelineResources were removed from Tekton (v0.50) and are not supported",
+                        expected="workspaces and results instead",
+                        line=source.line_of(("spec", "resources")) if source else None,
+                    )
+                ],
+                file=file,
+                obj=describe(obj),
+            )
     elif kind.kind == "StepAction" and api_version != "tekton.dev/v1":
         obj = {**obj, "apiVersion": "tekton.dev/v1"}
     if kind.model is None:
