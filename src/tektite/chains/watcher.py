@@ -128,6 +128,7 @@ class ChainsWatcher:
         self._draining = False
         self._backoff: dict[Key, float] = {}
         self._crashes: dict[Key, int] = {}
+        self._defer: list[tuple[JSON, dict[str, str]]] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
     def attach(self, engine: Any) -> None:
@@ -186,9 +187,9 @@ class ChainsWatcher:
             self._scan()
             self.queue.close()
             while (item := self.queue.get(timeout=0)) is not None:
-                action = self.process(*item)
-                summary.signed += action == Action.SIGNED
-                summary.failed += action == Action.FAILED
+                for action in self._process_batch(item):
+                    summary.signed += action == Action.SIGNED
+                    summary.failed += action == Action.FAILED
         finally:
             self.lease.release()
             self._leader = False
@@ -277,23 +278,25 @@ class ChainsWatcher:
                 if self._stop.is_set():
                     return
                 continue
-            self._work(*item)
+            self._process_batch(item)
 
-    def _work(self, key: Key, hint: JSON | None) -> None:
+    def _guarded(self, key: Key, hint: JSON | None) -> str:
         if not self._leader:
-            return
+            return Action.NOTHING
         due = self._backoff.get(key, 0.0)
         if due > time.monotonic() and not self._draining:
             self.queue.put(key, hint, delay=due - time.monotonic())
-            return
+            return Action.NOTHING
         try:
-            self.process(key, hint)
+            action = self.process(key, hint)
             self._crashes.pop(key, None)
+            return action
         except Exception:  # a bug or a store hiccup must not stop the worker: try again, a few times
             crashes = self._crashes[key] = self._crashes.get(key, 0) + 1
             log.exception("chains: %s %s/%s failed (attempt %d)", *key, crashes)
             if crashes < 5:
                 self.queue.put(key, None, delay=0.2 * crashes)
+            return Action.NOTHING
 
     def process(self, key: Key, hint: JSON | None = None) -> str:
         """Bring one run forward: add/remove the finalizer, or sign it. Returns the :class:`Action`."""
@@ -394,7 +397,6 @@ class ChainsWatcher:
 
     def _sign(self, obj: JSON) -> str:
         kind = obj["kind"]
-        key = _key(obj)
         try:
             config = self.settings.config()
             children: list[JSON] = []
@@ -422,11 +424,12 @@ class ChainsWatcher:
         if not outcome.ok:
             return self._failed(obj, "; ".join(outcome.errors), ctx.annotations)
         annotations = {**ctx.annotations, A.SIGNED: "true"}
+        if self._defer is not None:  # marked with the rest of the batch (see _process_batch)
+            self._defer.append((obj, annotations))
+            return Action.SIGNED
         if self._mark(obj, annotations, drop=(A.ERROR,)) is None:
             return Action.NOTHING
-        self._backoff.pop(key, None)
-        self.metrics.inc(kind, "marked_signed")
-        log.info("chains: %s %s/%s signed", kind, key[1], key[2])
+        self._signed(obj)
         return Action.SIGNED
 
     def _failed(self, obj: JSON, reason: str, stored: dict[str, str] | None = None) -> str:
@@ -482,6 +485,15 @@ class ChainsWatcher:
         self, obj: JSON, annotations: dict[str, str], *, drop: tuple[str, ...] = (), finalizer: bool | None
     ) -> JSON:
         """One update carrying ``obj``'s resourceVersion. ``finalizer``: True add, False remove, None keep."""
+        marked = self._marked(obj, annotations, drop=drop, finalizer=finalizer)
+        new = self.store.update(marked)
+        self._wrote(obj, marked, new, annotations)
+        return new
+
+    def _marked(
+        self, obj: JSON, annotations: dict[str, str], *, drop: tuple[str, ...] = (), finalizer: bool | None
+    ) -> JSON:
+        """``obj`` with the annotations merged and the finalizer changed (not written)."""
         meta = dict(obj["metadata"])
         if annotations or drop:
             merged = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in drop}
@@ -498,17 +510,58 @@ class ChainsWatcher:
             meta["finalizers"] = finalizers
         else:
             meta.pop("finalizers", None)
-        new = self.store.update({**obj, "metadata": meta})
+        return {**obj, "metadata": meta}
+
+    def _wrote(self, obj: JSON, marked: JSON, new: JSON, annotations: dict[str, str]) -> None:
         with self._lock:
             self._written[_key(obj)] = _rv(new)
             self._written.move_to_end(_key(obj))
             while len(self._written) > 100_000:
                 self._written.popitem(last=False)
-        if meta.get("deletionTimestamp") and not finalizers:
+        meta = marked["metadata"]
+        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
             self.cluster.cleanup(new)  # the update removed the run: its directory goes too
         if A.SIGNED in annotations:
             self._after_mark(new)
-        return new
+
+    # -- batched marks: a backlog is written many runs per transaction -----------------------------
+    BATCH = 64
+
+    def _process_batch(self, first: tuple[Key, JSON | None]) -> list[str]:
+        """Process ``first`` and whatever else is ready (up to BATCH runs); signed runs are marked
+        together in one store transaction."""
+        self._defer = []
+        actions: list[str] = []
+        item: tuple[Key, JSON | None] | None = first
+        try:
+            while item is not None:
+                actions.append(self._guarded(*item))
+                if len(actions) >= self.BATCH:
+                    break
+                item = self.queue.get(timeout=0)
+        finally:
+            deferred, self._defer = self._defer, None
+            self._flush_marks(deferred)
+        return actions
+
+    def _flush_marks(self, deferred: list[tuple[JSON, dict[str, str]]]) -> None:
+        if not deferred:
+            return
+        marked = [self._marked(obj, notes, drop=(A.ERROR,), finalizer=False) for obj, notes in deferred]
+        results: list[JSON | TektiteError] = self.store.update_many(marked)
+        for (obj, notes), m, result in zip(deferred, marked, results, strict=True):
+            if isinstance(result, TektiteError):  # changed meanwhile: the one-by-one path sorts it out
+                if self._mark(obj, notes, drop=(A.ERROR,)) is None:
+                    continue
+            else:
+                self._wrote(obj, m, result, notes)
+            self._signed(obj)
+
+    def _signed(self, obj: JSON) -> None:
+        kind, key = obj["kind"], _key(obj)
+        self._backoff.pop(key, None)
+        self.metrics.inc(kind, "marked_signed")
+        log.info("chains: %s %s/%s signed", kind, key[1], key[2])
 
     def _after_mark(self, obj: JSON) -> None:
         """A marked child lets its PipelineRun sign; a marked PipelineRun releases its children."""

@@ -38,8 +38,10 @@ from tektite.store.base import (
     DeleteResult,
     Event,
     EventList,
+    JSONList,
     Listener,
     ListResult,
+    UpdateResults,
 )
 
 _BY_REASON: dict[str, type[TektiteError]] = {
@@ -191,6 +193,16 @@ class RemoteStore:
         return ListResult(
             items, int(meta.get("resourceVersion") or 0), meta.get("continue"), meta.get("remainingItemCount")
         )
+
+    def update_many(self, objs: JSONList) -> UpdateResults:
+        """One request per object (the API has no batch write)."""
+        out: UpdateResults = []
+        for obj in objs:
+            try:
+                out.append(self.update(obj))
+            except (Conflict, NotFound) as exc:
+                out.append(exc)
+        return out
 
     def update(self, obj: JSON, *, status_only: bool = False) -> JSON:
         kind = _kind(str(obj.get("kind", "")))

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from tektite.errors import TektiteError
+
 JSON = dict[str, Any]
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 DEFAULT_NAMESPACE = "default"
@@ -49,6 +51,8 @@ class DeleteResult:
 
 Listener = Callable[[Event], None]
 EventList = list[Event]
+JSONList = list[JSON]
+UpdateResults = list[JSON | TektiteError]
 
 
 class Store(Protocol):
@@ -72,6 +76,10 @@ class Store(Protocol):
     ) -> ListResult: ...
 
     def update(self, obj: JSON, *, status_only: bool = False) -> JSON: ...
+
+    def update_many(self, objs: JSONList) -> UpdateResults:
+        """Full updates in one transaction where the backend can; each fails on its own."""
+        ...
 
     def delete(
         self, kind: str, name: str, namespace: str | None = DEFAULT_NAMESPACE, *, cascade: bool = True

@@ -30,8 +30,10 @@ from tektite.store.base import (
     Event,
     EventList,
     EventType,
+    JSONList,
     Listener,
     ListResult,
+    UpdateResults,
 )
 
 metadata = sa.MetaData()
@@ -131,6 +133,9 @@ def _ns(kind: str, namespace: str | None) -> str:
     if not _namespaced(kind):
         return ""
     return namespace or DEFAULT_NAMESPACE
+
+
+_Pending = list[tuple[JSON, str | None, EventList] | TektiteError]
 
 
 def _indexed_labels(obj: JSON) -> dict[str, str]:
@@ -350,56 +355,23 @@ class SQLStore:
         return ListResult([json.loads(r.body) for r in rows], int(rv), token, remaining)
 
     def update(self, obj: JSON, *, status_only: bool = False) -> JSON:
-        # only metadata is changed here: a shallow copy keeps the caller's object intact
-        obj = {**obj, "metadata": dict(obj.get("metadata") or {})}
-        kind = obj.get("kind", "")
-        meta = _meta(obj)
-        name = meta.get("name")
-        namespace = _ns(kind, meta.get("namespace"))
-        evts: EventList = []
         with self._lock, self.engine.begin() as conn:
-            row = self._row(conn, kind, name or "", namespace)
-            if row is None:
-                raise NotFound(
-                    f'{kind} "{name}" not found' + (f' in namespace "{namespace}"' if namespace else "")
-                )
-            current = json.loads(row.body)
-            cmeta = current["metadata"]
-            old = {"kind": kind, "metadata": dict(cmeta), "status": current.get("status")}
-            sent_rv = meta.get("resourceVersion")
-            if sent_rv not in (None, "") and str(sent_rv) != str(row.rv):
-                raise Conflict(
-                    f'Operation cannot be fulfilled on {kind} "{name}": the object has been modified; '
-                    f"please apply your changes to the latest version and try again "
-                    f"(sent resourceVersion {sent_rv}, current is {row.rv})"
-                )
-            if status_only:
-                new = current
-                if "status" in obj:
-                    new["status"] = obj["status"]
-            else:
-                new = obj
-                for key in ("uid", "creationTimestamp", "namespace", "name", "generation"):
-                    if key in cmeta:
-                        meta[key] = cmeta[key]
-                    else:
-                        meta.pop(key, None)
-                if cmeta.get("deletionTimestamp"):
-                    meta["deletionTimestamp"] = cmeta["deletionTimestamp"]
-                if _spec_part(new) != _spec_part(current):
-                    meta["generation"] = int(cmeta.get("generation", 1)) + 1
-            nmeta = new["metadata"]
-            text: str | None = None
-            rv = self._next_rv(conn)
-            nmeta["resourceVersion"] = str(rv)
-            if nmeta.get("deletionTimestamp") and not nmeta.get("finalizers"):
-                evts.extend(self._delete_rows(conn, row.pk, new, rv))
-            else:
-                text = _dumps(new)
-                conn.execute(_OBJECT_UPDATE, {"b_pk": row.pk, "b_rv": rv, "b_body": text})
-                self._write_indexes(conn, row.pk, new, old)
-                evts.append(self._event(conn, rv, "MODIFIED", new, text))
-            self._prune_events(conn, rv)
+            new, text, evts = self._update_in(conn, obj, status_only)
+        return self._updated(new, text, evts)
+
+    def update_many(self, objs: JSONList) -> UpdateResults:
+        """Several full updates in one transaction (one commit): each is checked on its own
+        (``Conflict``, ``NotFound``) and the others are written regardless."""
+        results: _Pending = []
+        with self._lock, self.engine.begin() as conn:
+            for obj in objs:
+                try:
+                    results.append(self._update_in(conn, obj, False))
+                except (Conflict, NotFound) as exc:
+                    results.append(exc)
+        return [r if isinstance(r, TektiteError) else self._updated(*r) for r in results]
+
+    def _updated(self, new: JSON, text: str | None, evts: EventList) -> JSON:
         # listeners and the caller each get their own copy: one is the object just parsed from the
         # text written (if any), the other a fresh parse of it
         if text is not None:
@@ -408,6 +380,60 @@ class SQLStore:
         self._notify(evts)
         out: JSON = json.loads(text) if text is not None else json.loads(_dumps(new))
         return out
+
+    def _update_in(
+        self, conn: sa.Connection, obj: JSON, status_only: bool
+    ) -> tuple[JSON, str | None, EventList]:
+        # only metadata is changed here: a shallow copy keeps the caller's object intact
+        obj = {**obj, "metadata": dict(obj.get("metadata") or {})}
+        kind = obj.get("kind", "")
+        meta = _meta(obj)
+        name = meta.get("name")
+        namespace = _ns(kind, meta.get("namespace"))
+        evts: EventList = []
+        row = self._row(conn, kind, name or "", namespace)
+        if row is None:
+            raise NotFound(
+                f'{kind} "{name}" not found' + (f' in namespace "{namespace}"' if namespace else "")
+            )
+        current = json.loads(row.body)
+        cmeta = current["metadata"]
+        old = {"kind": kind, "metadata": dict(cmeta), "status": current.get("status")}
+        sent_rv = meta.get("resourceVersion")
+        if sent_rv not in (None, "") and str(sent_rv) != str(row.rv):
+            raise Conflict(
+                f'Operation cannot be fulfilled on {kind} "{name}": the object has been modified; '
+                f"please apply your changes to the latest version and try again "
+                f"(sent resourceVersion {sent_rv}, current is {row.rv})"
+            )
+        if status_only:
+            new = current
+            if "status" in obj:
+                new["status"] = obj["status"]
+        else:
+            new = obj
+            for key in ("uid", "creationTimestamp", "namespace", "name", "generation"):
+                if key in cmeta:
+                    meta[key] = cmeta[key]
+                else:
+                    meta.pop(key, None)
+            if cmeta.get("deletionTimestamp"):
+                meta["deletionTimestamp"] = cmeta["deletionTimestamp"]
+            if _spec_part(new) != _spec_part(current):
+                meta["generation"] = int(cmeta.get("generation", 1)) + 1
+        nmeta = new["metadata"]
+        text: str | None = None
+        rv = self._next_rv(conn)
+        nmeta["resourceVersion"] = str(rv)
+        if nmeta.get("deletionTimestamp") and not nmeta.get("finalizers"):
+            evts.extend(self._delete_rows(conn, row.pk, new, rv))
+        else:
+            text = _dumps(new)
+            conn.execute(_OBJECT_UPDATE, {"b_pk": row.pk, "b_rv": rv, "b_body": text})
+            self._write_indexes(conn, row.pk, new, old)
+            evts.append(self._event(conn, rv, "MODIFIED", new, text))
+        self._prune_events(conn, rv)
+        return new, text, evts
 
     def _delete_rows(self, conn: sa.Connection, pk: int, body: JSON, rv: int) -> EventList:
         conn.execute(_LABELS_DELETE, {"b_pk": pk})
