@@ -369,15 +369,18 @@ class SQLStore:
                     results.append(self._update_in(conn, obj, False))
                 except (Conflict, NotFound) as exc:
                     results.append(exc)
-        return [r if isinstance(r, TektiteError) else self._updated(*r) for r in results]
+        # the objects returned share structure with the ones given (not fresh copies)
+        return [r if isinstance(r, TektiteError) else self._updated(*r, copy=False) for r in results]
 
-    def _updated(self, new: JSON, text: str | None, evts: EventList) -> JSON:
-        # listeners and the caller each get their own copy: one is the object just parsed from the
-        # text written (if any), the other a fresh parse of it
-        if text is not None:
+    def _updated(self, new: JSON, text: str | None, evts: EventList, *, copy: bool = True) -> JSON:
+        # listeners and the caller each get their own copy: listeners one parsed from the text
+        # written (if there are listeners), the caller a fresh parse of it (when ``copy``)
+        if text is not None and self._listeners:
             event_obj: JSON = json.loads(text)
             evts = [Event(e.type, event_obj, e.resource_version) for e in evts]
         self._notify(evts)
+        if not copy:
+            return new
         out: JSON = json.loads(text) if text is not None else json.loads(_dumps(new))
         return out
 
