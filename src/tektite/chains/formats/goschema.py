@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,12 +102,17 @@ class _ParamValue(Codec):
         return json.dumps(value, separators=(",", ":"))
 
 
+_CANONICAL_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
 class _Time(Codec):
     """``metav1.Time``: RFC 3339 to the second in UTC; the zero time marshals as ``null``."""
 
     def norm(self, value: Any) -> Any:
         if not isinstance(value, str):
             return None
+        if _CANONICAL_TIME.fullmatch(value):  # already what Go writes: the common case
+            return value
         try:
             stamp, _ = parse_timestamp(value)
         except ValueError:
@@ -216,6 +222,7 @@ class Struct(Codec):
         self._folded: dict[str, F] = {}
         for f in self.fields:
             self._folded.setdefault(f.name.lower(), f)
+        self._plan = [(f.name, f.codec, f.omitempty) for f in self.fields]
 
     def field(self, name: str) -> F:
         return self._exact[name]
@@ -223,19 +230,25 @@ class Struct(Codec):
     def norm(self, value: Any) -> Any:
         assigned: dict[str, Any] = {}
         if isinstance(value, dict):
+            exact, folded = self._exact, self._folded
             for key, val in value.items():
-                f = self._exact.get(key) or self._folded.get(key.lower())
+                f = exact.get(key)
+                if f is None:
+                    f = folded.get(key.lower())
                 if f is not None:
                     assigned[f.name] = val
         out: dict[str, Any] = {}
         omitted = self._omitted_when_absent()
-        for f in self.fields:
-            if f.name not in assigned and f.name in omitted:
+        for name, codec, omitempty in self._plan:
+            if name in assigned:
+                got = codec.norm(assigned[name])
+            elif name in omitted:
                 continue  # absent and omitempty: the common case, decided once per struct
-            got = f.codec.norm(assigned.get(f.name))
-            if f.omitempty and f.codec.empty(got):
+            else:
+                got = codec.norm(None)
+            if omitempty and codec.empty(got):
                 continue
-            out[f.name] = got
+            out[name] = got
         return out
 
     def _omitted_when_absent(self) -> frozenset[str]:
