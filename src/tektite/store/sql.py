@@ -135,7 +135,6 @@ def _ns(kind: str, namespace: str | None) -> str:
     return namespace or DEFAULT_NAMESPACE
 
 
-_Pending = list[tuple[JSON, str | None, EventList] | TektiteError]
 
 
 def _indexed_labels(obj: JSON) -> dict[str, str]:
@@ -360,17 +359,57 @@ class SQLStore:
         return self._updated(new, text, evts)
 
     def update_many(self, objs: JSONList) -> UpdateResults:
-        """Several full updates in one transaction (one commit): each is checked on its own
-        (``Conflict``, ``NotFound``) and the others are written regardless."""
-        results: _Pending = []
+        """Several full updates in one transaction (one commit; the resourceVersions allocated, the
+        rows and the events written in bulk): each is checked on its own (``Conflict``,
+        ``NotFound``) and the others are written regardless. The objects returned share
+        structure with the ones given (they are not fresh copies)."""
+        results: list[JSON | TektiteError] = []
+        ready: list[tuple[Any, JSON, JSON]] = []
+        deletes: list[tuple[JSON, str | None, EventList]] = []
         with self._lock, self.engine.begin() as conn:
             for obj in objs:
                 try:
-                    results.append(self._update_in(conn, obj, False))
+                    row, new, old = self._prepare_update(conn, obj, False)
                 except (Conflict, NotFound) as exc:
                     results.append(exc)
-        # the objects returned share structure with the ones given (not fresh copies)
-        return [r if isinstance(r, TektiteError) else self._updated(*r, copy=False) for r in results]
+                    continue
+                if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
+                    done = self._apply_update(conn, row, new, old, self._next_rv(conn))
+                    deletes.append(done)
+                    results.append(done[0])
+                    continue
+                results.append(new)
+                ready.append((row, new, old))
+            if ready:
+                top = int(
+                    conn.execute(
+                        counter.update()
+                        .where(counter.c.id == 1)
+                        .values(rv=counter.c.rv + len(ready))
+                        .returning(counter.c.rv)
+                    ).scalar_one()
+                )
+                rows, evts = [], []
+                for n, (row, new, old) in enumerate(ready):
+                    rv = top - len(ready) + 1 + n
+                    new["metadata"]["resourceVersion"] = str(rv)
+                    text = _dumps(new)
+                    rows.append({"b_pk": row.pk, "b_rv": rv, "b_body": text})
+                    evts.append({"rv": rv, "kind": new.get("kind", ""), "type": "MODIFIED", "body": text})
+                    self._write_indexes(conn, row.pk, new, old)
+                conn.execute(_OBJECT_UPDATE, rows)
+                conn.execute(_EVENT_INSERT, evts)
+                self._prune_events(conn, top)
+        for done in deletes:
+            self._updated(*done, copy=False)
+        if self._listeners and ready:
+            self._notify(
+                [
+                    Event("MODIFIED", json.loads(_dumps(new)), int(new["metadata"]["resourceVersion"]))
+                    for _, new, _ in ready
+                ]
+            )
+        return results
 
     def _updated(self, new: JSON, text: str | None, evts: EventList, *, copy: bool = True) -> JSON:
         # listeners and the caller each get their own copy: listeners one parsed from the text
@@ -387,13 +426,18 @@ class SQLStore:
     def _update_in(
         self, conn: sa.Connection, obj: JSON, status_only: bool
     ) -> tuple[JSON, str | None, EventList]:
+        row, new, old = self._prepare_update(conn, obj, status_only)
+        return self._apply_update(conn, row, new, old, self._next_rv(conn))
+
+    def _prepare_update(self, conn: sa.Connection, obj: JSON, status_only: bool) -> tuple[Any, JSON, JSON]:
+        """The current row, the object to store and the old one (for the index diff); raises
+        NotFound or Conflict (a stale resourceVersion)."""
         # only metadata is changed here: a shallow copy keeps the caller's object intact
         obj = {**obj, "metadata": dict(obj.get("metadata") or {})}
         kind = obj.get("kind", "")
         meta = _meta(obj)
         name = meta.get("name")
         namespace = _ns(kind, meta.get("namespace"))
-        evts: EventList = []
         row = self._row(conn, kind, name or "", namespace)
         if row is None:
             raise NotFound(
@@ -413,20 +457,24 @@ class SQLStore:
             new = current
             if "status" in obj:
                 new["status"] = obj["status"]
-        else:
-            new = obj
-            for key in ("uid", "creationTimestamp", "namespace", "name", "generation"):
-                if key in cmeta:
-                    meta[key] = cmeta[key]
-                else:
-                    meta.pop(key, None)
-            if cmeta.get("deletionTimestamp"):
-                meta["deletionTimestamp"] = cmeta["deletionTimestamp"]
-            if _spec_part(new) != _spec_part(current):
-                meta["generation"] = int(cmeta.get("generation", 1)) + 1
-        nmeta = new["metadata"]
+            return row, new, old
+        for key in ("uid", "creationTimestamp", "namespace", "name", "generation"):
+            if key in cmeta:
+                meta[key] = cmeta[key]
+            else:
+                meta.pop(key, None)
+        if cmeta.get("deletionTimestamp"):
+            meta["deletionTimestamp"] = cmeta["deletionTimestamp"]
+        if _spec_part(obj) != _spec_part(current):
+            meta["generation"] = int(cmeta.get("generation", 1)) + 1
+        return row, obj, old
+
+    def _apply_update(
+        self, conn: sa.Connection, row: Any, new: JSON, old: JSON, rv: int
+    ) -> tuple[JSON, str | None, EventList]:
+        evts: EventList = []
         text: str | None = None
-        rv = self._next_rv(conn)
+        nmeta = new["metadata"]
         nmeta["resourceVersion"] = str(rv)
         if nmeta.get("deletionTimestamp") and not nmeta.get("finalizers"):
             evts.extend(self._delete_rows(conn, row.pk, new, rv))
