@@ -16,10 +16,11 @@ writes the run: the ``tekton`` backend's annotations come back in ``ctx.annotati
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from tektite.chains.annotations import short_key
 from tektite.chains.config import ChainsConfig
@@ -51,8 +52,9 @@ class SignOutcome:
 
 
 def statement_bytes(statement: JSON) -> bytes:
-    """The payload Chains signs: the statement as compact JSON (``json.Marshal``)."""
-    return json.dumps(statement, separators=(",", ":"), ensure_ascii=False).encode()
+    """The payload Chains signs: the statement as compact JSON (``json.Marshal``); orjson writes
+    the same bytes as ``json.dumps(separators=(",", ":"), ensure_ascii=False)``, much faster."""
+    return orjson.dumps(statement, option=orjson.OPT_NON_STR_KEYS)
 
 
 def _store(

@@ -8,13 +8,13 @@ still retained.
 from __future__ import annotations
 
 import base64
-import json
 import random
 import threading
 import uuid
 from collections.abc import Callable
 from typing import Any, Literal
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
@@ -114,7 +114,12 @@ _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
 
 def _dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON text (orjson: the same bytes as ``json.dumps(separators=(",", ":"),
+    ensure_ascii=False)`` for these objects, ~15x faster - every store write encodes an object)."""
+    return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+_loads = orjson.loads
 
 
 def _meta(obj: JSON) -> JSON:
@@ -133,8 +138,6 @@ def _ns(kind: str, namespace: str | None) -> str:
     if not _namespaced(kind):
         return ""
     return namespace or DEFAULT_NAMESPACE
-
-
 
 
 def _indexed_labels(obj: JSON) -> dict[str, str]:
@@ -221,7 +224,7 @@ class SQLStore:
 
     # -- protocol ---------------------------------------------------------------------------
     def create(self, obj: JSON) -> JSON:
-        obj = json.loads(_dumps(obj))
+        obj = _loads(_dumps(obj))
         kind = obj.get("kind")
         if not isinstance(kind, str) or not kind:
             raise TektiteError("cannot store an object without a kind")
@@ -268,7 +271,7 @@ class SQLStore:
             evt = self._event(conn, rv, "ADDED", obj, text)
             self._prune_events(conn, rv)
         self._notify([evt])
-        copy_: JSON = json.loads(text)  # the caller's copy
+        copy_: JSON = _loads(text)  # the caller's copy
         return copy_
 
     def get(self, kind: str, name: str, namespace: str | None = DEFAULT_NAMESPACE) -> JSON:
@@ -282,7 +285,7 @@ class SQLStore:
     def try_get(self, kind: str, name: str, namespace: str | None = DEFAULT_NAMESPACE) -> JSON | None:
         with self.engine.connect() as conn:
             row = self._row(conn, kind, name, _ns(kind, namespace))
-        return json.loads(row.body) if row else None
+        return _loads(row.body) if row else None
 
     def list(
         self,
@@ -318,7 +321,7 @@ class SQLStore:
         )
         if continue_token:
             try:
-                key = json.loads(base64.urlsafe_b64decode(continue_token.encode()))
+                key = _loads(base64.urlsafe_b64decode(continue_token.encode()))
             except (ValueError, TypeError):
                 raise TektiteError(f'invalid continue token "{continue_token}"') from None
             if order == "name":
@@ -351,7 +354,7 @@ class SQLStore:
                     conn.execute(sa.select(sa.func.count()).select_from(objects).where(*conds)).scalar_one()
                     - limit
                 )
-        return ListResult([json.loads(r.body) for r in rows], int(rv), token, remaining)
+        return ListResult([_loads(r.body) for r in rows], int(rv), token, remaining)
 
     def update(self, obj: JSON, *, status_only: bool = False) -> JSON:
         with self._lock, self.engine.begin() as conn:
@@ -405,7 +408,7 @@ class SQLStore:
         if self._listeners and ready:
             self._notify(
                 [
-                    Event("MODIFIED", json.loads(_dumps(new)), int(new["metadata"]["resourceVersion"]))
+                    Event("MODIFIED", _loads(_dumps(new)), int(new["metadata"]["resourceVersion"]))
                     for _, new, _ in ready
                 ]
             )
@@ -415,12 +418,12 @@ class SQLStore:
         # listeners and the caller each get their own copy: listeners one parsed from the text
         # written (if there are listeners), the caller a fresh parse of it (when ``copy``)
         if text is not None and self._listeners:
-            event_obj: JSON = json.loads(text)
+            event_obj: JSON = _loads(text)
             evts = [Event(e.type, event_obj, e.resource_version) for e in evts]
         self._notify(evts)
         if not copy:
             return new
-        out: JSON = json.loads(text) if text is not None else json.loads(_dumps(new))
+        out: JSON = _loads(text) if text is not None else _loads(_dumps(new))
         return out
 
     def _update_in(
@@ -443,7 +446,7 @@ class SQLStore:
             raise NotFound(
                 f'{kind} "{name}" not found' + (f' in namespace "{namespace}"' if namespace else "")
             )
-        current = json.loads(row.body)
+        current = _loads(row.body)
         cmeta = current["metadata"]
         old = {"kind": kind, "metadata": dict(cmeta), "status": current.get("status")}
         sent_rv = meta.get("resourceVersion")
@@ -504,7 +507,7 @@ class SQLStore:
                     f'{kind} "{name}" not found'
                     + (f' in namespace "{_ns(kind, namespace)}"' if _ns(kind, namespace) else "")
                 )
-            self._delete_one(conn, row.pk, json.loads(row.body), cascade, result, evts)
+            self._delete_one(conn, row.pk, _loads(row.body), cascade, result, evts)
         self._notify(evts)
         return result
 
@@ -519,7 +522,7 @@ class SQLStore:
                 )
             ).all()
             for child in children:
-                self._delete_one(conn, child.pk, json.loads(child.body), cascade, result, evts)
+                self._delete_one(conn, child.pk, _loads(child.body), cascade, result, evts)
         rv = self._next_rv(conn)
         if meta.get("finalizers"):
             if not meta.get("deletionTimestamp"):
@@ -548,7 +551,7 @@ class SQLStore:
                     raise Gone(
                         f"resourceVersion {resource_version} is too old; the oldest retained is {oldest}"
                     )
-        return [Event(r.type, json.loads(r.body), int(r.rv)) for r in rows]
+        return [Event(r.type, _loads(r.body), int(r.rv)) for r in rows]
 
     def current_resource_version(self) -> int:
         with self.engine.connect() as conn:
