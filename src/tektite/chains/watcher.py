@@ -525,7 +525,7 @@ class ChainsWatcher:
             self._after_mark(new)
 
     # -- batched marks: a backlog is written many runs per transaction -----------------------------
-    BATCH = 64
+    BATCH = 256
 
     def _process_batch(self, first: tuple[Key, JSON | None]) -> list[str]:
         """Process ``first`` and whatever else is ready (up to BATCH runs); signed runs are marked

@@ -223,13 +223,16 @@ class Struct(Codec):
         for f in self.fields:
             self._folded.setdefault(f.name.lower(), f)
         self._plan = [(f.name, f.codec, f.omitempty) for f in self.fields]
+        self._names = frozenset(self._exact)
 
     def field(self, name: str) -> F:
         return self._exact[name]
 
     def norm(self, value: Any) -> Any:
         assigned: dict[str, Any] = {}
-        if isinstance(value, dict):
+        if isinstance(value, dict) and self._names.issuperset(value):
+            assigned = value  # every key names a field exactly: the common case
+        elif isinstance(value, dict):
             exact, folded = self._exact, self._folded
             for key, val in value.items():
                 f = exact.get(key)
