@@ -297,3 +297,12 @@ def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     rc = run_cli(tmp_path / "home", "apply", "-f", str(tmp_path / "nope.yaml"))
     assert rc == 1
     assert "nope.yaml: no such file or directory" in capsys.readouterr().err
+
+
+def test_usage_errors_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A missing argument or unknown command gets click's usage message and exit code 2."""
+    assert run_cli(tmp_path / "home", "get") == 2
+    assert "Missing argument" in capsys.readouterr().err
+    assert run_cli(tmp_path / "home", "nosuchcmd") == 2
+    err = capsys.readouterr().err
+    assert "No such command" in err and "internal error" not in err
