@@ -164,3 +164,39 @@ def string_list(value: Any, param: str) -> list[str] | None:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError(f"{param} must be a list of strings")
     return list(value)
+
+
+def secret_then_event(
+    request: InterceptorRequest,
+    env: Env,
+    *,
+    secret_header: str,
+    verify: Callable[[str, bytes, bytes], str | None],
+    event_header: str,
+    label: str | None = None,
+) -> InterceptorResponse:
+    """The shape gitlab and bitbucket share: ``secretRef`` checked against ``secret_header`` by
+    ``verify(header value, body, secret) -> problem or None``, then ``eventTypes`` against
+    ``event_header``."""
+    params = request.interceptor_params
+    try:
+        event_types = string_list(params.get("eventTypes"), "eventTypes")
+    except ValueError as exc:
+        return fail(Code.INVALID_ARGUMENT, f"failed to parse interceptor params: {exc}")
+    ref = params.get("secretRef")
+    if ref is not None:
+        header = request.get_header(secret_header)
+        if not header:
+            return fail(Code.FAILED_PRECONDITION, f"no {label or secret_header} header set")
+        try:
+            secret = env.secret_ref(ref, request.context.namespace)
+        except SecretMissing as exc:
+            return fail(Code.FAILED_PRECONDITION, f"error getting secret: {exc}")
+        problem = verify(header, request.body, secret)
+        if problem:
+            return fail(Code.FAILED_PRECONDITION, problem)
+    if event_types is not None:
+        actual = request.get_header(event_header)
+        if actual not in event_types:
+            return fail(Code.FAILED_PRECONDITION, f"event type {actual} is not allowed")
+    return ok()
