@@ -7,7 +7,6 @@ import os
 import shutil
 import socket
 import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,7 +17,8 @@ from tektite.executor.limits import MemoryLimiter
 from tektite.executor.logs import follow, read
 from tektite.executor.plan import ContainerState, Mount, Pod, PodResult, Probe, WhenExpression
 from tektite.executor.process import ProcessExecutor
-from tektite.executor.testkit import RecordingObserver, pod, processes_matching, sidecar, step
+from tektite.executor.testkit import RecordingObserver, final, pod, processes_matching, run_pod, sidecar, step
+from tektite.executor.testkit import marker as unique_marker
 
 GRACE = 0.5
 
@@ -28,24 +28,11 @@ def run(
     executor: ProcessExecutor | None = None,
     on_state: Callable[[ContainerState, asyncio.Event], None] | None = None,
 ) -> tuple[PodResult, RecordingObserver]:
-    executor = executor or ProcessExecutor(grace=GRACE)
-
-    async def go() -> tuple[PodResult, RecordingObserver]:
-        stop = asyncio.Event()
-        observer = RecordingObserver(on_state=(lambda s: on_state(s, stop)) if on_state else None)
-        result = await asyncio.wait_for(executor.run(p, observer, stop), timeout=120)
-        return result, observer
-
-    return asyncio.run(go())
-
-
-def final(result: PodResult, name: str) -> ContainerState:
-    return next(s for s in [*result.steps, *result.sidecars] if s.name == name)
+    return run_pod(p, executor or ProcessExecutor(grace=GRACE), on_state)
 
 
 def marker() -> str:
-    """A unique `sleep` duration to recognise this test's processes in /proc."""
-    return f"{9000 + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 1000:03d}"
+    return unique_marker(9000)
 
 
 def test_script_without_shebang_stops_at_the_first_failing_command(tmp_path: Path) -> None:

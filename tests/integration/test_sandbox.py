@@ -8,7 +8,6 @@ import re
 import shutil
 import socket
 import subprocess
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,7 +18,8 @@ from tektite.executor.images import ImageConfig
 from tektite.executor.logs import read
 from tektite.executor.plan import ContainerState, Mount, Pod, PodResult, Probe
 from tektite.executor.sandbox import SandboxExecutor
-from tektite.executor.testkit import RecordingObserver, pod, processes_matching, sidecar, step
+from tektite.executor.testkit import RecordingObserver, final, pod, processes_matching, run_pod, sidecar, step
+from tektite.executor.testkit import marker as unique_marker
 
 _works, _why = sandbox_available()
 pytestmark = [
@@ -37,23 +37,11 @@ def run(
     executor: SandboxExecutor | None = None,
     on_state: Callable[[ContainerState, asyncio.Event], None] | None = None,
 ) -> tuple[PodResult, RecordingObserver]:
-    executor = executor or SandboxExecutor(grace=GRACE)
-
-    async def go() -> tuple[PodResult, RecordingObserver]:
-        stop = asyncio.Event()
-        observer = RecordingObserver(on_state=(lambda s: on_state(s, stop)) if on_state else None)
-        result = await asyncio.wait_for(executor.run(p, observer, stop), timeout=120)
-        return result, observer
-
-    return asyncio.run(go())
-
-
-def final(result: PodResult, name: str) -> ContainerState:
-    return next(s for s in [*result.steps, *result.sidecars] if s.name == name)
+    return run_pod(p, executor or SandboxExecutor(grace=GRACE), on_state)
 
 
 def marker() -> str:
-    return f"{8000 + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 1000:03d}"
+    return unique_marker(8000)
 
 
 @pytest.fixture()

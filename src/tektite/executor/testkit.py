@@ -94,3 +94,31 @@ def processes_matching(marker: str) -> list[int]:
         if marker.encode() in cmdline:
             found.append(int(entry.name))
     return found
+
+
+def run_pod(
+    p: Pod,
+    executor: Any,
+    on_state: Callable[[ContainerState, asyncio.Event], None] | None = None,
+) -> tuple[PodResult, RecordingObserver]:
+    """Run ``p`` to the end on ``executor``; ``on_state`` may set the stop event it is given."""
+
+    async def go() -> tuple[PodResult, RecordingObserver]:
+        stop = asyncio.Event()
+        observer = RecordingObserver(on_state=(lambda s: on_state(s, stop)) if on_state else None)
+        result = await asyncio.wait_for(executor.run(p, observer, stop), timeout=120)
+        return result, observer
+
+    return asyncio.run(go())
+
+
+def final(result: PodResult, name: str) -> ContainerState:
+    """The last state of the step or sidecar called ``name``."""
+    return next(s for s in [*result.steps, *result.sidecars] if s.name == name)
+
+
+def marker(base: int) -> str:
+    """A unique ``sleep`` duration to recognise a test's processes in /proc."""
+    import uuid
+
+    return f"{base + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 1000:03d}"
