@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from test_server_api import Served, start_server, stop_server, task, trust, wait_done
+from test_server_api import Served, start_server, stop_server, task, taskrun_of, trust, wait_done
 
 TEKTON = "/apis/tekton.dev/v1/namespaces/default"
 P = "tekton_pipelines_controller_"
@@ -111,12 +111,7 @@ def test_tekton_metrics_after_runs_complete(served: Served) -> None:
 def test_running_gauge_counts_a_run_in_progress(served: Served) -> None:
     with served.client(served.admin) as admin:
         admin.post(f"{TEKTON}/tasks", json=task("sleeper", "sleep 20"))
-        body = {
-            "apiVersion": "tekton.dev/v1",
-            "kind": "TaskRun",
-            "metadata": {"name": "m-sleep"},
-            "spec": {"taskRef": {"name": "sleeper"}},
-        }
+        body = taskrun_of("sleeper", "m-sleep")
         admin.post(f"{TEKTON}/taskruns", json=body)
         for _ in range(200):
             if (admin.get(f"{TEKTON}/taskruns/m-sleep").json().get("status") or {}).get("startTime"):

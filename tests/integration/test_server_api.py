@@ -170,6 +170,15 @@ def configmap(name: str, labels: dict[str, str] | None = None, **data: str) -> d
     }
 
 
+def taskrun_of(task_name: str, name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "tekton.dev/v1",
+        "kind": "TaskRun",
+        "metadata": {"name": name},
+        "spec": {"taskRef": {"name": task_name}},
+    }
+
+
 def task(name: str, script: str = "echo hi") -> dict[str, Any]:
     return {
         "apiVersion": "tekton.dev/v1",
@@ -440,12 +449,7 @@ def test_watch_without_version_starts_with_current_objects_then_streams(served: 
 def test_table_output_has_tekton_columns(served: Served) -> None:
     with served.client(served.admin) as admin:
         admin.post(f"{TEKTON}/tasks", json=task("tabled", "echo tabled"))
-        run = {
-            "apiVersion": "tekton.dev/v1",
-            "kind": "TaskRun",
-            "metadata": {"name": "tabled-run"},
-            "spec": {"taskRef": {"name": "tabled"}},
-        }
+        run = taskrun_of("tabled", "tabled-run")
         admin.post(f"{TEKTON}/taskruns", json=run)
         wait_done(admin, f"{TEKTON}/taskruns/tabled-run")
         doc = admin.get(
@@ -468,12 +472,7 @@ def test_table_output_has_tekton_columns(served: Served) -> None:
 def test_taskrun_log_endpoint(served: Served) -> None:
     with served.client(served.admin) as admin:
         admin.post(f"{TEKTON}/tasks", json=task("talk", "echo first line; echo second line"))
-        run = {
-            "apiVersion": "tekton.dev/v1",
-            "kind": "TaskRun",
-            "metadata": {"name": "talk-run"},
-            "spec": {"taskRef": {"name": "talk"}},
-        }
+        run = taskrun_of("talk", "talk-run")
         admin.post(f"{TEKTON}/taskruns", json=run)
         followed = admin.get(
             f"{TEKTON}/taskruns/talk-run/log", params={"container": "step-main", "follow": "true"}
@@ -608,12 +607,7 @@ def test_cloudevents_go_to_the_configured_sink(served: Served) -> None:
                 == 201
             )
             admin.post(f"{TEKTON}/tasks", json=task("evented", "echo event"))
-            run = {
-                "apiVersion": "tekton.dev/v1",
-                "kind": "TaskRun",
-                "metadata": {"name": "evented-run"},
-                "spec": {"taskRef": {"name": "evented"}},
-            }
+            run = taskrun_of("evented", "evented-run")
             admin.post(f"{TEKTON}/taskruns", json=run)
             wait_done(admin, f"{TEKTON}/taskruns/evented-run")
             deadline = time.monotonic() + 20
