@@ -396,6 +396,16 @@ def test_sidecar_without_probe_is_ready_once_started_and_probe_failures_can_fail
     assert final(result, "a").termination_reason == "Skipped"
 
 
+def test_sidecar_without_probe_gets_to_run_its_first_commands_before_the_steps(tmp_path: Path) -> None:
+    m = marker()
+    shared = tmp_path / "message"
+    sidecars = [sidecar("writer", script=f"echo hello > {shared}\nsleep {m}\n")]
+    result, obs = run(pod(tmp_path / "p", [step("reader", script=f"cat {shared}")], sidecars=sidecars))
+    assert final(result, "reader").exit_code == 0
+    assert obs.output("step-reader") == b"hello\n"
+    assert processes_matching(f"sleep {m}") == []
+
+
 def test_status_messages_are_masked_too(tmp_path: Path) -> None:
     secret = "tok-123456789"
     result, _obs = run(pod(tmp_path, [step("a", command=[f"run-{secret}"])], secrets=[secret]))

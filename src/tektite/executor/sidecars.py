@@ -1,6 +1,9 @@
 """Sidecar readiness: exec probes run like the sidecar's own container, until one succeeds.
 
-A sidecar without ``readinessProbe``/``startupProbe`` is ready once started. With a probe, the
+A sidecar without ``readinessProbe``/``startupProbe`` is ready once it has run for
+``SETTLE_SECONDS`` (or exited 0 before that): on Kubernetes the step only learns of a running
+sidecar through the pod status and the downward API, seconds later, and sidecar scripts that
+write a file first and then serve rely on that slack. With a probe, the
 probe's argv runs (same image, mounts and environment as the sidecar) after
 ``initialDelaySeconds``, then every ``periodSeconds`` until it exits 0; a probe that runs past
 ``timeoutSeconds`` is killed and counts as a failure; ``failureThreshold`` failures in a row
@@ -20,6 +23,8 @@ from tektite.executor.plan import Probe
 from tektite.executor.procs import Launch, exit_code, kill_tree, spawn
 
 Readiness = Literal["ready", "failed", "stopped", "timeout"]
+
+SETTLE_SECONDS = 0.25
 
 
 @dataclass
@@ -89,7 +94,7 @@ async def wait_ready(
         return None
 
     if probe is None:
-        return exited() or ReadinessResult("ready")
+        return await pause(SETTLE_SECONDS) or ReadinessResult("ready")
     if probe.initial_delay > 0 and (result := await pause(probe.initial_delay)) is not None:
         return result
     failures = 0
