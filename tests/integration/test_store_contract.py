@@ -128,6 +128,33 @@ def test_watch_events_in_order_and_resumable(store: SQLStore) -> None:
     assert [e.type for e in resumed] == ["MODIFIED", "DELETED"]
 
 
+def test_update_many_checks_each_object_on_its_own_and_writes_the_rest_in_order(store: SQLStore) -> None:
+    a, b, c = store.create(tr("a")), store.create(tr("b", ns="team")), store.create(tr("c"))
+    stale = store.create(tr("stale"))
+    store.update({**stale, "metadata": {**stale["metadata"], "labels": {"moved": "on"}}})
+    start = store.current_resource_version()
+    batch = [
+        {**obj, "metadata": {**obj["metadata"], "labels": {"signed": "yes"}}} for obj in (a, b, c, stale)
+    ]
+    batch.append(tr("missing"))
+    results = store.update_many(batch)
+    assert isinstance(results[3], Conflict) and "sent resourceVersion" in str(results[3])
+    assert isinstance(results[4], NotFound) and '"missing"' in str(results[4])
+    written = results[:3]
+    assert [int(r["metadata"]["resourceVersion"]) for r in written] == [start + 1, start + 2, start + 3]
+    assert sorted(
+        o["metadata"]["name"] for o in store.list("TaskRun", label_selector="signed=yes").items
+    ) == [
+        "a",
+        "b",
+        "c",
+    ]
+    assert store.get("TaskRun", "b", "team")["metadata"]["labels"] == {"signed": "yes"}
+    assert store.get("TaskRun", "stale")["metadata"]["labels"] == {"moved": "on"}
+    events = store.events_since(start, ("TaskRun",))
+    assert [(e.type, e.name) for e in events] == [("MODIFIED", "a"), ("MODIFIED", "b"), ("MODIFIED", "c")]
+
+
 def test_listeners_see_every_write(store: SQLStore) -> None:
     seen: list[str] = []
     unsubscribe = store.subscribe(lambda e: seen.append(f"{e.type}:{e.name}"))

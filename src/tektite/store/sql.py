@@ -97,6 +97,11 @@ _ROW = sa.select(objects.c.pk, objects.c.body, objects.c.rv).where(
     objects.c.namespace == sa.bindparam("ns"),
     objects.c.name == sa.bindparam("n"),
 )
+_ROWS = sa.select(objects.c.pk, objects.c.body, objects.c.rv, objects.c.name).where(
+    objects.c.kind == sa.bindparam("k"),
+    objects.c.namespace == sa.bindparam("ns"),
+    objects.c.name.in_(sa.bindparam("names", expanding=True)),
+)
 _NEXT_RV = counter.update().where(counter.c.id == 1).values(rv=counter.c.rv + 1).returning(counter.c.rv)
 _EVENT_INSERT = events.insert()
 _OBJECT_INSERT = objects.insert()
@@ -370,9 +375,10 @@ class SQLStore:
         ready: list[tuple[Any, JSON, JSON]] = []
         deletes: list[tuple[JSON, str | None, EventList]] = []
         with self._lock, self.engine.begin() as conn:
+            current = self._rows_many(conn, objs)
             for obj in objs:
                 try:
-                    row, new, old = self._prepare_update(conn, obj, False)
+                    row, new, old = self._prepare_update(conn, obj, False, current)
                 except (Conflict, NotFound) as exc:
                     results.append(exc)
                     continue
@@ -432,16 +438,41 @@ class SQLStore:
         row, new, old = self._prepare_update(conn, obj, status_only)
         return self._apply_update(conn, row, new, old, self._next_rv(conn))
 
-    def _prepare_update(self, conn: sa.Connection, obj: JSON, status_only: bool) -> tuple[Any, JSON, JSON]:
-        """The current row, the object to store and the old one (for the index diff); raises
-        NotFound or Conflict (a stale resourceVersion)."""
+    def _rows_many(self, conn: sa.Connection, objs: JSONList) -> dict[tuple[str, str, str], Any]:
+        """The stored rows of several objects, by (kind, namespace, name): one query per kind and
+        namespace (and per 500 names) instead of one per object."""
+        wanted: dict[tuple[str, str], set[str]] = {}
+        for obj in objs:
+            kind = obj.get("kind", "")
+            meta = obj.get("metadata") or {}
+            wanted.setdefault((kind, _ns(kind, meta.get("namespace"))), set()).add(meta.get("name") or "")
+        found: dict[tuple[str, str, str], Any] = {}
+        for (kind, namespace), names in wanted.items():
+            ordered = sorted(names)
+            for i in range(0, len(ordered), 500):
+                for row in conn.execute(_ROWS, {"k": kind, "ns": namespace, "names": ordered[i : i + 500]}):
+                    found[(kind, namespace, row.name)] = row
+        return found
+
+    def _prepare_update(
+        self,
+        conn: sa.Connection,
+        obj: JSON,
+        status_only: bool,
+        rows: dict[tuple[str, str, str], Any] | None = None,
+    ) -> tuple[Any, JSON, JSON]:
+        """The current row (from ``rows`` when given, else read), the object to store and the old
+        one (for the index diff); raises NotFound or Conflict (a stale resourceVersion)."""
         # only metadata is changed here: a shallow copy keeps the caller's object intact
         obj = {**obj, "metadata": dict(obj.get("metadata") or {})}
         kind = obj.get("kind", "")
         meta = _meta(obj)
         name = meta.get("name")
         namespace = _ns(kind, meta.get("namespace"))
-        row = self._row(conn, kind, name or "", namespace)
+        if rows is None:
+            row = self._row(conn, kind, name or "", namespace)
+        else:
+            row = rows.get((kind, namespace, name or ""))
         if row is None:
             raise NotFound(
                 f'{kind} "{name}" not found' + (f' in namespace "{namespace}"' if namespace else "")
