@@ -95,6 +95,21 @@ def test_label_selectors_and_pagination(store: SQLStore) -> None:
     assert [o["metadata"]["name"] for o in newest.items] == ["r24", "r23", "r22"]
 
 
+def test_label_index_follows_changed_added_and_removed_labels_and_the_run_status(store: SQLStore) -> None:
+    run = store.create(tr("a", {"app": "web", "tier": "front"}))
+
+    def names(selector: str) -> list[str]:
+        return [o["metadata"]["name"] for o in store.list("TaskRun", label_selector=selector).items]
+
+    assert names("tektite.dev/status=Pending") == ["a"]
+    run["metadata"]["labels"] = {"app": "api", "team": "blue"}  # changed, added, removed
+    run["status"] = {"conditions": [{"type": "Succeeded", "status": "True", "reason": "Succeeded"}]}
+    store.update(run)
+    assert names("app=api") == ["a"] and names("team=blue") == ["a"]
+    assert names("app=web") == [] and names("tier") == [] and names("tektite.dev/status=Pending") == []
+    assert names("tektite.dev/status=Succeeded") == ["a"]
+
+
 def test_owner_cascade_and_finalizers(store: SQLStore) -> None:
     parent = store.create(
         {"apiVersion": "tekton.dev/v1", "kind": "PipelineRun", "metadata": {"name": "p"}, "spec": {}}

@@ -130,6 +130,9 @@ _OBJECT_UPDATE = (
     .values(rv=sa.bindparam("b_rv"), body=sa.bindparam("b_body"))
 )
 _LABELS_DELETE = labels.delete().where(labels.c.obj_pk == sa.bindparam("b_pk"))
+_LABEL_DELETE = labels.delete().where(
+    labels.c.obj_pk == sa.bindparam("b_pk"), labels.c.key == sa.bindparam("b_key")
+)
 _OWNERS_DELETE = owners.delete().where(owners.c.obj_pk == sa.bindparam("b_pk"))
 _OBJECT_DELETE = objects.delete().where(objects.c.pk == sa.bindparam("b_pk"))
 _LABELS_INSERT = labels.insert().values(
@@ -182,11 +185,13 @@ class _Statements:
         self.object_update = _Compiled(_OBJECT_UPDATE, dialect)
         self.object_delete = _Compiled(_OBJECT_DELETE, dialect)
         self.labels_delete = _Compiled(_LABELS_DELETE, dialect)
+        self.label_delete = _Compiled(_LABEL_DELETE, dialect)
         self.labels_insert = _Compiled(_LABELS_INSERT, dialect)
         self.owners_delete = _Compiled(_OWNERS_DELETE, dialect)
         self.owners_insert = _Compiled(_OWNERS_INSERT, dialect)
 
 
+_ABSENT = object()
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
 
@@ -273,16 +278,21 @@ class SQLStore:
         return Event(type_, body, rv)
 
     def _write_indexes(self, conn: sa.Connection, pk: int, obj: JSON, old: JSON | None = None) -> None:
-        """Label and owner index rows; left alone when an update did not change them."""
+        """Label and owner index rows; on an update only the labels that changed are rewritten
+        (a run's status label changes on most of its writes, its other labels never)."""
         meta = obj.get("metadata") or {}
         lbls = _indexed_labels(obj)
         refs = meta.get("ownerReferences") or []
         if old is not None:
-            old_meta = old.get("metadata") or {}
-            if _indexed_labels(old) == lbls and (old_meta.get("ownerReferences") or []) == refs:
-                return
-            self._q.labels_delete.run(conn, {"b_pk": pk}).close()
-            self._q.owners_delete.run(conn, {"b_pk": pk}).close()
+            before = _indexed_labels(old)
+            gone = [k for k, v in before.items() if lbls.get(k, _ABSENT) != v]
+            if gone:
+                self._q.label_delete.run_many(conn, [{"b_pk": pk, "b_key": k} for k in gone])
+            lbls = {k: v for k, v in lbls.items() if before.get(k, _ABSENT) != v}
+            if ((old.get("metadata") or {}).get("ownerReferences") or []) != refs:
+                self._q.owners_delete.run(conn, {"b_pk": pk}).close()
+            else:
+                refs = []
         if lbls:
             self._q.labels_insert.run_many(
                 conn, [{"obj_pk": pk, "key": k, "value": str(v)[:63]} for k, v in lbls.items()]
