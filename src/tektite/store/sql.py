@@ -696,4 +696,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
+    # a checkpoint (copy the WAL into the database, fsync) every 4000 pages (16 MiB) instead of
+    # SQLite's 1000: a run's write touches ~12 pages, so this is one fsync per ~300 writes, not ~80
+    # (create + final status update: 0.55 -> 0.50 ms over 3,000 runs)
+    cur.execute("PRAGMA wal_autocheckpoint=4000")
     cur.close()
