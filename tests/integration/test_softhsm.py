@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import os
 import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -108,3 +110,69 @@ def test_key_can_be_selected_by_id(softhsm: SoftHsm) -> None:  # noqa: F811
         kmsref=f"pkcs11:token={softhsm.token};id=%01?module-path={softhsm.module}&pin-value={softhsm.pin}",
     )
     assert by_id.public_key_pem() == softhsm.public_keys["chains-ec"]
+
+
+def test_engine_runs_are_signed_by_the_token_through_chains_config(
+    softhsm: SoftHsm,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The user's path: chains-config selects the kms signer with a pkcs11: kmsref; `tektite run`
+    executes a TaskRun and the in-engine watcher signs it in the token. The envelope verifies
+    with the token's public key (securesystemslib), `tektite chains verify --key` accepts that key
+    and refuses another, and the PIN in the kmsref is nowhere in the stored run."""
+    home = tmp_path / "home"
+
+    def tektite(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tektite.cli.main", *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "TEKTITE_HOME": str(home)},
+            timeout=180,
+        )
+
+    (tmp_path / "run.yaml").write_text(
+        f"""
+apiVersion: v1
+kind: ConfigMap
+metadata: {{name: chains-config, namespace: tekton-chains}}
+data:
+  artifacts.taskrun.signer: kms
+  artifacts.oci.storage: tekton
+  artifacts.oci.signer: kms
+  signers.kms.kmsref: "{softhsm.kmsref("chains-ec")}"
+---
+apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata: {{name: build}}
+spec:
+  taskSpec:
+    results: [{{name: IMAGE_URL}}, {{name: IMAGE_DIGEST}}]
+    steps:
+    - name: build
+      image: busybox
+      script: |
+        printf registry.test/app > $(results.IMAGE_URL.path)
+        printf {DIGEST} > $(results.IMAGE_DIGEST.path)
+"""
+    )
+    done = tektite("run", "-f", str(tmp_path / "run.yaml"), "--executor", "process", "-q")
+    assert done.returncode == 0, done.stderr
+    got = tektite("get", "taskrun", "build", "-o", "json")
+    tr = json.loads(got.stdout)
+    notes = tr["metadata"]["annotations"]
+    assert notes["chains.tekton.dev/signed"] == "true", notes
+    uid = tr["metadata"]["uid"]
+    envelope = json.loads(base64.b64decode(notes[f"chains.tekton.dev/signature-taskrun-{uid}"]))
+    token_key = serialization.load_pem_public_key(softhsm.public_keys["chains-ec"])
+    key = SSlibKey.from_crypto(
+        token_key, keyid=envelope["signatures"][0]["keyid"], scheme="ecdsa-sha2-nistp256"
+    )
+    ssl_dsse.Envelope.from_dict(copy.deepcopy(envelope)).verify([key], 1)
+    assert softhsm.pin not in got.stdout
+
+    (tmp_path / "token.pub").write_bytes(softhsm.public_keys["chains-ec"])
+    (tmp_path / "other.pub").write_bytes(softhsm.public_keys["chains-rsa"])
+    assert tektite("chains", "verify", "build", "--key", str(tmp_path / "token.pub")).returncode == 0
+    refused = tektite("chains", "verify", "build", "--key", str(tmp_path / "other.pub"))
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
