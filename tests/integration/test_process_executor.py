@@ -242,6 +242,14 @@ def test_working_dir_is_created_on_a_volume(tmp_path: Path) -> None:
     assert obs.output("step-a") == f"{ws / 'sub'}\n".encode()
 
 
+def test_home_is_writable_whatever_the_working_dir(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    steps = [step("a", script='echo hi > "$HOME/f"; cat "$HOME/f"', working_dir="/workspace/src")]
+    _result, obs = run(pod(tmp_path, steps, mounts=[Mount(ws, "/workspace/src")]))
+    assert obs.output("step-a") == b"hi\n"
+
+
 def test_stdout_config_copies_the_stream_to_a_file(tmp_path: Path) -> None:
     results = tmp_path / "tekton" / "results"
     steps = [

@@ -221,6 +221,7 @@ def init_credentials(
     if ssh_config:
         (home / ".ssh" / "config").write_text("".join(ssh_config))
     if git_creds:
+        home.mkdir(parents=True, exist_ok=True)
         (home / ".git-credentials").write_text("\n".join(git_creds) + "\n")
         os.chmod(home / ".git-credentials", 0o600)
         (home / ".gitconfig").write_text("[credential]\n\thelper = store\n")

@@ -295,9 +295,7 @@ class _Builder:
 
     # -- the whole pod --------------------------------------------------------------------------
     def build(self) -> Built:
-        for sub in TEKTON_SUBDIRS:
-            self.tekton(sub).mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "workspace").mkdir(exist_ok=True)
+        # the executor makes the run's directories, only those its backend needs (layout.py)
         values = self.params()
         spec = copy.deepcopy(self.spec)
         steps = []
@@ -355,6 +353,8 @@ class _Builder:
         }
         template = spec.get("stepTemplate")
         containers = []
+        dirs: list[Path] = []
+        artifacts = "$(step.artifacts.path)" in str(self.spec.get("steps"))
         for i, (s, name) in enumerate(zip(spec["steps"], names, strict=True)):
             step_tree = {
                 "step": {
@@ -376,15 +376,11 @@ class _Builder:
                 }
             }
             s = Substituter(step_tree).apply(_merge_template(template, s))
-            step_dir = self.tekton("steps") / f"step-{name}"
-            (step_dir / "results").mkdir(parents=True, exist_ok=True)
-            if "$(step.artifacts.path)" in str(self.spec.get("steps")):
-                (step_dir / "artifacts").mkdir(exist_ok=True)
+            if artifacts:
+                dirs.append(self.tekton("steps") / f"step-{name}" / "artifacts")
             container = self.container(s, "step", name, i, isolated)
             # a step writes only its own /tekton/run/<i>; the others' are read-only (Tekton mounts them so)
-            own_run = self.tekton("run") / str(i)
-            own_run.mkdir(exist_ok=True)
-            container.mounts.append(Mount(own_run, f"/tekton/run/{i}"))
+            container.mounts.append(Mount(self.tekton("run") / str(i), f"/tekton/run/{i}"))
             containers.append(container)
         sidecars = []
         sc_names = []
@@ -419,6 +415,7 @@ class _Builder:
             hermetic=hermetic,
             secrets=list(self.secrets.values),
             timeout=timeout,
+            dirs=dirs,
         )
         result_values = [r for r in spec.get("results") or [] if r.get("value") is not None]
         return Built(pod, resolved_spec, results_decl, names, sc_names, result_values)

@@ -18,6 +18,7 @@ import contextlib
 import os
 import posixpath
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 from tektite.executor.images import compat_links
@@ -91,26 +92,73 @@ class PathMap:
         raise LookupError(f"{host} is not under any mount")
 
 
-def prepare_run_dir(pod: Pod) -> None:
-    """Create what the steps need before the first one starts (idempotent)."""
-    for sub in TEKTON_SUBDIRS:
-        pod.tekton_dir(sub).mkdir(parents=True, exist_ok=True)
-    steps_dir = pod.tekton_dir("steps")
-    for i, step in enumerate(pod.steps):
-        status = pod.tekton_dir("run") / str(i) / "status"
-        status.mkdir(parents=True, exist_ok=True)
-        named = steps_dir / step.name
-        if not named.exists() and not named.is_symlink():
-            named.symlink_to(f"../run/{i}/status")
-        indexed = steps_dir / str(i)
-        if not indexed.exists() and not indexed.is_symlink():
-            indexed.symlink_to(f"../run/{i}/status" if named.is_symlink() else step.name)
-    bin_dir = pod.tekton_dir("bin")
-    for name, target in compat_links().items():
-        link = bin_dir / name
-        if not link.exists() and not link.is_symlink():
-            with contextlib.suppress(FileExistsError):
-                link.symlink_to(target)
+def prepare_run_dir(pod: Pod, *, complete: bool = True, compat: bool = True) -> None:
+    """Create what the containers need before the first one starts (idempotent).
+
+    ``complete``: Tekton's whole layout - every ``/tekton`` directory, each step's status
+    directory and its two links, the pod's directory mounts - which a sandbox mounts, and which
+    a process step that names a path of the run expects (see :func:`names_run_paths`).
+    Otherwise only ``/tekton/home`` (``HOME``, the default working directory): a directory costs
+    a quarter of a millisecond on some disks, more than the rest of a short step's overhead.
+    ``compat``: the compatibility programs in ``/tekton/bin`` (``ash``). ``pod.dirs`` always.
+    """
+    if not complete:
+        pod.tekton_dir("home").mkdir(parents=True, exist_ok=True)
+    else:
+        for sub in TEKTON_SUBDIRS:
+            pod.tekton_dir(sub).mkdir(parents=True, exist_ok=True)
+        for mount in pod.mounts:  # /workspace
+            if not mount.is_file and Path(mount.host_path).is_relative_to(pod.run_dir):
+                Path(mount.host_path).mkdir(parents=True, exist_ok=True)
+        steps_dir = pod.tekton_dir("steps")
+        for i, step in enumerate(pod.steps):
+            status = pod.tekton_dir("run") / str(i) / "status"
+            status.mkdir(parents=True, exist_ok=True)
+            named = steps_dir / step.name
+            if not named.exists() and not named.is_symlink():
+                named.symlink_to(f"../run/{i}/status")
+            indexed = steps_dir / str(i)
+            if not indexed.exists() and not indexed.is_symlink():
+                indexed.symlink_to(f"../run/{i}/status" if named.is_symlink() else step.name)
+    if compat:
+        bin_dir = pod.tekton_dir("bin")
+        bin_dir.mkdir(parents=True, exist_ok=True)
+        for name, target in compat_links().items():
+            link = bin_dir / name
+            if not link.exists() and not link.is_symlink():
+                with contextlib.suppress(FileExistsError):
+                    link.symlink_to(target)
+    for directory in pod.dirs:
+        directory.mkdir(parents=True, exist_ok=True)
+
+
+def container_texts(container: Container) -> Iterator[str]:
+    """Everything of a container that can name a path: command, args, script, env, workingDir,
+    stdout/stderr paths, its probe and its ``when`` expressions."""
+    yield from container.command or ()
+    yield from container.args
+    if container.script is not None:
+        yield container.script
+    yield from container.env.values()
+    for text in (container.working_dir, container.stdout_path, container.stderr_path):
+        if text:
+            yield text
+    if container.readiness is not None:
+        yield from container.readiness.argv
+    for when in container.when:
+        yield from (when.input or "", when.cel or "", *when.values)
+
+
+def names_run_paths(pod: Pod) -> bool:
+    """Whether a container names a path under the run's ``tekton`` directory by its host path.
+
+    Without virtual paths (``process``) a step reaches ``/tekton/*`` only through variables the
+    controller substituted with host paths (``$(results.x.path)``, ``$(step.results.x.path)``,
+    ``$(steps.step-x.exitCode.path)``, ``$(credentials.path)``), so a pod that names none of
+    them needs no more of the layout than its ``HOME``.
+    """
+    needle = str(pod.tekton_dir())
+    return any(needle in text for c in (*pod.steps, *pod.sidecars) for text in container_texts(c))
 
 
 def open_for_other_users(pod: Pod) -> None:
@@ -148,6 +196,7 @@ def write_script(pod: Pod, container: Container, index: int, shell: str | None =
                 break
     prefix = "script" if container.kind == "step" else "sidecar-script"
     path = pod.tekton_dir("scripts") / f"{prefix}-{index}-{secrets.token_hex(3)}"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     path.chmod(0o755)
     return path

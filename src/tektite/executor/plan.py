@@ -90,6 +90,7 @@ class Pod:
     hermetic: bool = False  # steps get no network
     secrets: list[str] = field(default_factory=list)  # values masked as *** in logs
     timeout: float | None = None  # whole-pod deadline (TaskRun timeout), seconds
+    dirs: list[Path] = field(default_factory=list)  # host directories the containers expect
 
     def tekton_dir(self, sub: str = "") -> Path:
         """Host directory behind ``/tekton/<sub>`` (results, steps, scripts, home, run, creds)."""

@@ -51,6 +51,7 @@ from tektite.executor.images import ImageConfig, ImageMapping, image_id
 from tektite.executor.layout import (
     PathMap,
     container_mounts,
+    names_run_paths,
     open_for_other_users,
     prepare_run_dir,
     step_results_dir,
@@ -125,6 +126,7 @@ class _PodRun:
         self.sweep_tags: list[tuple[str, int, int]] = []
         self.current: Running | None = None
         self.tree: step_when.Tree = {}
+        self.layout = True  # Tekton's whole run directory layout was made (prepare_run_dir)
 
     # -- the pod -----------------------------------------------------------------------------
 
@@ -141,7 +143,10 @@ class _PodRun:
                 message = f"{c.kind} {c.step_name!r}: {problem}"
                 await self._mark_rest(0, "Error", "Error", message, started=False)
                 return PodResult(self.steps, self.sidecars, error=message)
-        prepare_run_dir(pod)
+        # a process pod that names no path of its run gets only the directories it uses
+        self.layout = self.backend.virtual_paths or names_run_paths(pod)
+        ash = any(m.shell == "ash" for m in self.mappings.values())
+        prepare_run_dir(pod, complete=self.layout, compat=self.layout or ash)
         if any(c.run_as_user not in (None, 0) for c in [*pod.steps, *pod.sidecars]):
             open_for_other_users(pod)
         halt: Halt | None = None
@@ -294,12 +299,16 @@ class _PodRun:
         paths = PathMap(container_mounts(pod, step), self.backend.virtual_paths)
         status_dir = step_status_dir(pod, paths, step)
         results_dir = step_results_dir(pod, paths, step)
-        results_dir.mkdir(parents=True, exist_ok=True)
+        if self.layout:
+            results_dir.mkdir(parents=True, exist_ok=True)
         container = step_when.substitute(step, self.tree)
+        # only a later step or a sidecar can read the exit code file
+        readers = self.layout and (index + 1 < len(pod.steps) or bool(pod.sidecars))
 
         def finished(code: int) -> None:
-            with contextlib.suppress(OSError):
-                (status_dir / "exitCode").write_text(str(code))
+            if readers:
+                with contextlib.suppress(OSError):
+                    (status_dir / "exitCode").write_text(str(code))
             state.results = read_results(results_dir)
             state.artifacts = read_artifacts(status_dir / "artifacts" / "provenance.json")
             step_when.add_step(
