@@ -18,7 +18,7 @@ from typing import BinaryIO
 from tektite.errors import NotFound
 
 LOG_DIR = "logs"
-INDEX = "containers"  # container names in the order they started, one a line
+INDEX = "containers"  # container names in the order they started, one a line (from the second on)
 POLL_INTERVAL = 0.1
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -38,18 +38,25 @@ class LogStore:
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)
         self._files: dict[str, BinaryIO] = {}
+        self._started: list[str] = []  # containers whose log this store created, in order
 
     def path(self, container: str) -> Path:
         return log_path(self.run_dir, container)
 
     def open(self, container: str) -> None:
-        """Create the (empty) log file, so followers see the container has started."""
+        """Create the (empty) log file, so followers see the container has started.
+
+        One log needs no order: the index is written when a second container starts (before
+        its log file appears, so whoever sees two logs also sees their order)."""
         if container not in self._files:
             path = self.path(container)
             path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists():
-                with open(path.parent / INDEX, "a") as index:
-                    index.write(container + "\n")
+                self._started.append(container)
+                if len(self._started) > 1:
+                    new = self._started if len(self._started) == 2 else self._started[-1:]
+                    with open(path.parent / INDEX, "a") as index:
+                        index.write("".join(name + "\n" for name in new))
             # unbuffered: every write reaches the file at once, for followers in other processes
             self._files[container] = open(path, "ab", buffering=0)  # noqa: SIM115
 
