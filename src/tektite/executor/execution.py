@@ -23,7 +23,15 @@ from tektite.executor.limits import LimitedRun, MemoryLimiter
 from tektite.executor.logs import LogStore
 from tektite.executor.masking import Masker, StreamMasker
 from tektite.executor.plan import Container, Mount, Observer, Pod
-from tektite.executor.procs import DEFAULT_GRACE, Launch, exit_code, group_alive, kill_tree, spawn
+from tektite.executor.procs import (
+    DEFAULT_GRACE,
+    Launch,
+    exit_code,
+    forked_nothing,
+    group_alive,
+    kill_tree,
+    spawn,
+)
 
 Stream = Literal["stdout", "stderr"]
 DRAIN_TIMEOUT = 5.0  # after a container ends, how long its output may take to arrive
@@ -201,8 +209,9 @@ class Running:
         try:
             if self.proc.returncode is not None and not group_alive(self.proc.pid):
                 # the common case: the step exited and took its process group with it; in a pid
-                # namespace nothing else can remain, otherwise the pod's final sweep looks once
-                self.needs_sweep = not self.contained
+                # namespace nothing else can remain, nor if it forked nothing; otherwise the pod's
+                # final sweep looks once
+                self.needs_sweep = not self.contained and not forked_nothing(self.proc.pid)
             else:
                 with contextlib.suppress(ProcessLookupError):
                     await kill_tree(self.proc.pid, grace, self.tag, self.since)

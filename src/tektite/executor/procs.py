@@ -69,6 +69,23 @@ def _start_ticks(fields: list[bytes]) -> int:
         return 0
 
 
+def last_pid() -> int:
+    """The pid the kernel handed out last in this pid namespace (``/proc/loadavg``), 0 if unknown."""
+    data = _read("/proc/loadavg")
+    try:
+        return int(data.split()[-1]) if data else 0
+    except ValueError:
+        return 0
+
+
+def forked_nothing(pid: int) -> bool:
+    """Whether no process (nor thread) started after ``pid``, host-wide: then the process ``pid``
+    forked nothing, so it cannot have left a daemon behind. Any process it started got a newer
+    pid while it ran; pids are handed out in increasing order (a wrap-around would need the whole
+    pid range used up and end exactly on ``pid``)."""
+    return last_pid() == pid
+
+
 def group_alive(pgid: int) -> bool:
     """Whether any process is left in the process group (cheap: one signal 0)."""
     try:
