@@ -7,7 +7,6 @@ the run is done or is retried.
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -25,14 +24,25 @@ ON_ERROR_ANNOTATION = "pipeline.tekton.dev/pipeline-task-on-error"
 RUNNING_MESSAGE = "Not all Steps in the Task have finished executing"
 
 
+def _copy(status: JSON) -> JSON:
+    """A copy of ``status`` that this module may change: the top level and the lists it edits in
+    place (conditions, steps, sidecars); what it never edits (``taskSpec``...) stays shared, so a
+    step update does not copy the whole Task spec."""
+    out = dict(status)
+    for key in ("conditions", "steps", "sidecars"):
+        if key in out:
+            out[key] = list(out[key])
+    return out
+
+
 def pending_status(status: JSON) -> JSON:
-    status = copy.deepcopy(status)
+    status = _copy(status)
     set_condition(status, "Unknown", R.PENDING, "TaskRun is pending")
     return status
 
 
 def fail(status: JSON, reason: str, message: str, *, started: bool = True) -> JSON:
-    status = copy.deepcopy(status)
+    status = _copy(status)
     if started:
         status.setdefault("startTime", now())
     status["completionTime"] = now()
@@ -50,7 +60,7 @@ def start_status(
     step_names: list[str],
     sidecar_names: list[str],
 ) -> JSON:
-    status = copy.deepcopy(status)
+    status = _copy(status)
     status.setdefault("startTime", now())
     status["podName"] = pod_name
     status["taskSpec"] = task_spec
@@ -131,7 +141,7 @@ def container_state_json(state: ContainerState) -> JSON:
 
 
 def step_status(status: JSON, state: ContainerState) -> JSON:
-    status = copy.deepcopy(status)
+    status = _copy(status)
     key = "steps" if state.kind == "step" else "sidecars"
     entries = status.setdefault(key, [])
     new = container_state_json(state)
@@ -216,7 +226,7 @@ def finish(
     timeout: float | None,
 ) -> Finish:
     """Final status of one attempt, or a retry."""
-    status = copy.deepcopy(status)
+    status = _copy(status)
     name = tr["metadata"]["name"]
     spec = tr.get("spec") or {}
     for st in result.steps + result.sidecars:
