@@ -9,6 +9,7 @@ file), so a run is never executed twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import logging
 import os
@@ -47,6 +48,9 @@ class EngineBusy(TektiteError):
 class _Running:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+    # the TaskRun as the engine last saw it (its events keep this current), None once deleted:
+    # the final status is written onto it without reading the run again (a stale one conflicts)
+    latest: JSON | None = None
 
 
 class _Observer:
@@ -208,8 +212,10 @@ class Engine:
             return
         key = (kind, ns, meta.get("name", ""))
         done = is_done(obj)
+        running = self.running.get(key)
+        if running is not None:
+            running.latest = None if evt.type == "DELETED" else obj
         if evt.type == "DELETED":
-            running = self.running.get(key)
             if running:
                 running.stop.set()
             self.cluster.cleanup(obj)
@@ -328,16 +334,26 @@ class Engine:
     async def wait(self, kind: str, name: str, namespace: str = "default") -> JSON:
         """Until the run is done; returns its final object."""
         key = (kind, namespace, name)
-        obj = self.store.get(kind, name, namespace)
-        if is_done(obj):
-            return obj
         assert self.loop is not None
         fut: asyncio.Future[JSON] = self.loop.create_future()
-        self._done_waiters.setdefault(key, []).append(fut)
-        obj = self.store.get(kind, name, namespace)
+        waiters = self._done_waiters.setdefault(key, [])
+        waiters.append(fut)  # before reading: a run finishing after the read resolves it
+        try:
+            obj = self.store.get(kind, name, namespace)
+        except BaseException:
+            self._forget_waiter(key, fut)
+            raise
         if is_done(obj):
+            self._forget_waiter(key, fut)
             return obj
         return await fut
+
+    def _forget_waiter(self, key: Key, fut: asyncio.Future[JSON]) -> None:
+        waiters = self._done_waiters.get(key)
+        if waiters and fut in waiters:
+            waiters.remove(fut)
+            if not waiters:
+                del self._done_waiters[key]
 
     # -- TaskRuns -------------------------------------------------------------------------------
     def getter(self) -> Any:
@@ -394,26 +410,28 @@ class Engine:
             msg = f'TaskRun "{tr["metadata"]["name"]}" was cancelled. {spec.get("statusMessage") or ""}'.rstrip()
             self._write_status(tr, trmod.fail(status, TaskRunReason.CANCELLED, msg))
             return
-        r = _Running()
+        r = _Running(latest=tr)
         self.running[key] = r
-        r.task = asyncio.create_task(self._run_taskrun(key, r.stop))
+        r.task = asyncio.create_task(self._run_taskrun(key, r))
 
-    async def _run_taskrun(self, key: Key, stop: asyncio.Event) -> None:
+    async def _run_taskrun(self, key: Key, running: _Running) -> None:
         try:
-            await self._run_taskrun_attempts(key, stop)
+            await self._run_taskrun_attempts(key, running)
         finally:
             self.running.pop(key, None)
 
-    async def _run_taskrun_attempts(self, key: Key, stop: asyncio.Event) -> None:
+    async def _run_taskrun_attempts(self, key: Key, running: _Running) -> None:
+        tr = running.latest  # as reconcile read it; a retry reads the run again
         while True:
-            tr = self.store.try_get(key[0], key[2], key[1])
             if tr is None or is_done(tr):
                 return
-            retry = await self._attempt(tr, key, stop)
+            retry = await self._attempt(tr, key, running)
             if not retry:
                 return
+            tr = self.store.try_get(key[0], key[2], key[1])
 
-    async def _attempt(self, tr: JSON, key: Key, stop: asyncio.Event) -> bool:
+    async def _attempt(self, tr: JSON, key: Key, running: _Running) -> bool:
+        stop = running.stop
         meta = tr["metadata"]
         ns = meta.get("namespace", "default")
         status = tr.get("status") or {}
@@ -464,7 +482,7 @@ class Engine:
         finally:
             observer.close()
         raw = _read_results(attempt_dir / "tekton" / "results")
-        current = self.store.try_get(key[0], key[2], key[1])
+        current = running.latest
         if current is None:
             return False
         finished = trmod.finish(
@@ -481,7 +499,8 @@ class Engine:
             trmod.retry_status(finished.status) if finished.retry and not stop.is_set() else finished.status
         )
         if observer.started:
-            self._write_status(current, final)
+            with contextlib.suppress(NotFound):  # deleted meanwhile
+                self._write_status(current, final)
         else:
             self._write_labelled(key, current, resolved, final)
         return finished.retry and not stop.is_set()
@@ -496,6 +515,8 @@ class Engine:
             new["status"] = status
             try:
                 written = self.store.update(new)
+            except NotFound:  # deleted meanwhile
+                return None
             except Conflict:
                 latest = self.store.try_get(key[0], key[2], key[1])
                 if latest is None:
