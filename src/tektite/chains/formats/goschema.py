@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,11 +31,18 @@ __all__ = [
     "Codec",
     "F",
     "Inline",
+    "Lazy",
     "MapOf",
     "Ptr",
     "Slice",
     "Struct",
+    "plain",
 ]
+
+
+_OMITTED: Any = object()  # a field the marshaled JSON leaves out
+_UNREAD: Any = object()
+_NONE_READ: dict[str, Any] = {}
 
 
 class Codec:
@@ -228,11 +236,12 @@ class Struct(Codec):
     def field(self, name: str) -> F:
         return self._exact[name]
 
-    def norm(self, value: Any) -> Any:
-        assigned: dict[str, Any] = {}
+    def _assign(self, value: Any) -> dict[str, Any]:
+        """The JSON object's values by the field they decode into (unknown keys dropped)."""
         if isinstance(value, dict) and self._names.issuperset(value):
-            assigned = value  # every key names a field exactly: the common case
-        elif isinstance(value, dict):
+            return value  # every key names a field exactly: the common case
+        assigned: dict[str, Any] = {}
+        if isinstance(value, dict):
             exact, folded = self._exact, self._folded
             for key, val in value.items():
                 f = exact.get(key)
@@ -240,19 +249,71 @@ class Struct(Codec):
                     f = folded.get(key.lower())
                 if f is not None:
                     assigned[f.name] = val
+        return assigned
+
+    def norm(self, value: Any) -> Any:
+        return self._norm(self._assign(value), _NONE_READ)
+
+    def _norm(self, assigned: dict[str, Any], read: dict[str, Any]) -> dict[str, Any]:
+        """``norm`` of the assigned fields; those in ``read`` (by :class:`Lazy`) are not redone."""
         out: dict[str, Any] = {}
         omitted = self._omitted_when_absent()
         for name, codec, omitempty in self._plan:
-            if name in assigned:
+            if name in read:
+                got = plain(read[name])
+            elif name in assigned:
                 got = codec.norm(assigned[name])
             elif name in omitted:
                 continue  # absent and omitempty: the common case, decided once per struct
             else:
                 got = codec.norm(None)
-            if omitempty and codec.empty(got):
+            if got is _OMITTED or (omitempty and codec.empty(got)):
                 continue
             out[name] = got
         return out
+
+    def lazy(self, value: Any) -> Lazy:
+        """``norm(value)`` computed field by field, as the fields are read."""
+        return Lazy(self, self._assign(value))
+
+    def _lazy_field(self, assigned: dict[str, Any], name: str) -> Any:
+        """Field ``name`` of ``norm(assigned)``, or :data:`_OMITTED`; structs (also behind a pointer
+        or in a slice) come back :class:`Lazy`."""
+        how = self._lazy_plan().get(name)
+        if how is None:
+            return _OMITTED  # not a field: never marshaled
+        mode, codec, omitempty, omitted_when_nil = how
+        raw = assigned.get(name)
+        if raw is None and omitted_when_nil:
+            return _OMITTED
+        if mode is Struct:  # a struct is never empty: always written
+            return Lazy(codec, codec._assign(raw))
+        if mode is Ptr:
+            return None if raw is None else Lazy(codec, codec._assign(raw))
+        if mode is Slice:
+            if not isinstance(raw, list) or (not raw and omitempty):
+                return _OMITTED if omitempty else None
+            return [Lazy(codec, codec._assign(v)) for v in raw]
+        got = codec.norm(raw)
+        return _OMITTED if omitempty and codec.empty(got) else got
+
+    def _lazy_plan(self) -> dict[str, tuple[type, Any, bool, bool]]:
+        """For each field: how :class:`Lazy` reads it (a struct, a pointer to or a slice of one, or
+        a plain value), its codec (the struct's), omitempty, and whether nil is left out."""
+        plan: dict[str, tuple[type, Any, bool, bool]] | None = self.__dict__.get("_lazy")
+        if plan is None:
+            plan = {}
+            omitted = self._omitted_when_absent()
+            for name, codec, omitempty in self._plan:
+                inner = getattr(codec, "inner", None)
+                if isinstance(codec, Struct):
+                    plan[name] = (Struct, codec, omitempty, False)
+                elif isinstance(codec, Ptr | Slice) and isinstance(inner, Struct):
+                    plan[name] = (type(codec), inner, omitempty, name in omitted)
+                else:
+                    plan[name] = (Codec, codec, omitempty, name in omitted)
+            self.__dict__["_lazy"] = plan
+        return plan
 
     def _omitted_when_absent(self) -> frozenset[str]:
         """Fields that marshal to nothing when the input lacks them (computed on first use: codecs
@@ -264,3 +325,59 @@ class Struct(Codec):
             )
             self.__dict__["_absent"] = cached
         return cached
+
+
+class Lazy(Mapping[str, Any]):
+    """A struct value normalized one field at a time, when the field is first read.
+
+    ``lazy.get(k)`` is ``struct.norm(value).get(k)``, except that struct-typed fields (also behind
+    a pointer or in a slice) read as :class:`Lazy` too; :meth:`plain` is the whole ``norm(value)``
+    and :func:`plain` makes one field's value plain JSON (before it goes into a statement). A
+    formatter reading a few fields of a run does not pay for the rest of it.
+    """
+
+    __slots__ = ("_assigned", "_done", "_struct")
+
+    def __init__(self, struct: Struct, assigned: dict[str, Any]) -> None:
+        self._struct = struct
+        self._assigned = assigned
+        self._done: dict[str, Any] = {}
+
+    def get(self, name: str, default: Any = None) -> Any:
+        got = self._done.get(name, _UNREAD)
+        if got is _UNREAD:
+            got = self._done[name] = self._struct._lazy_field(self._assigned, name)
+        return default if got is _OMITTED else got
+
+    def __getitem__(self, name: str) -> Any:
+        got = self._done.get(name, _UNREAD)
+        if got is _UNREAD:
+            got = self._done[name] = self._struct._lazy_field(self._assigned, name)
+        if got is _OMITTED:
+            raise KeyError(name)
+        return got
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name, _OMITTED) is not _OMITTED
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _, _ in self._struct._plan if self.get(name, _OMITTED) is not _OMITTED)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __bool__(self) -> bool:  # without normalizing every field (``spec or {}``)
+        return next(iter(self), None) is not None
+
+    def plain(self) -> dict[str, Any]:
+        """The normalized value as plain JSON (what ``struct.norm`` returns)."""
+        return self._struct._norm(self._assigned, self._done)
+
+
+def plain(value: Any) -> Any:
+    """A field read from a :class:`Lazy` (a struct, a slice of structs or anything else) as plain JSON."""
+    if isinstance(value, Lazy):
+        return value.plain()
+    if isinstance(value, list) and value and isinstance(value[0], Lazy):
+        return [v.plain() for v in value]
+    return value

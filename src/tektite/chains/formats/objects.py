@@ -1,16 +1,21 @@
 """TaskRun and PipelineRun as Chains' formatters see them (``pkg/chains/objects``).
 
-A run is first passed through the Go round trip (:mod:`tektontypes`), so every accessor reads
-exactly what Chains would have after ``json.Unmarshal`` into ``tekton.dev/v1`` structs.
+A run is passed through the Go round trip (:mod:`tektontypes`), so every accessor reads exactly
+what Chains would have after ``json.Unmarshal`` into ``tekton.dev/v1`` structs. The round trip is
+lazy (:class:`~tektite.chains.formats.goschema.Lazy`): a field is normalized when a formatter first
+reads it, so a format pays only for the parts of the run it looks at.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from tektite.chains.formats.gojson import parse_timestamp
+from tektite.chains.formats.goschema import Lazy
 from tektite.chains.formats.tektontypes import PIPELINE_RUN, TASK_RUN
 from tektite.errors import FieldError, ValidationError
 
@@ -103,20 +108,25 @@ def _time(value: Any) -> tuple[datetime, int] | None:
 class RunObject:
     """What both run kinds share: metadata, results, provenance, times."""
 
-    data: dict[str, Any]
+    fields: Lazy  # the run after the Go round trip, normalized as it is read
     where: str = "run"
 
     @property
-    def metadata(self) -> dict[str, Any]:
-        return dict(self.data.get("metadata") or {})
+    def data(self) -> dict[str, Any]:
+        """The whole run after the Go round trip, as plain JSON."""
+        return self.fields.plain()
 
-    @property
-    def spec(self) -> dict[str, Any]:
-        return dict(self.data.get("spec") or {})
+    @cached_property
+    def metadata(self) -> Lazy:
+        return self.fields["metadata"]  # type: ignore[no-any-return]
 
-    @property
-    def status(self) -> dict[str, Any]:
-        return dict(self.data.get("status") or {})
+    @cached_property
+    def spec(self) -> Lazy:
+        return self.fields["spec"]  # type: ignore[no-any-return]
+
+    @cached_property
+    def status(self) -> Lazy:
+        return self.fields["status"]  # type: ignore[no-any-return]
 
     @property
     def name(self) -> str:
@@ -137,22 +147,26 @@ class RunObject:
         return dict(annotations) if annotations else None
 
     def results(self) -> list[Result]:
-        return [Result(r["name"], r["value"]) for r in self.status.get("results") or []]
+        return list(self._results)
+
+    @cached_property
+    def _results(self) -> tuple[Result, ...]:
+        return tuple(Result(r["name"], r["value"]) for r in self.status.get("results") or [])
 
     @property
-    def provenance(self) -> dict[str, Any] | None:
-        return self.status.get("provenance")
+    def provenance(self) -> Mapping[str, Any] | None:
+        return self.status.get("provenance")  # type: ignore[no-any-return]
 
     @property
-    def ref_source(self) -> dict[str, Any] | None:
+    def ref_source(self) -> Mapping[str, Any] | None:
         prov = self.provenance
-        return prov.get("refSource") if prov else None
+        return prov.get("refSource") if prov is not None else None
 
-    @property
+    @cached_property
     def start_time(self) -> tuple[datetime, int] | None:
         return _time(self.status.get("startTime"))
 
-    @property
+    @cached_property
     def completion_time(self) -> tuple[datetime, int] | None:
         return _time(self.status.get("completionTime"))
 
@@ -176,8 +190,8 @@ class TaskRunObject(RunObject):
         return [s.get("imageID", "") for s in self.status.get("sidecars") or []]
 
     @property
-    def task_spec(self) -> dict[str, Any] | None:
-        return self.status.get("taskSpec")
+    def task_spec(self) -> Mapping[str, Any] | None:
+        return self.status.get("taskSpec")  # type: ignore[no-any-return]
 
     def is_remote(self) -> bool:
         ref = self.spec.get("taskRef") or {}
@@ -190,8 +204,8 @@ class PipelineRunObject(RunObject):
     task_runs: list[TaskRunObject] = field(default_factory=list)
 
     @property
-    def pipeline_spec(self) -> dict[str, Any] | None:
-        return self.status.get("pipelineSpec")
+    def pipeline_spec(self) -> Mapping[str, Any] | None:
+        return self.status.get("pipelineSpec")  # type: ignore[no-any-return]
 
     def pipeline_tasks(self) -> list[dict[str, Any]]:
         spec = self.pipeline_spec or {}
@@ -221,14 +235,14 @@ class PipelineRunObject(RunObject):
 def load_run(
     run: dict[str, Any], child_taskruns: list[dict[str, Any]] | None = None, where: str = "run"
 ) -> TaskRunObject | PipelineRunObject:
-    """Normalize ``run`` (and a PipelineRun's children) through the Go round trip."""
+    """``run`` (and a PipelineRun's children) as read through the Go round trip."""
     if not isinstance(run, dict):
         raise ValidationError(
             [FieldError((), "a run must be a JSON object", "object", type(run).__name__)], obj=where
         )
     kind = infer_kind(run, where)
     if kind == "TaskRun":
-        return TaskRunObject(TASK_RUN.norm(run), where)
+        return TaskRunObject(TASK_RUN.lazy(run), where)
     children = []
     for i, child in enumerate(child_taskruns or []):
         child_where = f"{where}: child TaskRun #{i + 1}"
@@ -246,5 +260,5 @@ def load_run(
                 ],
                 obj=child_where,
             )
-        children.append(TaskRunObject(TASK_RUN.norm(child), child_where))
-    return PipelineRunObject(PIPELINE_RUN.norm(run), where, task_runs=children)
+        children.append(TaskRunObject(TASK_RUN.lazy(child), child_where))
+    return PipelineRunObject(PIPELINE_RUN.lazy(run), where, task_runs=children)

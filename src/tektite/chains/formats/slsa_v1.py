@@ -9,12 +9,14 @@ when empty.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from tektite.chains.formats.artifacts import Artifact
 from tektite.chains.formats.common import SlsaConfig, invocation_environment, subject_list
 from tektite.chains.formats.extract import subject_digests
 from tektite.chains.formats.gojson import format_timestamp
+from tektite.chains.formats.goschema import plain
 from tektite.chains.formats.material import (
     is_unpinned_uri,
     pipeline_params_and_results,
@@ -34,7 +36,7 @@ _EXPRESSION = re.compile(r"\$\(([^()]*)\)")
 _STATUS_WORDS = {"False": "Failed", "True": "Succeeded", "Unknown": "Running"}
 
 
-def _config_source(ref_source: dict[str, Any] | None) -> dict[str, Any]:
+def _config_source(ref_source: Mapping[str, Any] | None) -> dict[str, Any]:
     """``slsa.ConfigSource``: uri, digest and entryPoint, each left out when empty."""
     src = ref_source or {}
     return {k: src[k] for k in ("uri", "digest", "entryPoint") if src.get(k)}
@@ -181,7 +183,7 @@ def _pipeline_tasks(pr: PipelineRunObject) -> dict[str, Any]:
         entry: dict[str, Any] = {"name": task.get("name", "")} if task.get("name") else {}
         if after:
             entry["after"] = after
-        entry["ref"] = task.get("taskRef") or {}
+        entry["ref"] = plain(task.get("taskRef")) or {}
         start, end = tr.start_time, tr.completion_time
         entry["startedOn"] = format_timestamp(*start) if start else "0001-01-01T00:00:00Z"
         entry["finishedOn"] = format_timestamp(*end)
@@ -195,7 +197,7 @@ def _pipeline_tasks(pr: PipelineRunObject) -> dict[str, Any]:
             tr, tr.spec.get("params") or [], (tr.task_spec or {}).get("params") or []
         )
         if results := tr.status.get("results"):
-            entry["results"] = results
+            entry["results"] = plain(results)
         tasks.append(entry)
         if i < regular:
             last = entry.get("name", "")

@@ -25,6 +25,7 @@ from tektite.chains.formats.extract import (
     task_and_step_results,
 )
 from tektite.chains.formats.gojson import format_timestamp, go_json_bytes
+from tektite.chains.formats.goschema import plain
 from tektite.chains.formats.material import (
     pipeline_params_and_results,
     sidecar_image_materials,
@@ -133,7 +134,7 @@ def _external_parameters(run: TaskRunObject | PipelineRunObject) -> dict[str, An
             "repository": src.get("uri", ""),
             "path": src.get("entryPoint", ""),
         }
-    params["runSpec"] = run.spec
+    params["runSpec"] = run.spec.plain()
     return params
 
 
@@ -141,7 +142,7 @@ def _internal_parameters(run: RunObject, build_type: str) -> dict[str, Any]:
     params: dict[str, Any] = {}
     flags = (run.provenance or {}).get("featureFlags")
     if flags is not None:
-        params[FEATURE_FLAGS_KEY] = flags
+        params[FEATURE_FLAGS_KEY] = plain(flags)
     if build_type == TEKTON_BUILD_TYPE:
         params["labels"] = run.labels
         params["annotations"] = run.annotations

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from tektite.chains.formats.tektontypes import PIPELINE_RUN_SPEC, TASK_RUN, TASK_RUN_SPEC
+from typing import Any
+
+import orjson
+import pytest
+from chains_format_runs import pipelinerun, results, taskrun
+
+from tektite.chains.formats.goschema import plain
+from tektite.chains.formats.tektontypes import PIPELINE_RUN, PIPELINE_RUN_SPEC, TASK_RUN, TASK_RUN_SPEC
 
 
 def test_unknown_fields_vanish_and_required_zero_values_appear() -> None:
@@ -76,3 +83,58 @@ def test_whole_taskrun_marshals_in_go_field_order() -> None:
     assert tr["metadata"]["creationTimestamp"] is None
     assert list(tr["metadata"]["labels"]) == ["a", "b"]
     assert list(tr["status"]["steps"][0]) == ["name", "imageID"]
+
+
+_ODD_RUNS: list[dict[str, Any]] = [
+    taskrun(
+        results_=results(IMAGE_URL="r", IMAGE_DIGEST="sha256:" + "a" * 64),
+        params=[{"name": "p", "value": ["x", None]}],
+        provenance={
+            "refSource": {"uri": "git+x", "digest": {"sha1": "1"}},
+            "featureFlags": {"EnableAPIFields": "beta"},
+        },
+        sidecars=[{"name": "sc", "imageID": "img"}],
+        steps=[
+            {
+                "name": "s",
+                "imageID": "i",
+                "terminated": {"exitCode": 0},
+                "Results": [{"name": "r", "value": "v"}],
+            }
+        ],
+    ),
+    pipelinerun(
+        tasks=[
+            {
+                "name": "t",
+                "taskRef": {"name": "x"},
+                "params": [{"name": "p", "value": "$(tasks.a.results.r)"}],
+            }
+        ]
+    ),
+    {
+        "kind": "TaskRun",
+        "Metadata": {"NAME": "x", "bogus": 1},
+        "spec": None,
+        "status": {"steps": [], "taskSpec": "?"},
+    },
+    {"kind": "TaskRun", "status": {"provenance": None, "results": None, "steps": [None, 3, {"name": None}]}},
+]
+
+
+@pytest.mark.parametrize("run", _ODD_RUNS)
+def test_a_run_read_lazily_is_the_go_round_trip(run: dict[str, Any]) -> None:
+    """A formatter reads runs field by field (``Struct.lazy``); every value, and the whole, must be
+    what ``norm`` makes of it, byte for byte (key order included)."""
+    struct = TASK_RUN if run["kind"] == "TaskRun" else PIPELINE_RUN
+    expected = struct.norm(run)
+    assert orjson.dumps(struct.lazy(run).plain()) == orjson.dumps(expected)
+
+    lazy = struct.lazy(run)  # read part of it first: what was read is reused, not changed
+    status = lazy["status"]
+    for name in ("steps", "results", "provenance", "taskSpec", "pipelineSpec", "sidecars"):
+        got = status.get(name)
+        assert orjson.dumps(plain(got)) == orjson.dumps(expected["status"].get(name))
+        assert (name in status) == (name in expected["status"])
+    assert list(lazy["metadata"]) == list(expected["metadata"])
+    assert orjson.dumps(lazy.plain()) == orjson.dumps(expected)
