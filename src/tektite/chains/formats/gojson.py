@@ -127,7 +127,9 @@ def parse_timestamp(text: str) -> tuple[datetime, int]:
     frac = m.group(7)
     nanos = int((frac[1:] + "000000000")[:9]) if frac else 0
     zone = m.group(8)
-    offset = "+00:00" if zone in ("Z", "z") else zone
+    if zone in ("Z", "z"):  # already UTC: the common case
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC), nanos
+    offset = zone
     stamp = datetime.fromisoformat(
         f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}{offset}"
     )
@@ -139,7 +141,12 @@ def format_timestamp(stamp: datetime, nanos: int = 0, *, proto: bool = False) ->
 
     ``time.RFC3339Nano`` trims trailing zeros; protojson's ``Timestamp`` prints 0, 3, 6 or 9 digits.
     """
-    base = stamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    if stamp.tzinfo is not UTC:
+        stamp = stamp.astimezone(UTC)
+    if stamp.year >= 1000:  # strftime leaves smaller years unpadded
+        base = f"{stamp.year}-{stamp.month:02d}-{stamp.day:02d}T{stamp.hour:02d}:{stamp.minute:02d}:{stamp.second:02d}"
+    else:
+        base = stamp.strftime("%Y-%m-%dT%H:%M:%S")
     if nanos:
         digits = f"{nanos:09d}"
         if proto:
