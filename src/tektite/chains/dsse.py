@@ -18,6 +18,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from tektite.chains.signing.base import Signer
 from tektite.errors import SigningError, VerificationError
 
@@ -30,6 +32,11 @@ def pae(payload_type: str, payload: bytes) -> bytes:
     """The DSSE v1 Pre-Authentication Encoding: what is actually signed."""
     kind = payload_type.encode()
     return b"DSSEv1 %d %b %d %b" % (len(kind), kind, len(payload), payload)
+
+
+def _printable_ascii(text: str) -> bool:
+    """No character that ``json.dumps`` (ensure_ascii) and orjson would escape differently."""
+    return text.isascii() and text.isprintable()
 
 
 def _b64decode(value: Any, what: str) -> bytes:
@@ -74,7 +81,10 @@ class Envelope:
 
     def to_json(self) -> bytes:
         """Compact JSON, as Go's ``json.Marshal`` writes it."""
-        return json.dumps(self.to_dict(), separators=(",", ":")).encode()
+        data = self.to_dict()
+        if all(_printable_ascii(t) for t in (self.payload_type, *(s.keyid for s in self.signatures))):
+            return orjson.dumps(data)  # the bytes json.dumps writes for such text (the rest is base64)
+        return json.dumps(data, separators=(",", ":")).encode()
 
     @classmethod
     def from_dict(cls, data: Any) -> Envelope:

@@ -40,7 +40,11 @@ CHAIN_PREFIX = "chains.tekton.dev/chain-"
 
 
 def _b64(data: bytes | str) -> str:
-    return base64.b64encode(data.encode() if isinstance(data, str) else data).decode("ascii")
+    if not data:
+        return ""
+    return binascii.b2a_base64(data.encode() if isinstance(data, str) else data, newline=False).decode(
+        "ascii"
+    )
 
 
 def annotations_for(item: StorageItem) -> dict[str, str]:
