@@ -98,10 +98,14 @@ class _Builder:
         self.common: list[Mount] = []
         self.ws_mounts: dict[str, Mount] = {}
         self.vol_sources: dict[str, volumes.Source] = {}
+        self._tekton: dict[str, Path] = {}
 
     # -- paths --------------------------------------------------------------------------------
     def tekton(self, sub: str) -> Path:
-        return self.run_dir / "tekton" / sub
+        path = self._tekton.get(sub)
+        if path is None:
+            path = self._tekton[sub] = self.run_dir / "tekton" / sub
+        return path
 
     def path(self, container_path: str, host: Path) -> str:
         """What a variable such as ``$(results.x.path)`` says: the container path where paths are

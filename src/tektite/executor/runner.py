@@ -60,7 +60,7 @@ from tektite.executor.layout import (
 from tektite.executor.limits import MemoryLimiter
 from tektite.executor.logs import LogStore
 from tektite.executor.masking import Masker
-from tektite.executor.plan import Container, ContainerState, Observer, Pod, PodResult
+from tektite.executor.plan import Container, ContainerState, Mount, Observer, Pod, PodResult
 from tektite.executor.procs import DEFAULT_GRACE, Launch, sweep
 from tektite.executor.sidecars import wait_ready
 
@@ -127,6 +127,8 @@ class _PodRun:
         self.current: Running | None = None
         self.tree: step_when.Tree = {}
         self.layout = True  # Tekton's whole run directory layout was made (prepare_run_dir)
+        self.mount_lists: dict[str, list[Mount]] = {}
+        self.path_maps: dict[str, PathMap] = {}
 
     # -- the pod -----------------------------------------------------------------------------
 
@@ -212,6 +214,17 @@ class _PodRun:
 
     # -- containers --------------------------------------------------------------------------
 
+    def _mounts(self, c: Container) -> list[Mount]:
+        """The container's mounts, parents before children (worked out once per container)."""
+        if c.name not in self.mount_lists:
+            self.mount_lists[c.name] = container_mounts(self.pod, c)
+        return self.mount_lists[c.name]
+
+    def _paths(self, c: Container) -> PathMap:
+        if c.name not in self.path_maps:
+            self.path_maps[c.name] = PathMap(self._mounts(c), self.backend.virtual_paths)
+        return self.path_maps[c.name]
+
     def _request(self, c: Container, argv: list[str], paths: PathMap, network: bool) -> LaunchRequest:
         workdir = c.working_dir or self.backend.default_workdir(self.pod, paths)
         return LaunchRequest(
@@ -221,13 +234,13 @@ class _PodRun:
             argv,
             container_env(self.pod, c, paths),
             workdir,
-            container_mounts(self.pod, c),  # parents before children
+            self._mounts(c),  # parents before children
             paths,
             network,
         )
 
     async def _launch(self, index: int, c: Container, output: Output, network: bool) -> Running:
-        paths = PathMap(container_mounts(self.pod, c), self.backend.virtual_paths)
+        paths = self._paths(c)
         argv = container_argv(self.pod, c, index, self.mappings[c.name], paths)
         request = self._request(c, argv, paths, network)
         tees, notes = open_tees(c, request.workdir, paths)
@@ -263,7 +276,7 @@ class _PodRun:
             c = running.container
 
             def probe_launch(c: Container = c) -> Launch:
-                paths = PathMap(container_mounts(self.pod, c), self.backend.virtual_paths)
+                paths = self._paths(c)
                 assert c.readiness is not None
                 shell = image_shell(self.pod, self.mappings[c.name], paths)
                 argv = with_shell(list(c.readiness.argv), shell)
@@ -296,7 +309,7 @@ class _PodRun:
     async def _run_step(self, index: int, step: Container) -> Halt | None:
         pod = self.pod
         state = self.steps[index]
-        paths = PathMap(container_mounts(pod, step), self.backend.virtual_paths)
+        paths = self._paths(step)
         status_dir = step_status_dir(pod, paths, step)
         results_dir = step_results_dir(pod, paths, step)
         if self.layout:
