@@ -111,14 +111,15 @@ class ChainsWatcher:
     ) -> None:
         self.cluster = cluster
         self.store = cluster.store
-        self.settings = ChainsSettings(cluster.getter())
+        self._getter = cluster.getter()
+        self.settings = ChainsSettings(self._getter)
         self.signers = SignerSource(cluster.home, self.settings, notify)
         self.lease = Lease(self.store, identity, duration=lease_duration)
         self.metrics = Metrics()
         self.queue = WorkQueue()
         self.poll_interval = poll_interval
         self.host_registry_config = host_registry_config
-        self._backends: tuple[ChainsConfig | None, dict[str, Backend]] = (None, {})
+        self._backends: tuple[ChainsConfig, Callable[[str], Backend]] | None = None
         self._written: OrderedDict[Key, int] = OrderedDict()  # newest rv we wrote per run
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -183,13 +184,17 @@ class ChainsWatcher:
         self._leader = True
         self._draining = True
         summary = SyncSummary()
-        try:
-            self._scan()
-            self.queue.close()
+
+        def drain() -> None:
             while (item := self.queue.get(timeout=0)) is not None:
                 for action in self._process_batch(item):
                     summary.signed += action == Action.SIGNED
                     summary.failed += action == Action.FAILED
+
+        try:
+            self._scan(each_page=drain)  # a page is signed before the next is read
+            self.queue.close()
+            drain()  # what the pages' runs queued again (parents, retries)
         finally:
             self.lease.release()
             self._leader = False
@@ -212,8 +217,12 @@ class ChainsWatcher:
             log.warning("chains: lost the lease to %s; another watcher signs now", self.lease.holder())
             self.queue.clear()
 
-    def _scan(self) -> None:
-        """Queue every run that needs something; the resumable start (no state of our own)."""
+    def _scan(self, each_page: Callable[[], None] | None = None) -> None:
+        """Queue every run that needs something; the resumable start (no state of our own).
+
+        ``each_page`` runs after each page is queued: :meth:`sync` processes a page before it reads
+        the next, so a big store is never all in memory (nor all walked by the garbage collector).
+        """
         self.settings.invalidate_all()
         for kind in RUN_KINDS:
             token: str | None = None
@@ -223,6 +232,9 @@ class ChainsWatcher:
                     if self._interesting(obj):
                         self.queue.put(_key(obj), obj)
                 token = page.continue_token
+                del page
+                if each_page is not None:
+                    each_page()
                 if not token:
                     break
 
@@ -382,17 +394,20 @@ class ChainsWatcher:
         return children, None
 
     def _backend_for(self, config: ChainsConfig) -> Callable[[str], Backend]:
+        """Backends by storage name, built once per config."""
         with self._lock:
-            if self._backends[0] is not config:
-                self._backends = (config, {})
-            cache = self._backends[1]
+            if self._backends is not None and self._backends[0] is config:
+                return self._backends[1]
         env = BackendEnv(config, self.cluster.home, getattr(self.store, "engine", None))
+        cache: dict[str, Backend] = {}
 
         def get(name: str) -> Backend:
             if name not in cache:
                 cache[name] = get_backend(name, env)
             return cache[name]
 
+        with self._lock:
+            self._backends = (config, get)
         return get
 
     def _sign(self, obj: JSON) -> str:
@@ -404,7 +419,7 @@ class ChainsWatcher:
                 children, wait = self._children(obj)
                 if wait:
                     return Action.WAIT  # the child's signing queues this run again
-            getter = self.cluster.getter()
+            getter = self._getter
             ctx = StorageContext(
                 run=obj,
                 registry_auth=lambda: run_registry_auth(obj, getter, host_config=self.host_registry_config),

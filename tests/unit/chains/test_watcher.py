@@ -279,6 +279,27 @@ def test_empty_storage_marks_signed_without_storing(cluster: Cluster) -> None:
     assert notes == {A.SIGNED: "true"}
 
 
+def test_sync_signs_every_page_of_a_big_store(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tektite.chains.watcher.SCAN_PAGE", 2)  # pages are signed as they are read
+    for i in range(5):
+        finished_taskrun(cluster, f"build-{i}")
+    assert make_watcher(cluster).sync().signed == 5
+    assert all(ann(get(cluster, "TaskRun", f"build-{i}"))[A.SIGNED] == "true" for i in range(5))
+
+
+def test_a_changed_storage_config_is_used_by_the_same_watcher(cluster: Cluster) -> None:
+    config = chains_config(cluster, {"artifacts.taskrun.storage": "", "artifacts.oci.storage": ""})
+    watcher = make_watcher(cluster)
+    finished_taskrun(cluster, "first")
+    assert watcher.sync().signed == 1
+    config["data"] = {"artifacts.taskrun.storage": "tekton", "artifacts.oci.storage": ""}
+    cluster.store.update(config)
+    finished_taskrun(cluster, "second")
+    assert watcher.sync().signed == 1
+    assert ann(get(cluster, "TaskRun", "first")) == {A.SIGNED: "true"}
+    assert any(k.startswith("chains.tekton.dev/payload-") for k in ann(get(cluster, "TaskRun", "second")))
+
+
 def test_type_hinted_images_get_simple_signing_signatures(cluster: Cluster) -> None:
     chains_config(cluster, {"artifacts.oci.storage": "tekton"})
     finished_taskrun(
