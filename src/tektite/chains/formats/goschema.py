@@ -42,6 +42,7 @@ __all__ = [
 
 _OMITTED: Any = object()  # a field the marshaled JSON leaves out
 _UNREAD: Any = object()
+_SMALL_STRUCT = 6  # fields
 _NONE_READ: dict[str, Any] = {}
 
 
@@ -278,7 +279,7 @@ class Struct(Codec):
 
     def _lazy_field(self, assigned: dict[str, Any], name: str) -> Any:
         """Field ``name`` of ``norm(assigned)``, or :data:`_OMITTED`; structs (also behind a pointer
-        or in a slice) come back :class:`Lazy`."""
+        or in a slice) come back :class:`Lazy`, unless they are small and flat."""
         how = self._lazy_plan().get(name)
         if how is None:
             return _OMITTED  # not a field: never marshaled
@@ -306,14 +307,22 @@ class Struct(Codec):
             omitted = self._omitted_when_absent()
             for name, codec, omitempty in self._plan:
                 inner = getattr(codec, "inner", None)
-                if isinstance(codec, Struct):
+                if isinstance(codec, Struct) and codec._worth_lazy():
                     plan[name] = (Struct, codec, omitempty, False)
-                elif isinstance(codec, Ptr | Slice) and isinstance(inner, Struct):
+                elif isinstance(codec, Ptr | Slice) and isinstance(inner, Struct) and inner._worth_lazy():
                     plan[name] = (type(codec), inner, omitempty, name in omitted)
                 else:
                     plan[name] = (Codec, codec, omitempty, name in omitted)
             self.__dict__["_lazy"] = plan
         return plan
+
+    def _worth_lazy(self) -> bool:
+        """Whether reading this struct lazily beats normalizing it: a small flat one (a param, a
+        result) is cheaper to normalize whole."""
+        return len(self.fields) > _SMALL_STRUCT or any(
+            isinstance(f.codec, Struct) or isinstance(getattr(f.codec, "inner", None), Struct)
+            for f in self.fields
+        )
 
     def _omitted_when_absent(self) -> frozenset[str]:
         """Fields that marshal to nothing when the input lacks them (computed on first use: codecs
@@ -331,7 +340,7 @@ class Lazy(Mapping[str, Any]):
     """A struct value normalized one field at a time, when the field is first read.
 
     ``lazy.get(k)`` is ``struct.norm(value).get(k)``, except that struct-typed fields (also behind
-    a pointer or in a slice) read as :class:`Lazy` too; :meth:`plain` is the whole ``norm(value)``
+    a pointer or in a slice; not small flat ones) read as :class:`Lazy` too; :meth:`plain` is the whole ``norm(value)``
     and :func:`plain` makes one field's value plain JSON (before it goes into a statement). A
     formatter reading a few fields of a run does not pay for the rest of it.
     """
