@@ -522,3 +522,61 @@ spec:
         {"name": "all", "value": ["linux-amd64", "mac-amd64", "linux-arm64", "mac-arm64"]}
     ]
     assert [c["name"] for c in pr["status"]["childReferences"]] == [f"matrix-fan-{i}" for i in range(4)]
+
+
+ENUM_FLAGS = """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: feature-flags, namespace: tekton-pipelines}
+data: {enable-param-enum: "true"}
+---
+apiVersion: tekton.dev/v1
+kind: Task
+metadata: {name: deploy}
+spec:
+  params:
+  - {name: env, enum: [dev, staging]}
+  steps:
+  - {name: deploy, image: bash, script: 'echo deploying to $(params.env)'}
+"""
+
+
+@pytest.mark.parametrize(
+    ("pipeline_enum", "reason"),
+    [("[dev]", "Succeeded"), ("[dev, prod]", "InvalidParamValue"), (None, "InvalidParamValue")],
+)
+def test_pipeline_param_enum_must_be_a_subset_of_the_task_param_enum(
+    tmp_path: Path, pipeline_enum: str | None, reason: str
+) -> None:
+    enum = f", enum: {pipeline_enum}" if pipeline_enum else ""
+    cluster, [pr] = run(
+        tmp_path,
+        ENUM_FLAGS
+        + f"""
+---
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {{name: release}}
+spec:
+  params: [{{name: target, value: dev}}]
+  pipelineSpec:
+    params: [{{name: target, default: dev{enum}}}]
+    tasks:
+    - name: first
+      params: [{{name: env, value: $(params.target)}}]
+      taskRef: {{name: deploy}}
+    - name: both
+      params: [{{name: env, value: "$(params.target)$(params.target)"}}]
+      taskSpec:
+        params: [{{name: env}}]
+        steps: [{{name: s, image: bash, script: 'true'}}]
+""",
+    )
+    assert cond(pr)["reason"] == reason
+    if reason == "InvalidParamValue":
+        shown = pipeline_enum.replace(",", "") if pipeline_enum else "[]"
+        assert cond(pr)["message"] == (
+            f'[User error] Failed to validate pipelinerun "release" with error pipeline param "target" enum: {shown} '
+            'is not a subset of the referenced task param enum: [dev staging] (pipeline task "first")'
+        )
+        assert children(cluster, pr) == {}  # refused before any task started

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from tektite.api.params import ResolverRef
+from tektite.api.params import Param, ParamSpec, ResolverRef
 from tektite.api.pipeline import PipelineSpec
 from tektite.controller import pipelinerun as prmod
 from tektite.controller import taskrun as trmod
@@ -29,6 +29,7 @@ from tektite.controller.cluster import Cluster
 from tektite.controller.lookup import RunSetupError
 from tektite.controller.taskrun_build import BuildEnv, Built, build_pod
 from tektite.core.conditions import TaskRunReason, get_condition, is_done, now, parse_time
+from tektite.core.params import enum_subset_problem
 from tektite.errors import AlreadyExists, Conflict, NotFound, TektiteError
 from tektite.executor.plan import ContainerState, Executor, PodResult
 from tektite.resolution import Resolved, resolve
@@ -570,18 +571,50 @@ class Engine:
         )
         return resolved.obj.get("spec") or {}
 
+    def _local_task(self, pt: JSON, ns: str) -> tuple[bool, JSON | None]:
+        """Whether ``pt`` references a Task of this store by name, and that Task (None: missing)."""
+        ref = pt.get("taskRef") or {}
+        if not ref.get("name") or ref.get("resolver") or ref.get("apiVersion"):
+            return False, None
+        kind = "ClusterTask" if ref.get("kind") == "ClusterTask" else "Task"
+        return True, self.store.try_get(kind, ref["name"], "" if kind == "ClusterTask" else ns)
+
+    def _enum_problem(self, pr: JSON, spec: JSON) -> str | None:
+        """Tekton's ValidateParamEnumSubset, before any task starts (``enable-param-enum``): a
+        pipeline param passed straight to a task param with an ``enum`` must allow no more."""
+        if not self.config.flag("enable-param-enum"):
+            return None
+        ns = pr["metadata"].get("namespace", "default")
+        pipeline_specs = [ParamSpec.model_validate(p) for p in spec.get("params") or []]
+        for pt in [*(spec.get("tasks") or []), *(spec.get("finally") or [])]:
+            task_spec = pt.get("taskSpec")
+            if task_spec is None:
+                task_spec = (self._local_task(pt, ns)[1] or {}).get("spec")
+            if not task_spec or not pt.get("params"):
+                continue
+            problem = enum_subset_problem(
+                [Param.model_validate(p) for p in pt["params"]],
+                pipeline_specs,
+                [ParamSpec.model_validate(p) for p in task_spec.get("params") or []],
+            )
+            if problem:
+                return (
+                    f'Failed to validate pipelinerun "{pr["metadata"]["name"]}" with error {problem} '
+                    f'(pipeline task "{pt.get("name")}")'
+                )
+        return None
+
     def _missing_tasks(self, pr: JSON, spec: JSON) -> str | None:
         ns = pr["metadata"].get("namespace", "default")
         for pt in [*(spec.get("tasks") or []), *(spec.get("finally") or [])]:
-            ref = pt.get("taskRef") or {}
-            if ref.get("name") and not ref.get("resolver") and not ref.get("apiVersion"):
-                kind = "ClusterTask" if ref.get("kind") == "ClusterTask" else "Task"
-                if self.store.try_get(kind, ref["name"], "" if kind == "ClusterTask" else ns) is None:
-                    return (
-                        f"Pipeline {ns}/{(pr.get('spec') or {}).get('pipelineRef', {}).get('name', pr['metadata']['name'])}"
-                        f" can't be Run; it contains Tasks that don't exist: Couldn't retrieve Task "
-                        f'"{ref["name"]}": tasks.tekton.dev "{ref["name"]}" not found'
-                    )
+            local, task = self._local_task(pt, ns)
+            if local and task is None:
+                ref = pt["taskRef"]
+                return (
+                    f"Pipeline {ns}/{(pr.get('spec') or {}).get('pipelineRef', {}).get('name', pr['metadata']['name'])}"
+                    f" can't be Run; it contains Tasks that don't exist: Couldn't retrieve Task "
+                    f'"{ref["name"]}": tasks.tekton.dev "{ref["name"]}" not found'
+                )
         return None
 
     async def reconcile_pipelinerun(self, key: Key) -> None:
@@ -606,6 +639,10 @@ class Engine:
             missing = self._missing_tasks(pr, pspec)
             if missing:
                 self._fail_pr(pr, "CouldntGetTask", missing)
+                return
+            invalid = self._enum_problem(pr, pspec)
+            if invalid:
+                self._fail_pr(pr, "InvalidParamValue", invalid)
                 return
         ns = key[1]
         uid = str(pr["metadata"].get("uid"))

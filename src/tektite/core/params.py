@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from tektite.api.params import Param, ParamSpec, value_type
-from tektite.core.substitution import Substituter
+from tektite.core.substitution import Substituter, find_refs
 
 Value = str | list[str] | dict[str, str]
 
@@ -102,4 +102,34 @@ def check(
                     "InvalidParamValue",
                     f"param `{s.name}` value: {value} is not in the enum {_names(s.enum)}",
                 )
+    return None
+
+
+def enum_subset_problem(
+    task_params: list[Param] | None,
+    pipeline_specs: list[ParamSpec] | None,
+    task_specs: list[ParamSpec] | None,
+) -> str | None:
+    """Tekton's ``ValidateParamEnumSubset`` for one pipeline task: a task param whose value is a
+    single ``$(params.x)`` reference to a pipeline param must not allow more than the task's
+    ``enum`` does. The pipeline param's ``enum`` must be a subset of the task param's; an empty one
+    means "any value" and is not. Values referencing several params are not checked."""
+    pipeline_enums = {s.name: s.enum or [] for s in pipeline_specs or []}
+    task_enums = {s.name: s.enum or [] for s in task_specs or []}
+    for p in task_params or []:
+        if not isinstance(p.value, str) or "$(" not in p.value:
+            continue
+        refs = [segs for _, segs in find_refs(p.value) if segs[0] == "params" and len(segs) > 1]
+        if len(refs) != 1:
+            continue
+        name = str(refs[0][1])
+        wanted = task_enums.get(p.name) or []
+        if not wanted or name not in pipeline_enums:
+            continue
+        allowed = pipeline_enums[name]
+        if not allowed or not set(allowed) <= set(wanted):
+            return (
+                f'pipeline param "{name}" enum: {_names(allowed)} is not a subset of '
+                f"the referenced task param enum: {_names(wanted)}"
+            )
     return None
