@@ -18,7 +18,7 @@ import contextlib
 import os
 import posixpath
 import secrets
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from tektite.executor.images import compat_links
@@ -92,25 +92,27 @@ class PathMap:
         raise LookupError(f"{host} is not under any mount")
 
 
-def prepare_run_dir(pod: Pod, *, complete: bool = True, compat: bool = True) -> None:
+def prepare_run_dir(pod: Pod, *, only: Collection[str] | None = None, compat: bool = True) -> None:
     """Create what the containers need before the first one starts (idempotent).
 
-    ``complete``: Tekton's whole layout - every ``/tekton`` directory, each step's status
-    directory and its two links, the pod's directory mounts - which a sandbox mounts, and which
-    a process step that names a path of the run expects (see :func:`names_run_paths`).
-    Otherwise only ``/tekton/home`` (``HOME``, the default working directory): a directory costs
-    a quarter of a millisecond on some disks, more than the rest of a short step's overhead.
+    ``only=None``: Tekton's whole layout - every ``/tekton`` directory, each step's status
+    directory and its two links, the pod's directory mounts (``/workspace``) - which a sandbox
+    mounts. Otherwise ``/tekton/home`` (``HOME``, the default working directory) and the
+    ``/tekton`` directories named in ``only`` (see :func:`named_run_dirs`); ``steps`` or ``run``
+    bring the step status directories and their links. A new directory costs 0.1-0.8 ms on some
+    disks, more than all the rest of a short step's overhead.
     ``compat``: the compatibility programs in ``/tekton/bin`` (``ash``). ``pod.dirs`` always.
     """
-    if not complete:
-        pod.tekton_dir("home").mkdir(parents=True, exist_ok=True)
-    else:
-        for sub in TEKTON_SUBDIRS:
-            pod.tekton_dir(sub).mkdir(parents=True, exist_ok=True)
+    subs = TEKTON_SUBDIRS if only is None else ("home", *(s for s in TEKTON_SUBDIRS if s in only))
+    for sub in subs:
+        pod.tekton_dir(sub).mkdir(parents=True, exist_ok=True)
+    if only is None:
         for mount in pod.mounts:  # /workspace
             if not mount.is_file and Path(mount.host_path).is_relative_to(pod.run_dir):
                 Path(mount.host_path).mkdir(parents=True, exist_ok=True)
+    if only is None or "steps" in only or "run" in only:
         steps_dir = pod.tekton_dir("steps")
+        steps_dir.mkdir(exist_ok=True)
         for i, step in enumerate(pod.steps):
             status = pod.tekton_dir("run") / str(i) / "status"
             status.mkdir(parents=True, exist_ok=True)
@@ -149,16 +151,16 @@ def container_texts(container: Container) -> Iterator[str]:
         yield from (when.input or "", when.cel or "", *when.values)
 
 
-def names_run_paths(pod: Pod) -> bool:
-    """Whether a container names a path under the run's ``tekton`` directory by its host path.
+def named_run_dirs(pod: Pod) -> set[str]:
+    """The ``/tekton`` directories (``results``, ``steps``...) a container names by host path.
 
     Without virtual paths (``process``) a step reaches ``/tekton/*`` only through variables the
     controller substituted with host paths (``$(results.x.path)``, ``$(step.results.x.path)``,
-    ``$(steps.step-x.exitCode.path)``, ``$(credentials.path)``), so a pod that names none of
-    them needs no more of the layout than its ``HOME``.
+    ``$(steps.step-x.exitCode.path)``, ``$(credentials.path)``), so the directories nobody names
+    need not exist.
     """
-    needle = str(pod.tekton_dir())
-    return any(needle in text for c in (*pod.steps, *pod.sidecars) for text in container_texts(c))
+    text = "\0".join(t for c in (*pod.steps, *pod.sidecars) for t in container_texts(c))
+    return {sub for sub in TEKTON_SUBDIRS if str(pod.tekton_dir(sub)) in text}
 
 
 def open_for_other_users(pod: Pod) -> None:

@@ -52,7 +52,7 @@ from tektite.executor.images import ImageConfig, ImageMapping, image_id
 from tektite.executor.layout import (
     PathMap,
     container_mounts,
-    names_run_paths,
+    named_run_dirs,
     open_for_other_users,
     prepare_run_dir,
     step_results_dir,
@@ -127,7 +127,7 @@ class _PodRun:
         self.sweep_tags: list[tuple[str, int, int]] = []
         self.current: Running | None = None
         self.tree: step_when.Tree = {}
-        self.layout = True  # Tekton's whole run directory layout was made (prepare_run_dir)
+        self.step_dirs = True  # the steps' status directories exist (prepare_run_dir)
         self.mount_lists: dict[str, list[Mount]] = {}
         self.path_maps: dict[str, PathMap] = {}
 
@@ -146,11 +146,12 @@ class _PodRun:
                 message = f"{c.kind} {c.step_name!r}: {problem}"
                 await self._mark_rest(0, "Error", "Error", message, started=False)
                 return PodResult(self.steps, self.sidecars, error=message)
-        # a process pod that names no path of its run gets only the directories it uses
-        self.layout = self.backend.virtual_paths or names_run_paths(pod)
-        ash = any(m.shell == "ash" for m in self.mappings.values())
+        # a process pod gets only the directories its containers name (and HOME)
+        named = None if self.backend.virtual_paths else named_run_dirs(pod)
+        self.step_dirs = named is None or bool({"steps", "run"} & named)
+        compat = named is None or "bin" in named or any(m.shell == "ash" for m in self.mappings.values())
         prepared = self.loop.run_in_executor(
-            None, functools.partial(prepare_run_dir, pod, complete=self.layout, compat=self.layout or ash)
+            None, functools.partial(prepare_run_dir, pod, only=named, compat=compat)
         )
         try:
             # making a directory or a file can take ~0.2-0.8 ms on ext4 (it skips recently deleted
@@ -323,11 +324,11 @@ class _PodRun:
         paths = self._paths(step)
         status_dir = step_status_dir(pod, paths, step)
         results_dir = step_results_dir(pod, paths, step)
-        if self.layout:
+        if self.step_dirs:
             results_dir.mkdir(parents=True, exist_ok=True)
         container = step_when.substitute(step, self.tree)
         # only a later step or a sidecar can read the exit code file
-        readers = self.layout and (index + 1 < len(pod.steps) or bool(pod.sidecars))
+        readers = self.step_dirs and (index + 1 < len(pod.steps) or bool(pod.sidecars))
 
         def finished(code: int) -> None:
             if readers:
