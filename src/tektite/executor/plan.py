@@ -92,9 +92,14 @@ class Pod:
     timeout: float | None = None  # whole-pod deadline (TaskRun timeout), seconds
     dirs: list[Path] = field(default_factory=list)  # host directories the containers expect
 
+    _tekton: dict[str, Path] = field(default_factory=dict, init=False, repr=False, compare=False)
+
     def tekton_dir(self, sub: str = "") -> Path:
         """Host directory behind ``/tekton/<sub>`` (results, steps, scripts, home, run, creds)."""
-        return self.run_dir / "tekton" / sub if sub else self.run_dir / "tekton"
+        path = self._tekton.get(sub)
+        if path is None:
+            path = self._tekton[sub] = self.run_dir / "tekton" / sub if sub else self.run_dir / "tekton"
+        return path
 
 
 TEKTON_SUBDIRS = ("results", "steps", "scripts", "home", "run", "creds", "bin")
