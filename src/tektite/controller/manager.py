@@ -119,6 +119,8 @@ class Engine:
         self._done_waiters: dict[Key, list[asyncio.Future[JSON]]] = {}
         self._child_done: dict[Key, bool] = {}
         self._writing: Key | None = None  # the object whose status the engine is writing right now
+        # a queued TaskRun as its latest event showed it: its reconcile need not read it again
+        self._seen: dict[Key, JSON] = {}
         # per running PipelineRun (by uid): its children (kept current from events), its parsed spec
         self._children: dict[str, dict[tuple[str, str], JSON]] = {}
         self._spec_cache: dict[str, PipelineSpec] = {}
@@ -221,6 +223,7 @@ class Engine:
                 running.stop.set()
             self.cluster.cleanup(obj)
             self._child_done.pop(key, None)
+            self._seen.pop(key, None)
         else:
             if done:
                 for fut in self._done_waiters.pop(key, []):
@@ -232,6 +235,8 @@ class Engine:
             own = self._writing == key  # the engine's own status write: no second look needed
             if not own and not (key in self.running and spec_status not in ("TaskRunCancelled", "Cancelled")):
                 self.enqueue(key)
+            if kind == "TaskRun" and key in self.queued:
+                self._seen[key] = obj
         if kind == "PipelineRun" and (evt.type == "DELETED" or done):
             uid = str(meta.get("uid"))
             self._children.pop(uid, None)
@@ -389,7 +394,7 @@ class Engine:
         return get
 
     async def reconcile_taskrun(self, key: Key) -> None:
-        tr = self.store.try_get(key[0], key[2], key[1])
+        tr = self._seen.pop(key, None) or self.store.try_get(key[0], key[2], key[1])
         running = self.running.get(key)
         if tr is None:
             if running:
