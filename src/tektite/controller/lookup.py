@@ -34,6 +34,10 @@ class Paths:
     def taskrun_dir(self, namespace: str, name: str, uid: str) -> Path:
         return self.home / "runs" / namespace / f"{name}-{uid[:8]}"
 
+    def spare_runs_dir(self) -> Path:
+        """Where the engine keeps spare run directories (no namespace starts with a dot)."""
+        return self.home / "runs" / ".spare"
+
 
 @dataclass
 class Secrets:

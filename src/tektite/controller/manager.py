@@ -27,6 +27,7 @@ from tektite.controller import pipelinerun as prmod
 from tektite.controller import taskrun as trmod
 from tektite.controller.cluster import Cluster
 from tektite.controller.lookup import RunSetupError
+from tektite.controller.rundirs import SpareRunDirs
 from tektite.controller.taskrun_build import BuildEnv, Built, build_pod
 from tektite.core.conditions import TaskRunReason, get_condition, is_done, now, parse_time
 from tektite.core.params import enum_subset_problem
@@ -103,6 +104,7 @@ class Engine:
         self.store = cluster.store
         self.executor = executor
         self.poll_interval = poll_interval
+        self._spares = SpareRunDirs(cluster.paths.spare_runs_dir())
         self.queue: asyncio.Queue[Key] = asyncio.Queue()
         self.queued: set[Key] = set()
         self.running: dict[Key, _Running] = {}
@@ -154,6 +156,7 @@ class Engine:
         _fast_child_watcher()
         self._last_rv = self.store.current_resource_version()
         self._unsubscribe = self.store.subscribe(self._on_event)
+        self._spares.start()
         self._recover()
         self._tasks = [asyncio.create_task(self._worker()), asyncio.create_task(self._poller())]
 
@@ -168,6 +171,7 @@ class Engine:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._unsubscribe:
             self._unsubscribe()
+        self._spares.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -454,6 +458,7 @@ class Engine:
         attempt = len(status.get("retriesStatus") or [])
         run_dir = self.cluster.paths.taskrun_dir(ns, meta["name"], meta.get("uid", ""))
         attempt_dir = run_dir if attempt == 0 else run_dir / f"retry-{attempt}"
+        self._spares.claim(attempt_dir)  # a ready skeleton saves making 3-4 directories now
         env = BuildEnv(
             self.config,
             self.getter(),

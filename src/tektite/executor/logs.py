@@ -18,6 +18,7 @@ from typing import BinaryIO
 from tektite.errors import NotFound
 
 LOG_DIR = "logs"
+BLANK = ".blank"
 INDEX = "containers"  # container names in the order they started, one a line (from the second on)
 POLL_INTERVAL = 0.1
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -52,6 +53,10 @@ class LogStore:
             path = self.path(container)
             path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists():
+                try:  # a spare run directory brings an empty file: renaming it is cheaper
+                    os.rename(path.parent / BLANK, path)
+                except FileNotFoundError:
+                    pass
                 self._started.append(container)
                 if len(self._started) > 1:
                     new = self._started if len(self._started) == 2 else self._started[-1:]

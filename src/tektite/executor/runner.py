@@ -150,9 +150,12 @@ class _PodRun:
         named = None if self.backend.virtual_paths else named_run_dirs(pod)
         self.step_dirs = named is None or bool({"steps", "run"} & named)
         compat = named is None or "bin" in named or any(m.shell == "ash" for m in self.mappings.values())
-        prepared = self.loop.run_in_executor(
-            None, functools.partial(prepare_run_dir, pod, only=named, compat=compat)
-        )
+        prepare = functools.partial(prepare_run_dir, pod, only=named, compat=compat)
+        prepared: asyncio.Future[None] = self.loop.create_future()
+        if pod.tekton_dir("home").is_dir():  # the engine renamed a spare skeleton into place:
+            prepared.set_result(prepare())  # little is left to make, a thread would cost more
+        else:
+            prepared = self.loop.run_in_executor(None, prepare)
         try:
             # making a directory or a file can take ~0.2-0.8 ms on ext4 (it skips recently deleted
             # inodes one by one): the first container's log is made while a thread makes /tekton

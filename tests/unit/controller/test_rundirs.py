@@ -1,0 +1,59 @@
+"""Spare run directories: skeletons made ahead by a thread, renamed into place by a starting run."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tektite.controller.rundirs import SpareRunDirs
+from tektite.executor.logs import LogStore, containers_with_logs
+
+
+def ready(spares: SpareRunDirs, n: int) -> None:
+    deadline = time.monotonic() + 10
+    while len(list(spares.root.iterdir()) if spares.root.exists() else []) < n:
+        assert time.monotonic() < deadline, "spares were not made"
+        time.sleep(0.01)
+
+
+def test_a_claimed_skeleton_becomes_the_run_directory_and_its_first_log(tmp_path: Path) -> None:
+    spares = SpareRunDirs(tmp_path / "runs" / ".spare", size=3, low=1)
+    spares.start()
+    try:
+        ready(spares, 3)
+        target = tmp_path / "runs" / "team-a" / "build-1234abcd"
+        assert spares.claim(target)
+        assert (target / "tekton" / "home").is_dir()
+        logs = LogStore(target)
+        logs.write("step-build", b"hello\n")
+        logs.close()
+        assert (target / "logs" / "step-build.log").read_bytes() == b"hello\n"
+        assert containers_with_logs(target) == ["step-build"]
+        assert not (target / "logs" / ".blank").exists()
+    finally:
+        spares.close()
+    assert not spares.root.exists()  # nothing left behind in the home
+
+
+def test_a_target_that_already_has_content_is_refused_and_the_spare_kept(tmp_path: Path) -> None:
+    spares = SpareRunDirs(tmp_path / ".spare", size=1, low=0)
+    spares.start()
+    try:
+        ready(spares, 1)
+        target = tmp_path / "run"
+        (target / "logs").mkdir(parents=True)
+        (target / "logs" / "step-a.log").write_text("earlier attempt\n")
+        assert not spares.claim(target)
+        assert (target / "logs" / "step-a.log").read_text() == "earlier attempt\n"
+        assert spares.claim(tmp_path / "other")  # the refused spare is still there
+    finally:
+        spares.close()
+
+
+def test_without_a_spare_the_run_makes_its_own_directories(tmp_path: Path) -> None:
+    spares = SpareRunDirs(tmp_path / ".spare", size=0)  # never started: nothing ready
+    assert not spares.claim(tmp_path / "run")
+    logs = LogStore(tmp_path / "run")
+    logs.write("step-a", b"x")
+    logs.close()
+    assert (tmp_path / "run" / "logs" / "step-a.log").read_bytes() == b"x"
