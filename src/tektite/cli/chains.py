@@ -31,7 +31,7 @@ from tektite.chains.signing.cosign import ENCRYPTED_PEM_TYPES
 from tektite.chains.signing.keyfiles import public_key_of_keyfile, read_password, write_keypair
 from tektite.chains.storage.tekton import TektonEntry, read_entries
 from tektite.chains.watcher import ChainsWatcher
-from tektite.cli.common import STATE, err, out
+from tektite.cli.common import STATE, err, out, settle_heap
 from tektite.controller.cluster import Cluster
 from tektite.errors import FieldError, NotFound, TektiteError, ValidationError, VerificationError
 from tektite.oci.auth import DockerConfig
@@ -250,6 +250,7 @@ def run_watcher(
     chains_log.setLevel(logging.INFO)
     chains_log.propagate = False
     watcher = ChainsWatcher(STATE.cluster(), poll_interval=poll_interval, notify=err)
+    settle_heap()
     if once:
         summary = watcher.sync()
         err(f"chains: {summary.signed} signed, {summary.failed} failed")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from tektite.cli.common import STATE, err, out, table
+from tektite.cli.common import STATE, err, out, settle_heap, table
 from tektite.server.serve import ServeOptions, serve
 from tektite.server.tokens import ADMIN_TOKEN_FILE, Role, TokenStore
 
@@ -69,6 +69,7 @@ def serve_command(
         err(f"warning: serving plain HTTP on {options.host}: tokens cross the network unencrypted; use --tls")
     if tls:
         err(f"TLS: clients trust {cluster.home / 'tls' / 'ca.crt'} (kubectl --certificate-authority)")
+    settle_heap()
     try:
         asyncio.run(serve(cluster, options, on_ready=lambda url: err(f"tektite serving on {url}")))
     except KeyboardInterrupt:

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from tektite.chains.watcher import ChainsWatcher
-from tektite.cli.common import err
+from tektite.cli.common import err, settle_heap
 from tektite.controller.cluster import Cluster
 from tektite.controller.manager import Engine
 from tektite.executor import select_executor
@@ -55,6 +55,7 @@ async def engine_session(
     watcher = chains_watcher(cluster)
     if watcher is not None:
         watcher.attach(engine)
+    settle_heap()
     try:
         yield engine
     finally:
