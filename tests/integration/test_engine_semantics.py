@@ -580,3 +580,35 @@ spec:
             'is not a subset of the referenced task param enum: [dev staging] (pipeline task "first")'
         )
         assert children(cluster, pr) == {}  # refused before any task started
+
+
+def test_process_runs_record_tektons_paths_not_the_hosts(tmp_path: Path) -> None:
+    """The process executor substitutes host paths (its steps cannot see /tekton or /workspace),
+    but status.taskSpec - and the provenance made from it - names the paths Tekton names."""
+    _, [tr] = run(
+        tmp_path,
+        """
+apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata: {name: paths}
+spec:
+  workspaces: [{name: src, emptyDir: {}}]
+  taskSpec:
+    workspaces: [{name: src}]
+    results: [{name: where}]
+    steps:
+    - name: write
+      image: bash
+      script: |
+        echo hi > $(workspaces.src.path)/file
+        printf '%s' "$(workspaces.src.path)" > $(results.where.path)
+""",
+    )
+    assert cond(tr)["reason"] == "Succeeded"
+    script = tr["status"]["taskSpec"]["steps"][0]["script"]
+    assert "echo hi > /workspace/src/file" in script
+    assert "> /tekton/results/where" in script
+    assert str(tmp_path) not in str(tr["status"]["taskSpec"])
+    # what ran used the host's directories
+    [result] = tr["status"]["results"]
+    assert result["value"].startswith(str(tmp_path))

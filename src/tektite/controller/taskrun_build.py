@@ -7,9 +7,12 @@ Task's params, then context/workspace/result/credential variables, then per-step
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from tektite.api.params import Param, ParamSpec, ResultSpec
 from tektite.api.task import TaskSpec
@@ -106,6 +109,25 @@ class _Builder:
         if path is None:
             path = self._tekton[sub] = self.run_dir / "tekton" / sub
         return path
+
+    def as_tekton_names_it(self, spec: JSON) -> JSON:
+        """A copy of ``spec`` with the host paths substituted for a process pod (its steps cannot
+        see ``/tekton`` or ``/workspace``) put back as the container paths Tekton substitutes:
+        ``status.taskSpec``, and the provenance made from it, name ``/tekton/results/x`` and
+        ``/workspace/src`` as on Tekton and in the sandbox, not this machine's directories."""
+        text = orjson.dumps(spec).decode()
+        pairs = [(str(self.run_dir / "tekton"), "/tekton")]
+        pairs += [(str(m.host_path), m.container_path) for m in self.ws_mounts.values()]
+        for host, container in sorted(pairs, key=lambda p: -len(p[0])):
+            quoted_host, quoted_container = (
+                orjson.dumps(host).decode()[1:-1],
+                orjson.dumps(container).decode()[1:-1],
+            )
+            if quoted_host in text:  # the whole path, not the start of a longer name
+                pattern = re.compile(re.escape(quoted_host) + r"(?![\w.-])")
+                text = pattern.sub(quoted_container.replace("\\", "\\\\"), text)
+        out: JSON = orjson.loads(text)
+        return out
 
     def path(self, container_path: str, host: Path) -> str:
         """What a variable such as ``$(results.x.path)`` says: the container path where paths are
@@ -348,7 +370,7 @@ class _Builder:
         spec = Substituter(tree).apply(spec)
         # status.taskSpec: StepActions inlined and every variable the controller knows substituted,
         # as Tekton records it
-        resolved_spec = copy.deepcopy(spec)
+        resolved_spec = copy.deepcopy(spec) if self.env.virtual_paths else self.as_tekton_names_it(spec)
         defaults.task_spec(resolved_spec)
         isolated = {
             w["name"]
