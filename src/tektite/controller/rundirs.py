@@ -45,6 +45,7 @@ class SpareRunDirs:
 
     def start(self) -> None:
         if self._thread is None:
+            self._closed = False
             self._thread = threading.Thread(target=self._fill_loop, name="tektite-spare-dirs", daemon=True)
             self._thread.start()
 

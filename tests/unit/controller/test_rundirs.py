@@ -57,3 +57,16 @@ def test_without_a_spare_the_run_makes_its_own_directories(tmp_path: Path) -> No
     logs.write("step-a", b"x")
     logs.close()
     assert (tmp_path / "run" / "logs" / "step-a.log").read_bytes() == b"x"
+
+
+def test_an_engine_started_again_gets_spares_again(tmp_path: Path) -> None:
+    spares = SpareRunDirs(tmp_path / ".spare", size=2, low=0)
+    spares.start()
+    ready(spares, 2)
+    spares.close()
+    spares.start()
+    try:
+        ready(spares, 2)
+        assert spares.claim(tmp_path / "run")
+    finally:
+        spares.close()
