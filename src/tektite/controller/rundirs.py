@@ -49,6 +49,11 @@ class SpareRunDirs:
             self._thread = threading.Thread(target=self._fill_loop, name="tektite-spare-dirs", daemon=True)
             self._thread.start()
 
+    def __len__(self) -> int:
+        """How many spares are ready now."""
+        with self._lock:
+            return len(self._ready)
+
     def claim(self, target: Path) -> bool:
         """Rename a spare skeleton to ``target`` (which must not exist yet); False if none is
         ready or ``target`` is taken, in which case the caller makes its directories itself."""

@@ -11,7 +11,7 @@ from tektite.executor.logs import LogStore, containers_with_logs
 
 def ready(spares: SpareRunDirs, n: int) -> None:
     deadline = time.monotonic() + 10
-    while len(list(spares.root.iterdir()) if spares.root.exists() else []) < n:
+    while len(spares) < n:
         assert time.monotonic() < deadline, "spares were not made"
         time.sleep(0.01)
 
