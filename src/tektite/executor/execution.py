@@ -289,8 +289,8 @@ async def start(launch: Launch, limited: LimitedRun, container: Container, outpu
         contained=launch.contained,
     )
     try:
-        out_reader, out_t = await _reader(out_r)
-        err_reader, err_t = await _reader(err_r)
+        # both pipes in one turn of the loop (each connection waits for one)
+        (out_reader, out_t), (err_reader, err_t) = await asyncio.gather(_reader(out_r), _reader(err_r))
     except BaseException:  # cancelled before anyone tracks the process: do not leave it behind
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)

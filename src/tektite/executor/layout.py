@@ -160,6 +160,8 @@ def named_run_dirs(pod: Pod) -> set[str]:
     need not exist.
     """
     text = "\0".join(t for c in (*pod.steps, *pod.sidecars) for t in container_texts(c))
+    if str(pod.tekton_dir()) not in text:  # the common case: nothing of /tekton is named
+        return set()
     return {sub for sub in TEKTON_SUBDIRS if str(pod.tekton_dir(sub)) in text}
 
 

@@ -337,8 +337,9 @@ class _PodRun:
             if readers:
                 with contextlib.suppress(OSError):
                     (status_dir / "exitCode").write_text(str(code))
-            state.results = read_results(results_dir)
-            state.artifacts = read_artifacts(status_dir / "artifacts" / "provenance.json")
+            if self.step_dirs:  # otherwise no container could name the step's directory
+                state.results = read_results(results_dir)
+                state.artifacts = read_artifacts(status_dir / "artifacts" / "provenance.json")
             step_when.add_step(
                 self.tree, step, state.results, paths.container(status_dir / "exitCode"), state.artifacts
             )
