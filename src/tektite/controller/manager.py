@@ -581,25 +581,36 @@ class Engine:
         )
         return resolved.obj.get("spec") or {}
 
-    def _local_task(self, pt: JSON, ns: str) -> tuple[bool, JSON | None]:
-        """Whether ``pt`` references a Task of this store by name, and that Task (None: missing)."""
-        ref = pt.get("taskRef") or {}
-        if not ref.get("name") or ref.get("resolver") or ref.get("apiVersion"):
-            return False, None
-        kind = "ClusterTask" if ref.get("kind") == "ClusterTask" else "Task"
-        return True, self.store.try_get(kind, ref["name"], "" if kind == "ClusterTask" else ns)
-
-    def _enum_problem(self, pr: JSON, spec: JSON) -> str | None:
-        """Tekton's ValidateParamEnumSubset, before any task starts (``enable-param-enum``): a
-        pipeline param passed straight to a task param with an ``enum`` must allow no more."""
-        if not self.config.flag("enable-param-enum"):
-            return None
+    def _start_problem(self, pr: JSON, spec: JSON) -> tuple[str, str] | None:
+        """What keeps a PipelineRun from starting, as (reason, message): a Task it names that
+        this store lacks (``CouldntGetTask``), then - with ``enable-param-enum`` - a pipeline
+        param passed straight to a task param whose ``enum`` allows less (Tekton's
+        ValidateParamEnumSubset, ``InvalidParamValue``). Each named Task is read once."""
         ns = pr["metadata"].get("namespace", "default")
-        pipeline_specs = [ParamSpec.model_validate(p) for p in spec.get("params") or []]
+        task_specs: list[tuple[JSON, JSON | None]] = []  # (pipeline task, its task spec)
         for pt in [*(spec.get("tasks") or []), *(spec.get("finally") or [])]:
             task_spec = pt.get("taskSpec")
-            if task_spec is None:
-                task_spec = (self._local_task(pt, ns)[1] or {}).get("spec")
+            ref = pt.get("taskRef") or {}
+            if (
+                task_spec is None
+                and ref.get("name")
+                and not ref.get("resolver")
+                and not ref.get("apiVersion")
+            ):
+                kind = "ClusterTask" if ref.get("kind") == "ClusterTask" else "Task"
+                task = self.store.try_get(kind, ref["name"], "" if kind == "ClusterTask" else ns)
+                if task is None:
+                    return "CouldntGetTask", (
+                        f"Pipeline {ns}/{(pr.get('spec') or {}).get('pipelineRef', {}).get('name', pr['metadata']['name'])}"
+                        f" can't be Run; it contains Tasks that don't exist: Couldn't retrieve Task "
+                        f'"{ref["name"]}": tasks.tekton.dev "{ref["name"]}" not found'
+                    )
+                task_spec = task.get("spec")
+            task_specs.append((pt, task_spec))
+        if not self.config.flag("enable-param-enum"):
+            return None
+        pipeline_specs = [ParamSpec.model_validate(p) for p in spec.get("params") or []]
+        for pt, task_spec in task_specs:
             if not task_spec or not pt.get("params"):
                 continue
             problem = enum_subset_problem(
@@ -608,22 +619,9 @@ class Engine:
                 [ParamSpec.model_validate(p) for p in task_spec.get("params") or []],
             )
             if problem:
-                return (
+                return "InvalidParamValue", (
                     f'Failed to validate pipelinerun "{pr["metadata"]["name"]}" with error {problem} '
                     f'(pipeline task "{pt.get("name")}")'
-                )
-        return None
-
-    def _missing_tasks(self, pr: JSON, spec: JSON) -> str | None:
-        ns = pr["metadata"].get("namespace", "default")
-        for pt in [*(spec.get("tasks") or []), *(spec.get("finally") or [])]:
-            local, task = self._local_task(pt, ns)
-            if local and task is None:
-                ref = pt["taskRef"]
-                return (
-                    f"Pipeline {ns}/{(pr.get('spec') or {}).get('pipelineRef', {}).get('name', pr['metadata']['name'])}"
-                    f" can't be Run; it contains Tasks that don't exist: Couldn't retrieve Task "
-                    f'"{ref["name"]}": tasks.tekton.dev "{ref["name"]}" not found'
                 )
         return None
 
@@ -646,13 +644,9 @@ class Engine:
             self._fail_pr(pr, "CouldntGetPipeline", str(exc.message))
             return
         if not status.get("startTime"):
-            missing = self._missing_tasks(pr, pspec)
-            if missing:
-                self._fail_pr(pr, "CouldntGetTask", missing)
-                return
-            invalid = self._enum_problem(pr, pspec)
-            if invalid:
-                self._fail_pr(pr, "InvalidParamValue", invalid)
+            problem = self._start_problem(pr, pspec)
+            if problem:
+                self._fail_pr(pr, *problem)
                 return
         ns = key[1]
         uid = str(pr["metadata"].get("uid"))

@@ -4,8 +4,8 @@ Creating a directory is the slowest thing about starting a short step on some di
 a quiet ext4, 0.5-0.8 ms while it is busy with recent deletions (and with the ``discard`` mount
 option), and a run needs ``<run>/``, ``tekton/``, ``tekton/home/`` and ``logs/`` before its
 first container starts. A rename costs ~0.02 ms. So the engine keeps a few empty skeletons in
-``<home>/runs/.spare/`` (a name no namespace can have), made by a background thread that is
-woken whenever one is taken, and a starting TaskRun renames one to its directory. When none is
+``<home>/runs/.spare/`` (a name no namespace can have), made in batches by a background thread
+woken when few are left, and a starting TaskRun renames one to its directory. When none is
 ready (a burst of starts) the run makes its directories itself, as before. A skeleton also
 holds an empty ``logs/.blank`` that becomes the first container's log file (creating a file
 costs more than renaming one). Whether a run got a skeleton changes nothing else.

@@ -151,9 +151,9 @@ class _PodRun:
         self.step_dirs = named is None or bool({"steps", "run"} & named)
         compat = named is None or "bin" in named or any(m.shell == "ash" for m in self.mappings.values())
         prepare = functools.partial(prepare_run_dir, pod, only=named, compat=compat)
-        prepared: asyncio.Future[None] = self.loop.create_future()
+        prepared: asyncio.Future[None] | None = None
         if pod.tekton_dir("home").is_dir():  # the engine renamed a spare skeleton into place:
-            prepared.set_result(prepare())  # little is left to make, a thread would cost more
+            prepare()  # little is left to make, a thread would cost more
         else:
             prepared = self.loop.run_in_executor(None, prepare)
         try:
@@ -163,7 +163,8 @@ class _PodRun:
             if first is not None and not first.when and self._halt_now() is None:
                 self.logs.open(first.name)
         finally:
-            await prepared
+            if prepared is not None:
+                await prepared
         if any(c.run_as_user not in (None, 0) for c in [*pod.steps, *pod.sidecars]):
             open_for_other_users(pod)
         halt: Halt | None = None

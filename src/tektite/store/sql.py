@@ -165,10 +165,17 @@ class _Compiled:
         merged = {**self.defaults, **values}
         return merged if self.order is None else tuple(merged[name] for name in self.order)
 
-    def run(self, conn: sa.Connection, values: dict[str, Any] | None = None) -> Any:
+    def first(self, conn: sa.Connection, values: dict[str, Any]) -> Any:
+        """Run it; its first row (a tuple), None if it returned none."""
         cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cur.execute(self.sql, self.args(values or {}))
-        return cur
+        try:
+            cur.execute(self.sql, self.args(values))
+            return cur.fetchone()
+        finally:
+            cur.close()
+
+    def run(self, conn: sa.Connection, values: dict[str, Any]) -> None:
+        self.run_many(conn, [values])
 
     def run_many(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
         cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -257,9 +264,7 @@ class SQLStore:
     # -- internals ------------------------------------------------------------------------
     def _next_rv(self, conn: sa.Connection, n: int = 1) -> int:
         """Allocate ``n`` resourceVersions; the last one is returned."""
-        cur = self._q.next_rv.run(conn, {"n": n})
-        row = cur.fetchone()
-        cur.close()
+        row = self._q.next_rv.first(conn, {"n": n})
         assert row is not None
         return int(row[0])
 
@@ -274,7 +279,7 @@ class SQLStore:
                 "type": type_,
                 "body": text if text is not None else _dumps(body),
             },
-        ).close()
+        )
         return Event(type_, body, rv)
 
     def _write_indexes(self, conn: sa.Connection, pk: int, obj: JSON, old: JSON | None = None) -> None:
@@ -290,7 +295,7 @@ class SQLStore:
                 self._q.label_delete.run_many(conn, [{"b_pk": pk, "b_key": k} for k in gone])
             lbls = {k: v for k, v in lbls.items() if before.get(k, _ABSENT) != v}
             if ((old.get("metadata") or {}).get("ownerReferences") or []) != refs:
-                self._q.owners_delete.run(conn, {"b_pk": pk}).close()
+                self._q.owners_delete.run(conn, {"b_pk": pk})
             else:
                 refs = []
         if lbls:
@@ -303,9 +308,7 @@ class SQLStore:
             )
 
     def _row(self, conn: sa.Connection, kind: str, name: str, namespace: str) -> _Stored | None:
-        cur = self._q.row.run(conn, {"k": kind, "ns": namespace, "n": name})
-        row = cur.fetchone()
-        cur.close()
+        row = self._q.row.first(conn, {"k": kind, "ns": namespace, "n": name})
         return _Stored(*row) if row is not None else None
 
     def _notify(self, evts: EventList) -> None:
@@ -360,9 +363,7 @@ class SQLStore:
                 "created": meta["creationTimestamp"],
                 "body": text,
             }
-            cur = self._q.object_insert.run(conn, row)
-            pk = cur.fetchone()[0]
-            cur.close()
+            pk = self._q.object_insert.first(conn, row)[0]
             self._write_indexes(conn, int(pk), obj)
             evt = self._event(conn, rv, "ADDED", obj, text)
             self._prune_events(conn, rv)
@@ -598,16 +599,16 @@ class SQLStore:
             evts.extend(self._delete_rows(conn, row.pk, new, rv))
         else:
             text = _dumps(new)
-            self._q.object_update.run(conn, {"b_pk": row.pk, "b_rv": rv, "b_body": text}).close()
+            self._q.object_update.run(conn, {"b_pk": row.pk, "b_rv": rv, "b_body": text})
             self._write_indexes(conn, row.pk, new, old)
             evts.append(self._event(conn, rv, "MODIFIED", new, text))
         self._prune_events(conn, rv)
         return new, text, evts
 
     def _delete_rows(self, conn: sa.Connection, pk: int, body: JSON, rv: int) -> EventList:
-        self._q.labels_delete.run(conn, {"b_pk": pk}).close()
-        self._q.owners_delete.run(conn, {"b_pk": pk}).close()
-        self._q.object_delete.run(conn, {"b_pk": pk}).close()
+        self._q.labels_delete.run(conn, {"b_pk": pk})
+        self._q.owners_delete.run(conn, {"b_pk": pk})
+        self._q.object_delete.run(conn, {"b_pk": pk})
         return [self._event(conn, rv, "DELETED", body)]
 
     def delete(
