@@ -352,16 +352,18 @@ class Lazy(Mapping[str, Any]):
         self._assigned = assigned
         self._done: dict[str, Any] = {}
 
-    def get(self, name: str, default: Any = None) -> Any:
+    def _read(self, name: str) -> Any:
         got = self._done.get(name, _UNREAD)
         if got is _UNREAD:
             got = self._done[name] = self._struct._lazy_field(self._assigned, name)
+        return got
+
+    def get(self, name: str, default: Any = None) -> Any:
+        got = self._read(name)
         return default if got is _OMITTED else got
 
     def __getitem__(self, name: str) -> Any:
-        got = self._done.get(name, _UNREAD)
-        if got is _UNREAD:
-            got = self._done[name] = self._struct._lazy_field(self._assigned, name)
+        got = self._read(name)
         if got is _OMITTED:
             raise KeyError(name)
         return got
