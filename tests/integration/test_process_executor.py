@@ -27,8 +27,9 @@ def run(
     p: Pod,
     executor: ProcessExecutor | None = None,
     on_state: Callable[[ContainerState, asyncio.Event], None] | None = None,
+    live_output: bool = True,
 ) -> tuple[PodResult, RecordingObserver]:
-    return run_pod(p, executor or ProcessExecutor(grace=GRACE), on_state)
+    return run_pod(p, executor or ProcessExecutor(grace=GRACE), on_state, live_output)
 
 
 def marker() -> str:
@@ -146,15 +147,35 @@ def test_states_are_reported_live_running_then_terminated(tmp_path: Path) -> Non
     assert done.image_id.startswith("host://")
 
 
-def test_step_timeout_kills_the_step_and_its_grandchildren(tmp_path: Path) -> None:
+@pytest.mark.parametrize("live_output", [True, False], ids=["piped", "straight-to-log"])
+def test_step_timeout_kills_the_step_and_its_grandchildren(tmp_path: Path, live_output: bool) -> None:
     m = marker()
     steps = [step("slow", script=f"sleep {m} &\nsleep {m}\n", timeout=0.5), step("after", script="echo no")]
-    result, obs = run(pod(tmp_path, steps))
+    result, _ = run(pod(tmp_path, steps), live_output=live_output)
     slow = final(result, "slow")
     assert (slow.exit_code, slow.termination_reason) == (1, "TimeoutExceeded")
     assert final(result, "after").termination_reason == "Skipped"
-    assert obs.output("step-after") == b""
+    assert b"step timed out after 0.5s" in read(tmp_path, "step-slow")
+    assert (tmp_path / "logs" / "step-after.log").exists() is False
     assert processes_matching(f"sleep {m}") == []
+
+
+def test_without_live_listeners_output_goes_straight_to_the_log_in_the_order_written(tmp_path: Path) -> None:
+    """The engine's observer takes no chunks: stdout and stderr share the log file itself, so
+    their order is exactly the order of the writes, and tektite's own notes land there too."""
+    script = "for i in 1 2 3; do echo out$i; echo err$i >&2; done\n"
+    steps = [step("a", script=script), step("b", command=["no-such-command-here"])]
+    result, obs = run(pod(tmp_path, steps), live_output=False)
+    assert read(tmp_path, "step-a") == b"out1\nerr1\nout2\nerr2\nout3\nerr3\n"
+    assert final(result, "b").exit_code == 127
+    assert b"cannot run 'no-such-command-here'" in read(tmp_path, "step-b")
+    assert [c for c in obs.chunks if c[0] == "step-a"] == []  # nothing went through tektite
+
+
+def test_secrets_are_masked_without_live_listeners_too(tmp_path: Path) -> None:
+    p = pod(tmp_path, [step("a", script="printf 'tok'; printf 'en-s3cr3t\\n'")], secrets=["token-s3cr3t"])
+    run(p, live_output=False)
+    assert read(tmp_path, "step-a") == b"***\n"
 
 
 def test_pod_timeout_stops_everything(tmp_path: Path) -> None:
@@ -342,7 +363,8 @@ def test_rootfs_images_need_the_sandbox(tmp_path: Path) -> None:
     assert result.error and "sandbox" in result.error and "registry.local/app" in result.error
 
 
-def test_logs_are_persisted_and_can_be_followed_live(tmp_path: Path) -> None:
+@pytest.mark.parametrize("live_output", [True, False], ids=["piped", "straight-to-log"])
+def test_logs_are_persisted_and_can_be_followed_live(tmp_path: Path, live_output: bool) -> None:
     """A follower sees the first line while the step still runs: the step waits for proof of it."""
     seen = tmp_path / "follower-saw-first-line"
     script = f"echo first\nwhile [ ! -e {seen} ]; do sleep 0.02; done\necho second\n"
@@ -354,7 +376,7 @@ def test_logs_are_persisted_and_can_be_followed_live(tmp_path: Path) -> None:
 
         async def execute() -> None:
             nonlocal done
-            await executor.run(p, RecordingObserver(), asyncio.Event())
+            await executor.run(p, RecordingObserver(live_output=live_output), asyncio.Event())
             done = True
 
         async def tail() -> bytes:

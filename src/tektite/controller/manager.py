@@ -70,6 +70,10 @@ class _Observer:
         self._first_write = first_write
         self._flush: asyncio.TimerHandle | None = None
 
+    @property
+    def live_output(self) -> bool:
+        return bool(self.engine.log_listeners)
+
     def schedule(self) -> None:
         if self._flush is None and self.engine.loop is not None:
             self._flush = self.engine.loop.call_later(self.FLUSH_DELAY, self.flush)

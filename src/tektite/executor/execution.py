@@ -12,9 +12,10 @@ import contextlib
 import os
 import shutil
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, Protocol
+from typing import BinaryIO, Literal, Protocol
 
 from tektite.core.conditions import now
 from tektite.executor.images import CONFIGMAP_KEY, CONFIGMAP_NAME, ImageMapping
@@ -25,7 +26,9 @@ from tektite.executor.masking import Masker, StreamMasker
 from tektite.executor.plan import Container, Mount, Observer, Pod
 from tektite.executor.procs import (
     DEFAULT_GRACE,
+    ChildProcess,
     Launch,
+    Proc,
     exit_code,
     forked_nothing,
     group_alive,
@@ -146,6 +149,14 @@ class Output:
         self.masker = masker
         self.tees = tees or {}
 
+    def direct_fd(self) -> int | None:
+        """The log file's descriptor when the container can write to it itself: nothing to
+        mask, no stdoutConfig/stderrConfig copy, nobody listening live. That saves two pipes
+        and their readers, and keeps stdout and stderr in exactly the order they were written."""
+        if self.tees or self.masker or self.observer.live_output:
+            return None
+        return self.logs.fileno(self.container)
+
     async def emit(self, stream: Stream, data: bytes) -> None:
         if not data:
             return
@@ -178,7 +189,7 @@ class Running:
     """A started container process and the tasks that read its output."""
 
     container: Container
-    proc: asyncio.subprocess.Process
+    proc: Proc
     output: Output
     limited: LimitedRun
     started_at: str
@@ -247,17 +258,22 @@ async def _reader(fd: int) -> tuple[asyncio.StreamReader, asyncio.BaseTransport]
 
 
 async def start(launch: Launch, limited: LimitedRun, container: Container, output: Output) -> Running:
-    """Spawn the container with its stdout/stderr on pipes read into ``output``."""
+    """Spawn the container with its stdout/stderr on pipes read into ``output``, or straight
+    into its log file when nothing needs to see the output on its way (``Output.direct_fd``)."""
     for note in launch.notes:
         await output.note(note)
     launch.argv = limited.argv
+    direct = output.direct_fd()
     fds: list[int] = []
     try:
-        out_r, out_w = os.pipe()
-        fds += [out_r, out_w]
-        err_r, err_w = os.pipe()
-        fds += [err_r, err_w]
-        proc = await spawn(launch, stdout=out_w, stderr=err_w)
+        if direct is None:
+            out_r, out_w = os.pipe()
+            fds += [out_r, out_w]
+            err_r, err_w = os.pipe()
+            fds += [err_r, err_w]
+            proc = await spawn(launch, stdout=out_w, stderr=err_w)
+        else:
+            proc = await spawn(launch, stdout=direct, stderr=direct)
     except FileNotFoundError as exc:
         for fd in fds:
             os.close(fd)
@@ -276,8 +292,6 @@ async def start(launch: Launch, limited: LimitedRun, container: Container, outpu
             os.close(fd)
         limited.finish()
         raise
-    os.close(out_w)
-    os.close(err_w)
     running = Running(
         container,
         proc,
@@ -288,6 +302,10 @@ async def start(launch: Launch, limited: LimitedRun, container: Container, outpu
         since=launch.since,
         contained=launch.contained,
     )
+    if direct is not None:
+        return running
+    os.close(out_w)
+    os.close(err_w)
     try:
         # both pipes in one turn of the loop (each connection waits for one)
         (out_reader, out_t), (err_reader, err_t) = await asyncio.gather(_reader(out_r), _reader(err_r))
@@ -313,27 +331,47 @@ async def wait_exit(
     pod_deadline: float | None,
     stop: asyncio.Event,
 ) -> Outcome:
-    """Wait for the process, a deadline (loop time), ``stop`` or a failure reading its output."""
+    """Wait for the process, a deadline (loop time), ``stop`` or a failure reading its output.
+
+    Everything rings one future, so the exit wakes this coroutine in the loop turn that reaps
+    the process (no intermediate tasks to start, cancel and collect)."""
     loop = asyncio.get_running_loop()
     deadlines = [d for d in (step_deadline, pod_deadline) if d is not None]
     deadline = min(deadlines) if deadlines else None
-    waiter = asyncio.ensure_future(running.proc.wait())
-    stopper = asyncio.ensure_future(stop.wait())
-    watched: set[asyncio.Future[Any]] = {waiter, stopper}
-    if running.broken is not None:
-        watched.add(running.broken)
-    try:
-        timeout = None if deadline is None else max(0.0, deadline - loop.time())
-        done, _ = await asyncio.wait(watched, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (waiter, stopper):
-            task.cancel()
-        await asyncio.gather(waiter, stopper, return_exceptions=True)
-    if running.broken is not None and running.broken in done:
+    proc = running.proc
+    broken = running.broken
+    if proc.returncode is None and not stop.is_set() and not (broken is not None and broken.done()):
+        wake: asyncio.Future[None] = loop.create_future()
+
+        def ring(*_: object) -> None:
+            if not wake.done():
+                wake.set_result(None)
+
+        undo: list[Callable[[], object]] = []
+        if isinstance(proc, ChildProcess):
+            undo.append(proc.on_exit(ring))
+        else:
+            waiter = asyncio.ensure_future(proc.wait())
+            waiter.add_done_callback(ring)
+            undo.append(waiter.cancel)
+        stopper = asyncio.ensure_future(stop.wait())
+        stopper.add_done_callback(ring)
+        undo.append(stopper.cancel)  # not awaited: nothing waits for its cancellation
+        if broken is not None:
+            broken.add_done_callback(ring)
+            undo.append(lambda: broken.remove_done_callback(ring))
+        if deadline is not None:
+            undo.append(loop.call_at(deadline, ring).cancel)
+        try:
+            await wake
+        finally:
+            for step in undo:
+                step()
+    if broken is not None and broken.done():
         return "broken"
-    if waiter in done:
+    if proc.returncode is not None:
         return "exited"
-    if stopper in done:
+    if stop.is_set():
         return "stopped"
     if step_deadline is not None and (pod_deadline is None or step_deadline <= pod_deadline):
         return "step-timeout"

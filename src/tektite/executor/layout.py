@@ -53,15 +53,23 @@ class PathMap:
     def __init__(self, mounts: list[Mount], virtual: bool) -> None:
         self.virtual = virtual
         self.mounts = sorted(mounts, key=lambda m: -_depth(m.container_path))
+        # (normalized container path, that path + "/", mount), deepest first
+        self._bases = [
+            (base, base.rstrip("/") + "/", m)
+            for m in self.mounts
+            for base in [posixpath.normpath(m.container_path)]
+        ]
+
+    def _match(self, norm: str) -> tuple[str, Mount] | None:
+        for base, prefix, mount in self._bases:
+            if norm == base or norm.startswith(prefix):
+                return base, mount
+        return None
 
     def mount_for(self, path: str) -> Mount | None:
         """The mount a container path lies on (the deepest one), None if on the image's root."""
-        norm = posixpath.normpath(path)
-        for mount in self.mounts:
-            base = posixpath.normpath(mount.container_path)
-            if norm == base or norm.startswith(base.rstrip("/") + "/"):
-                return mount
-        return None
+        found = self._match(posixpath.normpath(path))
+        return found[1] if found is not None else None
 
     def host(self, path: str) -> Path | None:
         """Host path behind a container path (longest-prefix mount match), None if unmounted.
@@ -70,9 +78,10 @@ class PathMap:
         substituted ``$(workspaces.x.path)`` with it) is returned as it is.
         """
         norm = posixpath.normpath(path)
-        mount = self.mount_for(norm)
-        if mount is not None:
-            rest = norm[len(posixpath.normpath(mount.container_path)) :].lstrip("/")
+        found = self._match(norm)
+        if found is not None:
+            base, mount = found
+            rest = norm[len(base) :].lstrip("/")
             return Path(mount.host_path) / rest if rest else Path(mount.host_path)
         if not self.virtual:
             return Path(norm)

@@ -51,12 +51,11 @@ class LogStore:
         its log file appears, so whoever sees two logs also sees their order)."""
         if container not in self._files:
             path = self.path(container)
-            path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists():
                 try:  # a spare run directory brings an empty file: renaming it is cheaper
                     os.rename(path.parent / BLANK, path)
-                except FileNotFoundError:
-                    pass
+                except FileNotFoundError:  # no spare (or its file is used): make the folder
+                    path.parent.mkdir(parents=True, exist_ok=True)
                 self._started.append(container)
                 if len(self._started) > 1:
                     new = self._started if len(self._started) == 2 else self._started[-1:]
@@ -64,6 +63,11 @@ class LogStore:
                         index.write("".join(name + "\n" for name in new))
             # unbuffered: every write reaches the file at once, for followers in other processes
             self._files[container] = open(path, "ab", buffering=0)  # noqa: SIM115
+
+    def fileno(self, container: str) -> int:
+        """The container's log file descriptor (opened for appending), for a process to write to."""
+        self.open(container)
+        return self._files[container].fileno()
 
     def write(self, container: str, data: bytes) -> None:
         if not data:

@@ -139,7 +139,14 @@ class PodResult:
 
 
 class Observer(Protocol):
-    """Receives live progress; the manager turns it into status updates and log streams."""
+    """Receives live progress; the manager turns it into status updates and log streams.
+
+    ``live_output``: whether ``log`` wants every chunk as it is printed. When it is false (and
+    nothing is masked or copied) a container writes straight into its log file and ``log`` is
+    only called for tektite's own notes."""
+
+    @property
+    def live_output(self) -> bool: ...
 
     async def container_state(self, state: ContainerState) -> None: ...
 

@@ -47,10 +47,10 @@ class ProcessBackend:
         c = request.container
         workdir = request.paths.host(request.workdir)
         assert workdir is not None  # without virtual paths every path maps
-        if request.paths.mount_for(request.workdir) is not None:
-            workdir.mkdir(parents=True, exist_ok=True)
-        elif not workdir.is_dir():
-            raise StartError(f"workingDir {request.workdir!r} does not exist on this host")
+        if not workdir.is_dir():
+            if request.paths.mount_for(request.workdir) is None:
+                raise StartError(f"workingDir {request.workdir!r} does not exist on this host")
+            workdir.mkdir(parents=True, exist_ok=True)  # on a volume of the run: made as needed
         launch = Launch(list(request.argv), dict(request.env), cwd=str(workdir))
         root = os.geteuid() == 0
         uid, gid = c.run_as_user, c.run_as_group

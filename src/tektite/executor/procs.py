@@ -12,9 +12,13 @@ period, SIGKILL until nothing is left.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import subprocess
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 DEFAULT_GRACE = 2.0
@@ -206,31 +210,129 @@ def exit_code(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
-async def spawn(launch: Launch, *, stdout: int, stderr: int) -> asyncio.subprocess.Process:
+class ChildProcess:
+    """A started container process, reaped through a pidfd on the loop that started it.
+
+    What asyncio's subprocess transport does for a process whose output is not piped, without
+    the transport, protocol and their callbacks: exit to wake-up is one turn of the loop.
+    ``wait()`` may be cancelled without harm (each call has its own future).
+    """
+
+    def __init__(self, popen: subprocess.Popen[bytes], pidfd: int) -> None:
+        self.pid = popen.pid
+        self.returncode: int | None = None
+        self._popen = popen
+        self._loop = asyncio.get_running_loop()
+        self._pidfd: int | None = pidfd
+        self._waiters: list[asyncio.Future[int]] = []
+        self._callbacks: list[Callable[[], None]] = []
+        self._loop.add_reader(pidfd, self._reap)
+
+    def on_exit(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` (in the loop, right when the process is reaped); returns an undo."""
+        self._callbacks.append(callback)
+
+        def undo() -> None:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+
+        return undo
+
+    def _reap(self) -> None:
+        if self._pidfd is None:
+            return
+        self._loop.remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        self._pidfd = None
+        try:
+            _, status = os.waitpid(self.pid, 0)
+            code = os.waitstatus_to_exitcode(status)
+        except ChildProcessError:  # reaped by someone else: the code is lost
+            code = 255
+        self.returncode = self._popen.returncode = code  # Popen.__del__ must not wait for it again
+        for fut in self._waiters:
+            if not fut.done():
+                fut.set_result(code)
+        self._waiters.clear()
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
+
+    async def wait(self) -> int:
+        if self.returncode is not None:
+            return self.returncode
+        fut: asyncio.Future[int] = self._loop.create_future()
+        self._waiters.append(fut)
+        return await fut
+
+
+def _pidfds() -> bool:
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except (AttributeError, OSError):
+        return False
+    return True
+
+
+PIDFDS = _pidfds()
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def boot_ticks() -> int:
+    """Now, in the clock ticks since boot that /proc/<pid>/stat gives start times in (rounded
+    down: a process started after this call has at least this start time)."""
+    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * _TICKS)
+
+
+Proc = ChildProcess | asyncio.subprocess.Process  # what spawn() returns: pid, returncode, wait()
+
+
+async def spawn(launch: Launch, *, stdout: int, stderr: int) -> Proc:
     """Start ``launch`` in a new session, stdin closed, output to the given descriptors.
 
-    ``stdout``/``stderr`` are file descriptors or ``asyncio.subprocess.DEVNULL``.
+    ``stdout``/``stderr`` are file descriptors or ``subprocess.DEVNULL``.
     """
     if launch.tag is None:
         launch.tag = uuid.uuid4().hex
     launch.env = {**launch.env, CONTAINER_ID_ENV: launch.tag}
-    extra: dict[str, object] = {}
+    user: int | None = None
+    group: int | None = None
+    extra_groups: list[int] | None = None
     if launch.user is not None:
-        extra["user"] = launch.user
-        extra["group"] = launch.group if launch.group is not None else 0
-        extra["extra_groups"] = []
-    proc = await asyncio.create_subprocess_exec(
-        *launch.argv,
-        stdin=asyncio.subprocess.DEVNULL,
+        user, group, extra_groups = launch.user, launch.group if launch.group is not None else 0, []
+    launch.since = boot_ticks()
+    if not PIDFDS:  # kernels before 5.3: asyncio's child watcher
+        return await asyncio.create_subprocess_exec(
+            *launch.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            env=launch.env,
+            cwd=launch.cwd,
+            start_new_session=True,
+            close_fds=True,
+            user=user,
+            group=group,
+            extra_groups=extra_groups,
+        )
+    popen = subprocess.Popen(
+        launch.argv,
+        stdin=subprocess.DEVNULL,
         stdout=stdout,
         stderr=stderr,
         env=launch.env,
         cwd=launch.cwd,
         start_new_session=True,
         close_fds=True,
-        **extra,  # type: ignore[arg-type]
+        user=user,
+        group=group,
+        extra_groups=extra_groups,
     )
-    stat = _read(f"/proc/{proc.pid}/stat")
-    if stat is not None:
-        launch.since = _start_ticks(stat[stat.rfind(b")") + 2 :].split())
-    return proc
+    try:
+        pidfd = os.pidfd_open(popen.pid)
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(popen.pid, signal.SIGKILL)
+        popen.wait()
+        raise
+    return ChildProcess(popen, pidfd)

@@ -153,7 +153,8 @@ class _PodRun:
         prepare = functools.partial(prepare_run_dir, pod, only=named, compat=compat)
         prepared: asyncio.Future[None] | None = None
         if pod.tekton_dir("home").is_dir():  # the engine renamed a spare skeleton into place:
-            prepare()  # little is left to make, a thread would cost more
+            if named or compat or pod.dirs:  # little is left to make, a thread would cost more
+                prepare()
         else:
             prepared = self.loop.run_in_executor(None, prepare)
         try:

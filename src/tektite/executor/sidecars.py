@@ -14,6 +14,7 @@ has done its work and counts as ready.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -36,7 +37,7 @@ class ReadinessResult:
 async def run_probe(launch: Launch, timeout: float) -> bool:
     """One probe: True when it exits 0 within ``timeout`` seconds."""
     try:
-        proc = await spawn(launch, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        proc = await spawn(launch, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except OSError:
         return False
     try:

@@ -38,6 +38,7 @@ class RecordingObserver:
     chunks: list[tuple[str, str, bytes]] = field(default_factory=list)
     on_state: Callable[[ContainerState], None] | None = None
     on_log: Callable[[str, str, bytes], None] | None = None
+    live_output: bool = True  # False: containers write straight to their log files
 
     async def container_state(self, state: ContainerState) -> None:
         self.states.append(state)
@@ -100,12 +101,17 @@ def run_pod(
     p: Pod,
     executor: Any,
     on_state: Callable[[ContainerState, asyncio.Event], None] | None = None,
+    live_output: bool = True,
 ) -> tuple[PodResult, RecordingObserver]:
-    """Run ``p`` to the end on ``executor``; ``on_state`` may set the stop event it is given."""
+    """Run ``p`` to the end on ``executor``; ``on_state`` may set the stop event it is given.
+    ``live_output=False``: the observer takes no output chunks (as the engine's), so containers
+    write straight to their log files."""
 
     async def go() -> tuple[PodResult, RecordingObserver]:
         stop = asyncio.Event()
-        observer = RecordingObserver(on_state=(lambda s: on_state(s, stop)) if on_state else None)
+        observer = RecordingObserver(
+            on_state=(lambda s: on_state(s, stop)) if on_state else None, live_output=live_output
+        )
         result = await asyncio.wait_for(executor.run(p, observer, stop), timeout=120)
         return result, observer
 

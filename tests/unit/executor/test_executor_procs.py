@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
 import uuid
+from pathlib import Path
 
 from tektite.executor.procs import Launch, exit_code, kill_tree, process_tree, spawn
 from tektite.executor.testkit import processes_matching
@@ -36,3 +39,25 @@ def test_kill_tree_reaches_grandchildren_and_escapees() -> None:
     members, left = asyncio.run(scenario())
     assert members >= 4  # sh and three sleeps
     assert left == []
+
+
+def test_a_spawned_process_is_reaped_once_and_wait_can_be_cancelled() -> None:
+    """Cancelling one wait (as a timeout does) neither loses the exit code for the next waiter
+    nor leaves a zombie; the start time recorded for the sweep is not after the real one."""
+
+    async def scenario() -> tuple[int, int, int, bool, int]:
+        launch = Launch(["sleep", "30"], {"PATH": "/usr/bin:/bin"})
+        proc = await spawn(launch, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        first = asyncio.ensure_future(proc.wait())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(first, timeout=0.05)  # cancels that wait; the process runs on
+        stat = Path(f"/proc/{proc.pid}/stat").read_bytes()
+        started = int(stat[stat.rfind(b")") + 2 :].split()[19])
+        os.kill(proc.pid, signal.SIGKILL)
+        codes = await asyncio.gather(proc.wait(), proc.wait())
+        return codes[0], codes[1], started, Path(f"/proc/{proc.pid}").exists(), launch.since
+
+    one, two, started, still_there, since = asyncio.run(scenario())
+    assert one == two == -signal.SIGKILL
+    assert not still_there  # reaped: no zombie
+    assert since <= started
