@@ -460,6 +460,100 @@ spec:
     assert "s3cr3t" not in text
 
 
+GIT_CREDS_TASKRUN = """
+apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata: {name: %s}
+spec:
+  serviceAccountName: builder
+  taskSpec:
+    steps:
+      - image: bash
+        script: cat ~/.git-credentials 2>/dev/null || echo "no credentials"
+"""
+
+
+def _git_secret(user: str, password: str, host: str) -> str:
+    return f"""
+apiVersion: v1
+kind: Secret
+metadata:
+  name: git-{user}
+  annotations: {{tekton.dev/git-0: https://{host}}}
+type: kubernetes.io/basic-auth
+stringData: {{username: {user}, password: {password}}}
+"""
+
+
+def _step_log(cluster: Cluster, tr: JSON) -> str:
+    meta = tr["metadata"]
+    folder = cluster.paths.taskrun_dir("default", meta["name"], meta["uid"]) / "logs"
+    return (folder / "step-unnamed-0.log").read_text()
+
+
+def test_service_account_secrets_become_git_credentials_and_changes_reach_the_next_run(
+    tmp_path: Path,
+) -> None:
+    """Tekton's creds-init: a basic-auth secret annotated tekton.dev/git-0 on the run's
+    ServiceAccount becomes ~/.git-credentials (the password masked in the log). Changing the
+    account - in the engine's process or from another process sharing the store - changes what
+    the next run gets."""
+
+    async def scenario() -> list[str]:
+        cluster = Cluster(tmp_path)
+        engine = Engine(cluster, select_executor("process")[0])
+        await engine.start()
+        logs = []
+        try:
+
+            async def run_one(where: Cluster, name: str) -> None:
+                tr = where.store.create(where.admit(load(GIT_CREDS_TASKRUN % name)[0]).obj)
+                final = await asyncio.wait_for(engine.wait("TaskRun", tr["metadata"]["name"]), 60)
+                assert cond(final)["reason"] == "Succeeded", cond(final)
+                logs.append(_step_log(cluster, final))
+
+            def apply(where: Cluster, text: str) -> None:
+                for obj in load(text):
+                    admitted = where.admit(obj).obj
+                    current = where.store.try_get(obj["kind"], obj["metadata"]["name"], "default")
+                    if current is None:
+                        where.store.create(admitted)
+                    else:
+                        admitted["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+                        where.store.update(admitted)
+
+            await run_one(cluster, "before")  # no account yet
+            apply(
+                cluster,
+                _git_secret("alice", "pa55-alice", "github.internal")
+                + "---\n"
+                + _git_secret("bob", "pa55-bob", "gitlab.internal"),
+            )
+            apply(
+                cluster,
+                "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: builder}\nsecrets: [{name: git-alice}]\n",
+            )
+            await run_one(cluster, "alice")
+            other = Cluster(tmp_path)  # another process's view of the same store (CLI, server)
+            try:
+                apply(
+                    other,
+                    "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: builder}\nsecrets: [{name: git-bob}]\n",
+                )
+                await run_one(other, "bob")
+            finally:
+                other.close()
+        finally:
+            await engine.stop()
+            cluster.close()
+        return logs
+
+    before, alice, bob = asyncio.run(scenario())
+    assert "no credentials" in before
+    assert alice.strip() == "https://***:***@github.internal"  # user and password are masked
+    assert bob.strip() == "https://***:***@gitlab.internal"
+
+
 def test_deleting_a_pipelinerun_removes_taskruns_logs_and_dirs(tmp_path: Path) -> None:
     cluster, [pr] = run(
         tmp_path,

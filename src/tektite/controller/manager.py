@@ -132,6 +132,11 @@ class Engine:
         self._spec_cache: dict[str, PipelineSpec] = {}
         # PipelineRuns whose progress write is deferred (see _status_can_wait)
         self._pr_pending: set[Key] = set()
+        # ServiceAccounts (or their absence) by (namespace, name), as a Kubernetes informer keeps
+        # them: every TaskRun looks its account up, few homes ever change one. Dropped on the
+        # account's events (this process's at once, other processes' through the poller, which
+        # delivers them before any run created after them)
+        self._accounts: dict[tuple[str, str], JSON | None] = {}
         self._pr_force: set[Key] = set()
         self._pr_flush: dict[Key, asyncio.TimerHandle] = {}
         self.config = cluster.config()
@@ -217,6 +222,9 @@ class Engine:
         if kind == "ConfigMap" and meta.get("name") in ("feature-flags", "config-defaults"):
             self.config = self.cluster.config()
             return
+        if kind == "ServiceAccount":
+            self._accounts.pop((ns, meta.get("name", "")), None)
+            return
         if kind not in ("TaskRun", "PipelineRun"):
             if evt.type == "DELETED":
                 self.cluster.cleanup(obj)
@@ -276,10 +284,11 @@ class Engine:
                 events = await asyncio.to_thread(
                     self.store.events_since,
                     self._last_rv,
-                    ("TaskRun", "PipelineRun", "ConfigMap", "PersistentVolumeClaim"),
+                    ("TaskRun", "PipelineRun", "ConfigMap", "PersistentVolumeClaim", "ServiceAccount"),
                 )
-            except TektiteError:
+            except TektiteError:  # events pruned meanwhile: what was cached may have changed
                 self._last_rv = self.store.current_resource_version()
+                self._accounts.clear()
                 continue
             for evt in events:
                 if evt.resource_version > self._last_rv:
@@ -328,17 +337,18 @@ class Engine:
         cond = get_condition(new) or {}
         status = new.get("status") or {}
         if cond.get("reason") != old.get("reason") and cond.get("status") in ("True", "False"):
-            start = parse_time(status.get("startTime"))
-            took = f" ({time.time() - start.timestamp():.1f}s)" if start else ""
-            log.info(
-                "%s %s/%s: %s -> %s%s",
-                new["kind"],
-                new["metadata"].get("namespace"),
-                new["metadata"]["name"],
-                old.get("reason") or "New",
-                cond.get("reason"),
-                took,
-            )
+            if log.isEnabledFor(logging.INFO):
+                start = parse_time(status.get("startTime"))
+                took = f" ({time.time() - start.timestamp():.1f}s)" if start else ""
+                log.info(
+                    "%s %s/%s: %s -> %s%s",
+                    new["kind"],
+                    new["metadata"].get("namespace"),
+                    new["metadata"]["name"],
+                    old.get("reason") or "New",
+                    cond.get("reason"),
+                    took,
+                )
             for hook in self.finished_hooks:
                 try:
                     hook(new)
@@ -352,6 +362,12 @@ class Engine:
         fut: asyncio.Future[JSON] = self.loop.create_future()
         waiters = self._done_waiters.setdefault(key, [])
         waiters.append(fut)  # before reading: a run finishing after the read resolves it
+        # the latest event of a run this engine has queued or is running, when it is not done:
+        # its completion is an event still to come, which resolves the future (no read needed)
+        running = self.running.get(key)
+        latest = running.latest if running is not None else self._seen.get(key)
+        if latest is not None and not is_done(latest):
+            return await fut
         try:
             obj = self.store.get(kind, name, namespace)
         except BaseException:
@@ -371,7 +387,21 @@ class Engine:
 
     # -- TaskRuns -------------------------------------------------------------------------------
     def getter(self) -> Any:
-        return self.cluster.getter()
+        get = self.cluster.getter()
+        accounts = self._accounts
+
+        def cached(kind: str, name: str, namespace: str) -> JSON | None:
+            # only the loop's thread, which also drops entries: a thread could store what it read
+            # just before the account changed, after the entry was dropped
+            if kind != "ServiceAccount" or threading.get_ident() != self._loop_thread:
+                found: JSON | None = get(kind, name, namespace)
+                return found
+            key = (namespace or "default", name)
+            if key not in accounts:
+                accounts[key] = get(kind, name, namespace)
+            return accounts[key]
+
+        return cached
 
     def resolve_task(self, tr: JSON) -> tuple[JSON, Resolved | None]:
         spec = tr.get("spec") or {}

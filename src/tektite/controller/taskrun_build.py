@@ -475,7 +475,23 @@ class _Builder:
         return ctx
 
 
+_VALID_SPECS: dict[bytes, None] = {}  # task specs (as JSON) that passed validation, oldest first
+_VALID_SPECS_MAX = 256
+
+
+def _validate_task_spec(spec: JSON) -> None:
+    """``TaskSpec`` validation, remembered for specs seen before: a Task run again and again (a
+    pipeline's tasks, a retried run) is checked once; encoding it costs a tenth of checking it."""
+    key = orjson.dumps(spec)
+    if key in _VALID_SPECS:
+        return
+    TaskSpec.model_validate(spec)
+    if len(_VALID_SPECS) >= _VALID_SPECS_MAX:
+        _VALID_SPECS.pop(next(iter(_VALID_SPECS)))
+    _VALID_SPECS[key] = None
+
+
 def build_pod(tr: JSON, task_spec: JSON, *, attempt: int, env: BuildEnv, run_dir: Path) -> Built:
     """Everything the executor needs to run one attempt of ``tr``. Raises :class:`RunSetupError`."""
-    TaskSpec.model_validate(task_spec)
+    _validate_task_spec(task_spec)
     return _Builder(tr, task_spec, attempt, env, run_dir).build()
