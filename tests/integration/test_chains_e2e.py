@@ -362,7 +362,10 @@ def test_oci_round_trip_through_a_real_registry(registry: str, home: Path, tmp_p
     pub.write_bytes(public_key_pem(home))
 
     verified = tektite(home, "verify", name + ":v1", "--key", str(pub))
-    [payload] = [json.loads(line) for line in verified.stdout.splitlines()]
+    lines = verified.stdout.splitlines()
+    # signed exactly once: one signature on the image (a retried signing would append another)
+    assert len(lines) == 1, f"{verified.stdout}\n{verified.stderr}\n{annotations(home, 'TaskRun', 'push')}"
+    payload = json.loads(lines[0])
     assert payload["critical"]["image"]["docker-manifest-digest"] == digest
 
     policy = tmp_path / "policy.yaml"
