@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tektite.cli.common import settle_heap
 from tektite.controller.cluster import Cluster
 from tektite.controller.manager import Engine
 from tektite.core.conditions import succeeded
@@ -135,6 +136,7 @@ async def measure(mode: str, rounds: int) -> JSON:
         cluster = Cluster(home)
         engine = Engine(cluster, select_executor(mode)[0])
         await engine.start()
+        settle_heap()  # as `tektite run`, `start` and `serve` do once the engine is set up
         try:
             floor = await spawn_floor(mode, max(rounds, 20))
             one = await timed_runs(engine, cluster, taskrun_1step, rounds)

@@ -28,11 +28,14 @@ class Paths:
 
     home: Path
 
+    def __post_init__(self) -> None:
+        self._runs = self.home / "runs"
+
     def claim_dir(self, namespace: str, claim: str) -> Path:
         return self.home / "claims" / namespace / claim
 
     def taskrun_dir(self, namespace: str, name: str, uid: str) -> Path:
-        return self.home / "runs" / namespace / f"{name}-{uid[:8]}"
+        return self._runs / namespace / f"{name}-{uid[:8]}"
 
     def spare_runs_dir(self) -> Path:
         """Where the engine keeps spare run directories (no namespace starts with a dot)."""

@@ -107,7 +107,7 @@ class _Builder:
     def tekton(self, sub: str) -> Path:
         path = self._tekton.get(sub)
         if path is None:
-            path = self._tekton[sub] = self.run_dir / "tekton" / sub
+            path = self._tekton[sub] = (self.tekton("") if sub else self.run_dir) / (sub or "tekton")
         return path
 
     def as_tekton_names_it(self, spec: JSON) -> JSON:

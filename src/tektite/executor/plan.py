@@ -98,7 +98,7 @@ class Pod:
         """Host directory behind ``/tekton/<sub>`` (results, steps, scripts, home, run, creds)."""
         path = self._tekton.get(sub)
         if path is None:
-            path = self._tekton[sub] = self.run_dir / "tekton" / sub if sub else self.run_dir / "tekton"
+            path = self._tekton[sub] = self.tekton_dir() / sub if sub else self.run_dir / "tekton"
         return path
 
 
