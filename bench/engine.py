@@ -5,7 +5,10 @@
 For each isolation mode (``process``: plain subprocesses; ``sandbox``: bubblewrap):
 
 * ``spawn_ms``: bare spawn floor - start ``true`` and wait for it, the same way the mode does
-  (``bwrap`` with tektite's sandbox arguments for ``sandbox``), no tektite code involved;
+  (``bwrap`` with tektite's sandbox arguments for ``sandbox``; ``subprocess.Popen`` and a wake-up
+  on the process's pidfd in the event loop, as the executor spawns), no tektite code involved;
+* ``spawn_asyncio_ms``: the same through ``asyncio.create_subprocess_exec`` (its transport and
+  protocol cost a little more; the floor before the executor stopped using them) - information;
 * ``taskrun_1step_ms``: a TaskRun with one step running ``true``, from ``store.create`` to its
   final status written, through the real engine, store (SQLite) and executor;
 * ``step_overhead_ms``: ``taskrun_1step_ms - spawn_ms`` - what tektite adds around one step;
@@ -30,6 +33,7 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -44,16 +48,35 @@ from tektite.executor import sandbox_available, select_executor
 JSON = dict[str, Any]
 
 
-async def _spawn(argv: list[str]) -> None:
-    proc = await asyncio.create_subprocess_exec(*argv, env={"PATH": "/usr/bin:/bin"})
+ENV = {"PATH": "/usr/bin:/bin"}
+
+
+async def _spawn_asyncio(argv: list[str]) -> None:
+    proc = await asyncio.create_subprocess_exec(*argv, env=ENV)
     await proc.wait()
 
 
-async def spawn_floor(mode: str, rounds: int) -> float:
+async def _spawn_pidfd(argv: list[str]) -> None:
+    """What the executor does, in the standard library alone: Popen, then the loop wakes on the
+    process's pidfd and reaps it."""
+    loop = asyncio.get_running_loop()
+    proc = subprocess.Popen(argv, env=ENV)
+    pidfd = os.pidfd_open(proc.pid)
+    exited = loop.create_future()
+    loop.add_reader(pidfd, exited.set_result, None)
+    try:
+        await exited
+    finally:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+    proc.wait()
+
+
+def floor_argv(mode: str) -> list[str]:
     if mode == "sandbox":
         from tektite.executor.sandbox import host_root_args
 
-        argv = [
+        return [
             "bwrap",
             "--unshare-pid",
             "--unshare-ipc",
@@ -68,14 +91,17 @@ async def spawn_floor(mode: str, rounds: int) -> float:
             "--",
             "true",
         ]
-    else:
-        argv = ["true"]
+    return ["true"]
+
+
+async def spawn_floor(mode: str, rounds: int, spawn: Any = _spawn_pidfd) -> float:
+    argv = floor_argv(mode)
     for _ in range(3):
-        await _spawn(argv)
+        await spawn(argv)
     samples = []
     for _ in range(rounds):
         start = time.perf_counter()
-        await _spawn(argv)
+        await spawn(argv)
         samples.append((time.perf_counter() - start) * 1000)
     return statistics.median(samples)
 
@@ -139,6 +165,7 @@ async def measure(mode: str, rounds: int) -> JSON:
         settle_heap()  # as `tektite run`, `start` and `serve` do once the engine is set up
         try:
             floor = await spawn_floor(mode, max(rounds, 20))
+            floor_asyncio = await spawn_floor(mode, max(rounds, 20), _spawn_asyncio)
             one = await timed_runs(engine, cluster, taskrun_1step, rounds)
             seq = await timed_runs(engine, cluster, seq10, max(3, rounds // 4))
             fan = await timed_runs(engine, cluster, fan100, max(2, rounds // 10))
@@ -149,6 +176,7 @@ async def measure(mode: str, rounds: int) -> JSON:
         shutil.rmtree(home, ignore_errors=True)
     return {
         "spawn_ms": round(floor, 3),
+        "spawn_asyncio_ms": round(floor_asyncio, 3),
         "taskrun_1step_ms": round(one, 3),
         "step_overhead_ms": round(one - floor, 3),
         "step_overhead_ratio": round((one - floor) / floor, 2),
