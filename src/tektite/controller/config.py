@@ -73,6 +73,9 @@ ALPHA_FLAGS = ("enable-cel-in-whenexpression", "enable-param-enum", "enable-arti
 class Config:
     flags: dict[str, str] = field(default_factory=lambda: dict(FEATURE_FLAGS_DEFAULTS))
     defaults: dict[str, str] = field(default_factory=lambda: dict(CONFIG_DEFAULTS_DEFAULTS))
+    # values derived from the maps, each worked out once: a Config is never changed in place
+    # (a changed ConfigMap makes a new one)
+    memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_data(

@@ -62,13 +62,22 @@ class _Observer:
     # Step states are written at most this often; a step that ends sooner costs no extra write.
     FLUSH_DELAY = 0.1
 
-    def __init__(self, engine: Engine, key: Key, first_write: Callable[[JSON], Any]) -> None:
+    def __init__(
+        self, engine: Engine, key: Key, first_write: Callable[[JSON], Any], begin: Callable[[], JSON]
+    ) -> None:
         self.engine = engine
         self.key = key
-        self.status: JSON = {}
+        self._status: JSON | None = None
+        self._begin = begin  # the Running status, made on first use (once a container runs)
         self.started = False  # the Running status (and Tekton's labels) has been written
         self._first_write = first_write
         self._flush: asyncio.TimerHandle | None = None
+
+    @property
+    def status(self) -> JSON:
+        if self._status is None:
+            self._status = self._begin()
+        return self._status
 
     @property
     def live_output(self) -> bool:
@@ -79,7 +88,7 @@ class _Observer:
             self._flush = self.engine.loop.call_later(self.FLUSH_DELAY, self.flush)
 
     async def container_state(self, state: ContainerState) -> None:
-        self.status = trmod.step_status(self.status, state)
+        self._status = trmod.step_status(self.status, state)
         self.schedule()
 
     def flush(self) -> None:
@@ -508,17 +517,23 @@ class Engine:
         except TektiteError as exc:
             self._write_status(tr, trmod.fail(status, TaskRunReason.VALIDATION_FAILED, str(exc.message)))
             return False
-        status = trmod.start_status(
-            status,
-            pod_name=built.pod.name,
-            task_spec=built.task_spec,
-            config=self.config,
-            ref_source=resolved.ref_source if resolved else None,
-            step_names=built.step_names,
-            sidecar_names=built.sidecar_names,
+        config = self.config
+        started = {**status, "startTime": status.get("startTime") or now()}
+
+        def running_status() -> JSON:
+            return trmod.start_status(
+                started,
+                pod_name=built.pod.name,
+                task_spec=built.task_spec,
+                config=config,
+                ref_source=resolved.ref_source if resolved else None,
+                step_names=built.step_names,
+                sidecar_names=built.sidecar_names,
+            )
+
+        observer = _Observer(
+            self, key, lambda st: self._write_labelled(key, tr, resolved, st), running_status
         )
-        observer = _Observer(self, key, lambda st: self._write_labelled(key, tr, resolved, st))
-        observer.status = status
         observer.schedule()
         try:
             result: PodResult = await self.executor.run(built.pod, observer, stop)

@@ -82,7 +82,15 @@ def start_status(
 
 
 def _flags_for_provenance(config: Config) -> JSON:
-    """``status.provenance.featureFlags``: Tekton's FeatureFlags struct, field for field."""
+    """``status.provenance.featureFlags``: Tekton's FeatureFlags struct, field for field (a copy of
+    what was worked out for this config; every run records it)."""
+    flags = config.memo.get("provenance-flags")
+    if flags is None:
+        flags = config.memo["provenance-flags"] = _provenance_flags(config)
+    return dict(flags)
+
+
+def _provenance_flags(config: Config) -> JSON:
     f = config.flags
 
     def on(key: str) -> bool:

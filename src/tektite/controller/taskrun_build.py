@@ -7,7 +7,9 @@ Task's params, then context/workspace/result/credential variables, then per-step
 from __future__ import annotations
 
 import copy
+import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,11 +47,17 @@ class BuildEnv:
 @dataclass
 class Built:
     pod: Pod
-    task_spec: JSON  # StepActions inlined, variables substituted (status.taskSpec)
+    # status.taskSpec (StepActions inlined, variables substituted), worked out on first use: the
+    # engine asks once the first container has started, while it runs
+    make_task_spec: Callable[[], JSON]
     results: list[ResultSpec] = field(default_factory=list)
     step_names: list[str] = field(default_factory=list)
     sidecar_names: list[str] = field(default_factory=list)
     result_values: list[JSON] = field(default_factory=list)  # task results declared with value: $(steps...)
+
+    @functools.cached_property
+    def task_spec(self) -> JSON:
+        return self.make_task_spec()
 
 
 def step_names(steps: list[JSON]) -> list[str]:
@@ -110,12 +118,12 @@ class _Builder:
             path = self._tekton[sub] = (self.tekton("") if sub else self.run_dir) / (sub or "tekton")
         return path
 
-    def as_tekton_names_it(self, spec: JSON) -> JSON:
-        """A copy of ``spec`` with the host paths substituted for a process pod (its steps cannot
+    def as_tekton_names_it(self, spec: bytes) -> JSON:
+        """The spec (as JSON) with the host paths substituted for a process pod (its steps cannot
         see ``/tekton`` or ``/workspace``) put back as the container paths Tekton substitutes:
         ``status.taskSpec``, and the provenance made from it, name ``/tekton/results/x`` and
         ``/workspace/src`` as on Tekton and in the sandbox, not this machine's directories."""
-        text = orjson.dumps(spec).decode()
+        text = spec.decode()
         pairs = [(str(self.run_dir / "tekton"), "/tekton")]
         pairs += [(str(m.host_path), m.container_path) for m in self.ws_mounts.values()]
         for host, container in sorted(pairs, key=lambda p: -len(p[0])):
@@ -368,10 +376,17 @@ class _Builder:
         # Tekton's order: params first (values may mention other variables), then the rest.
         spec = Substituter(tree, roots=("params", "inputs")).apply(spec)
         spec = Substituter(tree).apply(spec)
-        # status.taskSpec: StepActions inlined and every variable the controller knows substituted,
-        # as Tekton records it
-        resolved_spec = copy.deepcopy(spec) if self.env.virtual_paths else self.as_tekton_names_it(spec)
-        defaults.task_spec(resolved_spec)
+        snapshot = orjson.dumps(spec)  # the spec as it is now (building the pod goes on below)
+
+        def status_spec() -> JSON:
+            """status.taskSpec: StepActions inlined and every variable the controller knows
+            substituted, as Tekton records it."""
+            resolved: JSON = (
+                orjson.loads(snapshot) if self.env.virtual_paths else self.as_tekton_names_it(snapshot)
+            )
+            defaults.task_spec(resolved)
+            return resolved
+
         isolated = {
             w["name"]
             for c in [*(spec.get("steps") or []), *(spec.get("sidecars") or [])]
@@ -444,7 +459,7 @@ class _Builder:
             dirs=dirs,
         )
         result_values = [r for r in spec.get("results") or [] if r.get("value") is not None]
-        return Built(pod, resolved_spec, results_decl, names, sc_names, result_values)
+        return Built(pod, status_spec, results_decl, names, sc_names, result_values)
 
     def timeout(self) -> float | None:
         value = self.tr_spec.get("timeout")
