@@ -129,7 +129,7 @@ class ChainsWatcher:
         self._draining = False
         self._backoff: dict[Key, float] = {}
         self._crashes: dict[Key, int] = {}
-        self._defer: list[tuple[JSON, dict[str, str]]] | None = None
+        self._defer: dict[Key, tuple[JSON, dict[str, str]]] | None = None  # signed, to mark (a batch)
 
     # -- lifecycle ------------------------------------------------------------------------------
     def attach(self, engine: Any) -> None:
@@ -440,7 +440,7 @@ class ChainsWatcher:
             return self._failed(obj, "; ".join(outcome.errors), ctx.annotations)
         annotations = {**ctx.annotations, A.SIGNED: "true"}
         if self._defer is not None:  # marked with the rest of the batch (see _process_batch)
-            self._defer.append((obj, annotations))
+            self._defer[_key(obj)] = (obj, annotations)
             return Action.SIGNED
         if self._mark(obj, annotations, drop=(A.ERROR,)) is None:
             return Action.NOTHING
@@ -544,19 +544,27 @@ class ChainsWatcher:
 
     def _process_batch(self, first: tuple[Key, JSON | None]) -> list[str]:
         """Process ``first`` and whatever else is ready (up to BATCH runs); signed runs are marked
-        together in one store transaction."""
-        self._defer = []
+        together in one store transaction.
+
+        A run signed earlier in the batch can be queued again before it is marked (the poller sees
+        the event the engine hook already queued, while the run is being signed): its mark is
+        written first, or nothing would say it is signed and it would be signed a second time.
+        """
+        self._defer = {}
         actions: list[str] = []
         item: tuple[Key, JSON | None] | None = first
         try:
             while item is not None:
+                if item[0] in self._defer:
+                    deferred, self._defer = self._defer, {}
+                    self._flush_marks(list(deferred.values()))
                 actions.append(self._guarded(*item))
                 if len(actions) >= self.BATCH:
                     break
                 item = self.queue.get(timeout=0)
         finally:
             deferred, self._defer = self._defer, None
-            self._flush_marks(deferred)
+            self._flush_marks(list(deferred.values()))
         return actions
 
     def _flush_marks(self, deferred: list[tuple[JSON, dict[str, str]]]) -> None:

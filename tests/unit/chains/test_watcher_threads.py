@@ -11,6 +11,7 @@ from test_watcher import ann, cluster, failing_backend, finished_taskrun, get, m
 
 from tektite.chains import annotations as A
 from tektite.chains.lease import Lease
+from tektite.chains.storage import BACKENDS, StorageContext, StorageItem
 from tektite.chains.workqueue import WorkQueue
 from tektite.controller.cluster import Cluster
 from tektite.core.conditions import set_condition
@@ -95,6 +96,35 @@ def test_close_finishes_retries_without_waiting_for_the_backoff(
     eventually(lambda: A.RETRIES in ann(get(cluster, "TaskRun", "build")), "the first attempt failed")
     assert watcher.close(timeout=20) == 0
     assert ann(get(cluster, "TaskRun", "build"))[A.SIGNED] == "failed"
+
+
+def test_a_run_queued_again_while_it_is_being_signed_is_signed_once(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The poller and the engine hook both queue a finished run. When the second comes while the
+    first is being signed (a slow registry push), the batch has not marked the run yet: it must not
+    sign it again (a second, different ECDSA signature on the image)."""
+    engine = FakeEngine()
+    watcher = make_watcher(cluster, poll_interval=0.02)
+    stored: list[str] = []
+
+    class SlowRegistry:
+        name = "tekton"
+
+        def store(self, item: StorageItem, ctx: StorageContext) -> None:
+            stored.append(item.short_key)
+            if len(stored) == 1:  # the engine's completion hook fires while the push is under way
+                engine.finish(get(cluster, "TaskRun", "build"))
+
+    monkeypatch.setitem(BACKENDS, "tekton", lambda env: SlowRegistry())
+    watcher.attach(engine)
+    try:
+        eventually(lambda: watcher.lease.held(), "the watcher holds the lease")
+        finished_taskrun(cluster)  # the poller queues it from the event log
+        eventually(lambda: signed(cluster, "build"), "the run is signed")
+    finally:
+        assert watcher.close() == 0
+    assert len(stored) == 1, stored
 
 
 def test_a_follower_takes_over_when_the_leader_goes(cluster: Cluster) -> None:
