@@ -327,15 +327,19 @@ class _PodRun:
         pod = self.pod
         state = self.steps[index]
         paths = self._paths(step)
-        status_dir = step_status_dir(pod, paths, step)
-        results_dir = step_results_dir(pod, paths, step)
+        # the step's status directory: made before it starts when containers can name it;
+        # otherwise only its paths are needed, once the step runs (worked out meanwhile)
+        step_dirs = functools.cache(
+            lambda: (step_status_dir(pod, paths, step), step_results_dir(pod, paths, step))
+        )
         if self.step_dirs:
-            results_dir.mkdir(parents=True, exist_ok=True)
+            step_dirs()[1].mkdir(parents=True, exist_ok=True)
         container = step_when.substitute(step, self.tree)
         # only a later step or a sidecar can read the exit code file
         readers = self.step_dirs and (index + 1 < len(pod.steps) or bool(pod.sidecars))
 
         def finished(code: int) -> None:
+            status_dir, results_dir = step_dirs()
             if readers:
                 with contextlib.suppress(OSError):
                     (status_dir / "exitCode").write_text(str(code))
@@ -373,6 +377,7 @@ class _PodRun:
         state.started_at = running.started_at
         state.phase = "running"
         await self._report(state)
+        step_dirs()
 
         timeout = container.timeout if container.timeout and container.timeout > 0 else None
         step_deadline = self.loop.time() + timeout if timeout else None
