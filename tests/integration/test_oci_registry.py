@@ -314,6 +314,82 @@ def test_attestation_is_stored_in_cosign_layout(registry: str) -> None:
     assert storage.fetch_attestations(image) == [envelope, other]
 
 
+# -- the same signing stored again: a retry after a partial push (cosign's dupe detector) ----------
+
+
+def pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def openssl_verifies(public_pem: bytes, signature: bytes, data: bytes, tmp_path: Path) -> bool:
+    """``openssl dgst -verify``'s verdict, not tektite's."""
+    (tmp_path / "pub.pem").write_bytes(public_pem)
+    (tmp_path / "sig.der").write_bytes(signature)
+    (tmp_path / "data").write_bytes(data)
+    cmd = ["openssl", "dgst", "-sha256", "-verify", "pub.pem", "-signature", "sig.der", "data"]
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, check=False)
+    return done.returncode == 0 and "Verified OK" in done.stdout
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+def test_a_signature_made_again_by_the_same_key_adds_no_layer_one_by_another_key_does(
+    registry: str, key: ec.EllipticCurvePrivateKey, tmp_path: Path
+) -> None:
+    image = push_random_image(registry, "chains/retry-sig")
+    payload = payload_for(image)
+    other = ec.generate_private_key(ec.SECP256R1())
+    storage = OCIStorage()
+    made = []
+    for signer in (key, key, other, other):  # each signing done twice, as a retried run does
+        signature = sign(signer, payload)
+        made.append(signature)
+        storage.store_signature(image, payload, signature, public_key=signer.public_key())
+    assert len(set(made)) == 4  # ECDSA: every signing is a new signature
+
+    layers = raw_manifest(registry, "chains/retry-sig", tag_for(image, "sig"))["layers"]
+    assert [raw_blob(registry, "chains/retry-sig", layer["digest"]) for layer in layers] == [payload, payload]
+    stored = [
+        base64.b64decode(layer["annotations"]["dev.cosignproject.cosign/signature"]) for layer in layers
+    ]
+    assert stored == [made[0], made[2]]  # the first of each key's signings
+    assert openssl_verifies(pem(key), stored[0], payload, tmp_path)
+    assert openssl_verifies(pem(other), stored[1], payload, tmp_path)
+    assert not openssl_verifies(pem(key), stored[1], payload, tmp_path)
+
+
+def test_an_attestation_pushed_again_after_a_retry_adds_no_layer(
+    registry: str, key: ec.EllipticCurvePrivateKey
+) -> None:
+    image = push_random_image(registry, "chains/retry-att")
+    statement = json.dumps(
+        {"_type": "https://in-toto.io/Statement/v0.1", "subject": [], "predicate": {}}
+    ).encode()
+    kind = b"application/vnd.in-toto+json"
+    pae = b"DSSEv1 %d %b %d %b" % (len(kind), kind, len(statement), statement)  # the DSSE spec's encoding
+
+    def envelope(signer: ec.EllipticCurvePrivateKey) -> bytes:
+        sig = base64.b64encode(sign(signer, pae)).decode()
+        payload = base64.b64encode(statement).decode()
+        data = {"payloadType": kind.decode(), "payload": payload, "signatures": [{"keyid": "", "sig": sig}]}
+        return json.dumps(data).encode()
+
+    storage, predicate = OCIStorage(), "https://slsa.dev/provenance/v0.2"
+    other = ec.generate_private_key(ec.SECP256R1())
+    first, retried, by_other = envelope(key), envelope(key), envelope(other)
+    assert first != retried
+    storage.store_attestation(image, first, predicate, public_key=key.public_key())
+    storage.store_attestation(image, retried, predicate, public_key=key.public_key())  # the retry
+    storage.store_attestation(image, by_other, predicate, public_key=other.public_key())
+
+    layers = raw_manifest(registry, "chains/retry-att", tag_for(image, "att"))["layers"]
+    assert [raw_blob(registry, "chains/retry-att", layer["digest"]) for layer in layers] == [first, by_other]
+    for blob, signer in ((first, key), (by_other, other)):  # cryptography checks them, not tektite
+        [signature] = json.loads(blob)["signatures"]
+        signer.public_key().verify(base64.b64decode(signature["sig"]), pae, ec.ECDSA(hashes.SHA256()))
+
+
 def test_repository_override_stores_elsewhere(registry: str, key: ec.EllipticCurvePrivateKey) -> None:
     image = push_random_image(registry, "chains/image")
     payload = payload_for(image)

@@ -93,6 +93,7 @@ def _provenance(
         signature=envelope.to_json(),
         payload_format=artifact.format,
         predicate_type=str(statement.get("predicateType", "")),
+        public_key=signer.public_key() if envelope.signatures else None,
     )
     stored, errors = _store(item, artifact.storage, backend_for, ctx)
     out.stored += stored
@@ -123,6 +124,7 @@ def _images(
             signature=signature,
             payload_format=SIMPLESIGNING,
             image=f"{image.repository_name}@{image.digest}",
+            public_key=signer.public_key(),
         )
         stored, errors = _store(item, artifact.storage, backend_for, ctx)
         out.stored += stored

@@ -28,10 +28,13 @@ import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tektite.chains.config import ChainsConfig
 from tektite.errors import FieldError, NotSupported, ValidationError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 __all__ = [
     "BACKENDS",
@@ -59,6 +62,8 @@ class StorageItem:
     chain: str = ""
     image: str = ""  # simplesigning: the image signed, repository@sha256:<hex>
     predicate_type: str = ""
+    # the signer's public key (None: unsigned): the oci backend recognises its own earlier signature
+    public_key: PublicKeyTypes | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_simplesigning(self) -> bool:

@@ -11,8 +11,11 @@ For an image ``reg/app@sha256:<hex>``:
   ``dev.cosignproject.cosign/signature``.
 
 With ``storage.oci.repository`` set, the same tags go to that repository instead. Writing appends to
-the manifest already there; a layer identical to one present (same blob digest and annotations) is
-not added twice. Read-modify-write is not atomic: two writers racing on one tag can drop a layer.
+the manifest already there unless the signing is there already (cosign's dupe detector): a layer
+with the same blob and annotations, or one with the same payload (``.att``: the envelope's
+``payload`` and ``payloadType``) whose signature verifies with the signer's public key - a retried
+signing after a partial push, whose ECDSA signature differs. A signature by another key is
+appended. Read-modify-write is not atomic: two writers racing on one tag can drop a layer.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+
+from tektite.chains.dsse import Envelope
+from tektite.chains.signing.base import signed_with
 from tektite.errors import FieldError, NotFound, ValidationError, VerificationError
 from tektite.oci.client import RegistryClient, RegistryError
 from tektite.oci.manifest import OCI_CONFIG, OCI_MANIFEST, Descriptor, ImageManifest, descriptor_for
@@ -56,6 +63,9 @@ ATTESTATION_SUFFIX = "att"
 
 ClientFactory = Callable[[bool], RegistryClient]
 """Called with ``insecure``; returns a client carrying the run's registry credentials."""
+
+SameSigning = Callable[[Descriptor, Callable[[], bytes]], bool]
+"""Whether a stored layer (its descriptor; a reader of its blob) is the one being stored, signed again."""
 
 
 def cosign_tag(digest: str, suffix: str) -> str:
@@ -170,8 +180,13 @@ class OCIStorage:
         signature: bytes,
         cert: bytes | None = None,
         chain: bytes | None = None,
+        public_key: PublicKeyTypes | None = None,
     ) -> ImageReference:
-        """Append a signature layer to ``sha256-<hex>.sig``; returns that tag pinned to the new manifest."""
+        """Append a signature layer to ``sha256-<hex>.sig``; returns that tag pinned to the new manifest.
+
+        ``public_key`` (the signer's): a layer with the same payload whose signature verifies with it
+        is this signing done before, and nothing is appended.
+        """
         image, digest = self._pinned(image_ref_with_digest)
         annotations = {SIGNATURE_ANNOTATION: base64.b64encode(signature).decode()}
         if cert:
@@ -179,25 +194,63 @@ class OCIStorage:
         if chain:
             annotations[CHAIN_ANNOTATION] = chain.decode()
         target = self.target(image, digest, SIGNATURE_SUFFIX)
-        return self._append(target, simple_signing_payload, SIMPLE_SIGNING_MEDIA_TYPE, annotations)
+        same: SameSigning | None = None
+        if public_key is not None:
+            payload_digest = descriptor_for(simple_signing_payload, SIMPLE_SIGNING_MEDIA_TYPE).digest
+
+            def same(layer: Descriptor, blob: Callable[[], bytes]) -> bool:
+                stored = _b64((layer.annotations or {}).get(SIGNATURE_ANNOTATION, ""))
+                return (
+                    layer.digest == payload_digest
+                    and stored is not None
+                    and signed_with(public_key, stored, simple_signing_payload)
+                )
+
+        return self._append(target, simple_signing_payload, SIMPLE_SIGNING_MEDIA_TYPE, annotations, same)
 
     def store_attestation(
-        self, image_ref_with_digest: str | ImageReference, envelope_json: bytes, predicate_type: str
+        self,
+        image_ref_with_digest: str | ImageReference,
+        envelope_json: bytes,
+        predicate_type: str,
+        public_key: PublicKeyTypes | None = None,
     ) -> ImageReference:
-        """Append a DSSE envelope layer to ``sha256-<hex>.att``; returns that tag pinned to the new manifest."""
+        """Append a DSSE envelope layer to ``sha256-<hex>.att``; returns that tag pinned to the new manifest.
+
+        ``public_key`` (the signer's): an envelope there with the same payload and payloadType, one
+        of whose signatures verifies with it, is this attestation made before: nothing is appended.
+        """
         image, digest = self._pinned(image_ref_with_digest)
         annotations = {SIGNATURE_ANNOTATION: "", PREDICATE_TYPE_ANNOTATION: predicate_type}
         target = self.target(image, digest, ATTESTATION_SUFFIX)
-        return self._append(target, envelope_json, DSSE_MEDIA_TYPE, annotations)
+        same: SameSigning | None = None
+        if public_key is not None:
+            new = Envelope.from_json(envelope_json)
+
+            def same(layer: Descriptor, blob: Callable[[], bytes]) -> bool:
+                try:
+                    stored = Envelope.from_json(blob())
+                except (VerificationError, NotFound):  # not an envelope, or a blob the registry lost
+                    return False
+                if (stored.payload_type, stored.payload) != (new.payload_type, new.payload):
+                    return False
+                return any(signed_with(public_key, s.sig, stored.pae()) for s in stored.signatures)
+
+        return self._append(target, envelope_json, DSSE_MEDIA_TYPE, annotations, same)
 
     def _append(
-        self, target: ImageReference, blob: bytes, media_type: str, annotations: dict[str, str]
+        self,
+        target: ImageReference,
+        blob: bytes,
+        media_type: str,
+        annotations: dict[str, str],
+        same: SameSigning | None = None,
     ) -> ImageReference:
         layer = descriptor_for(blob, media_type, annotations)
         with self._factory(self.insecure) as client:
             existing = self._read_manifest(client, target)
             layers = list(existing.layers) if existing else []
-            if any(d.digest == layer.digest and (d.annotations or {}) == annotations for d in layers):
+            if any(_duplicate(client, target, layer, d, same) for d in layers):
                 digest = client.resolve_digest(target)
                 return _pin(target, digest)
             layers.append(layer)
@@ -282,6 +335,29 @@ class OCIStorage:
     def fetch_attestations(self, image_ref: str | ImageReference) -> list[bytes]:
         """The DSSE envelope JSON of every attestation stored for the image."""
         return [a.envelope for a in self.read_attestations(image_ref)[1]]
+
+
+def _b64(text: str) -> bytes | None:
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error:
+        return None
+
+
+def _duplicate(
+    client: RegistryClient, target: ImageReference, new: Descriptor, old: Descriptor, same: SameSigning | None
+) -> bool:
+    """cosign's ``dupeDetector.Find``: ``old`` is identical to ``new``, or has its media type and
+    annotations (but the signature) and ``same`` says it holds the same signing."""
+    annotations = new.annotations or {}
+    if old.digest == new.digest and (old.annotations or {}) == annotations:
+        return True
+    if same is None or old.media_type != new.media_type:
+        return False
+    stored = old.annotations or {}
+    if any(stored.get(k) != v for k, v in annotations.items() if k != SIGNATURE_ANNOTATION):
+        return False
+    return same(old, lambda: client.get_blob(target, old.digest))
 
 
 def _pin(target: ImageReference, digest: str) -> ImageReference:

@@ -74,6 +74,7 @@ class OCIBackend:
                 item.signature,
                 item.cert.encode() or None,
                 item.chain.encode() or None,
+                public_key=item.public_key,
             )
             return
         try:
@@ -87,7 +88,7 @@ class OCIBackend:
         failures = []
         for image in images:
             try:
-                storage.store_attestation(image, item.signature, item.predicate_type)
+                storage.store_attestation(image, item.signature, item.predicate_type, item.public_key)
             except TektiteError as err:
                 failures.append(f"{image}: {err.message}")
         if failures:
