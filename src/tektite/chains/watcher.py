@@ -290,7 +290,11 @@ class ChainsWatcher:
                 if self._stop.is_set():
                     return
                 continue
-            self._process_batch(item)
+            try:
+                self._process_batch(item)
+            except Exception:  # the worker must outlive a store hiccup (its runs were queued again)
+                log.exception("chains: a batch failed")
+                self._stop.wait(0.2)
 
     def _guarded(self, key: Key, hint: JSON | None) -> str:
         if not self._leader:
@@ -571,7 +575,14 @@ class ChainsWatcher:
         if not deferred:
             return
         marked = [self._marked(obj, notes, drop=(A.ERROR,), finalizer=False) for obj, notes in deferred]
-        results: list[JSON | TektiteError] = self.store.update_many(marked)
+        try:
+            results: list[JSON | TektiteError] = self.store.update_many(marked)
+        except Exception:
+            # nothing was written (one transaction): the runs go round again; storing their
+            # signatures again adds nothing (see storage/oci.py), and the marks are retried
+            for obj, _ in deferred:
+                self.queue.put(_key(obj), None, delay=0.5)
+            raise
         for (obj, notes), m, result in zip(deferred, marked, results, strict=True):
             if isinstance(result, TektiteError):  # changed meanwhile: the one-by-one path sorts it out
                 if self._mark(obj, notes, drop=(A.ERROR,)) is None:

@@ -201,3 +201,33 @@ def test_pending_runs_are_signed_from_a_stale_hint_only_once(cluster: Cluster) -
     running = taskrun_body("x", done=False)
     set_condition(running["status"], "Unknown", "Running", "")
     assert watcher._interesting(cluster.store.create(running))
+
+
+def test_a_store_failure_while_marking_a_batch_does_not_stop_signing(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writing the batch's marks is one transaction; when it fails (a locked or lost database) the
+    runs go round again and the worker thread goes on - later runs are signed too."""
+    engine = FakeEngine()
+    watcher = make_watcher(cluster, poll_interval=0.02)
+    real = cluster.store.update_many
+    failures: list[int] = []
+
+    def flaky(objs: Any) -> Any:
+        if not failures:
+            failures.append(len(objs))
+            raise RuntimeError("database is locked")
+        return real(objs)
+
+    monkeypatch.setattr(cluster.store, "update_many", flaky)
+    watcher.attach(engine)
+    try:
+        eventually(lambda: watcher.lease.held(), "the watcher holds the lease")
+        engine.finish(finished_taskrun(cluster))
+        eventually(lambda: signed(cluster, "build"), "the run is signed after the failed mark")
+        later = finished_taskrun(cluster, "later")
+        engine.finish(later)
+        eventually(lambda: signed(cluster, "later"), "a later run is signed: the worker lives on")
+    finally:
+        assert watcher.close() == 0
+    assert failures == [1]
