@@ -40,6 +40,7 @@ class LogStore:
         self.run_dir = Path(run_dir)
         self._files: dict[str, BinaryIO] = {}
         self._started: list[str] = []  # containers whose log this store created, in order
+        self._unnamed: tuple[Path, Path] | None = None  # the spare's empty file, to be renamed
 
     def path(self, container: str) -> Path:
         return log_path(self.run_dir, container)
@@ -47,22 +48,42 @@ class LogStore:
     def open(self, container: str) -> None:
         """Create the (empty) log file, so followers see the container has started.
 
-        One log needs no order: the index is written when a second container starts (before
-        its log file appears, so whoever sees two logs also sees their order)."""
-        if container not in self._files:
-            path = self.path(container)
-            if not path.exists():
-                try:  # a spare run directory brings an empty file: renaming it is cheaper
-                    os.rename(path.parent / BLANK, path)
-                except FileNotFoundError:  # no spare (or its file is used): make the folder
-                    path.parent.mkdir(parents=True, exist_ok=True)
+        A run directory made from a spare (controller/rundirs.py) brings an empty ``.blank``
+        file: the first container writes to it at once and it gets its name in :meth:`settle`,
+        which the runner calls once the container runs (a rename is a directory change, the
+        slowest thing on a busy disk, and need not delay the start). One log needs no order:
+        the index is written when a second container starts (before its log file appears, so
+        whoever sees two logs also sees their order)."""
+        if container in self._files:
+            return
+        path = self.path(container)
+        if not self._started:
+            try:
+                fd = os.open(path.parent / BLANK, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+            except FileNotFoundError:
+                pass
+            else:
                 self._started.append(container)
-                if len(self._started) > 1:
-                    new = self._started if len(self._started) == 2 else self._started[-1:]
-                    with open(path.parent / INDEX, "a") as index:
-                        index.write("".join(name + "\n" for name in new))
-            # unbuffered: every write reaches the file at once, for followers in other processes
-            self._files[container] = open(path, "ab", buffering=0)  # noqa: SIM115
+                self._unnamed = (path.parent / BLANK, path)
+                # unbuffered: every write reaches the file at once, for followers elsewhere
+                self._files[container] = open(fd, "ab", buffering=0)  # noqa: SIM115
+                return
+        self.settle()
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._started.append(container)
+            if len(self._started) > 1:
+                new = self._started if len(self._started) == 2 else self._started[-1:]
+                with open(path.parent / INDEX, "a") as index:
+                    index.write("".join(name + "\n" for name in new))
+        self._files[container] = open(path, "ab", buffering=0)  # noqa: SIM115
+
+    def settle(self) -> None:
+        """Give the first container's log file its name, if it still has the spare's."""
+        if self._unnamed is not None:
+            blank, path = self._unnamed
+            self._unnamed = None
+            os.rename(blank, path)
 
     def fileno(self, container: str) -> int:
         """The container's log file descriptor (opened for appending), for a process to write to."""
@@ -76,9 +97,12 @@ class LogStore:
         self._files[container].write(data)
 
     def close(self) -> None:
-        for handle in self._files.values():
-            handle.close()
-        self._files.clear()
+        try:
+            self.settle()
+        finally:
+            for handle in self._files.values():
+                handle.close()
+            self._files.clear()
 
     def __enter__(self) -> LogStore:
         return self

@@ -289,6 +289,7 @@ class _PodRun:
             self.running_sidecars.append(running)
             state.started_at = running.started_at
             await self._report(state)
+            self.logs.settle()
         for running in self.running_sidecars:
             c = running.container
 
@@ -377,6 +378,7 @@ class _PodRun:
         state.started_at = running.started_at
         state.phase = "running"
         await self._report(state)
+        self.logs.settle()  # while the step runs
         step_dirs()
 
         timeout = container.timeout if container.timeout and container.timeout > 0 else None

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 from tektite.controller.rundirs import SpareRunDirs
-from tektite.executor.logs import LogStore, containers_with_logs
+from tektite.executor.logs import LogStore, containers_with_logs, read
 
 
 def ready(spares: SpareRunDirs, n: int) -> None:
@@ -33,6 +34,34 @@ def test_a_claimed_skeleton_becomes_the_run_directory_and_its_first_log(tmp_path
     finally:
         spares.close()
     assert not spares.root.exists()  # nothing left behind in the home
+
+
+def test_the_first_log_keeps_what_was_written_before_and_after_it_got_its_name(tmp_path: Path) -> None:
+    """The first container writes into the spare's empty file from its first byte; the file gets
+    the container's name once it runs (LogStore.settle), and later containers list after it."""
+    spares = SpareRunDirs(tmp_path / ".spare", size=1, low=0)
+    spares.start()
+    try:
+        ready(spares, 1)
+        target = tmp_path / "run"
+        assert spares.claim(target)
+        logs = LogStore(target)
+        fd = logs.fileno("step-a")  # what the process gets as stdout and stderr
+        os.write(fd, b"before\n")
+        logs.settle()
+        os.write(fd, b"after\n")
+        logs.write("step-b", b"second\n")
+        logs.close()
+        assert read(target, "step-a") == b"before\nafter\n"
+        assert read(target, "step-b") == b"second\n"
+        assert containers_with_logs(target) == ["step-a", "step-b"]
+        assert sorted(p.name for p in (target / "logs").iterdir()) == [
+            "containers",
+            "step-a.log",
+            "step-b.log",
+        ]
+    finally:
+        spares.close()
 
 
 def test_a_target_that_already_has_content_is_refused_and_the_spare_kept(tmp_path: Path) -> None:
