@@ -27,7 +27,7 @@ from tektite.controller import pipelinerun as prmod
 from tektite.controller import taskrun as trmod
 from tektite.controller.cluster import Cluster
 from tektite.controller.lookup import RunSetupError
-from tektite.controller.rundirs import SpareRunDirs
+from tektite.controller.rundirs import SANDBOX_SKELETON, SpareRunDirs, sandbox_links
 from tektite.controller.taskrun_build import BuildEnv, Built, build_pod
 from tektite.core.conditions import TaskRunReason, get_condition, is_done, now, parse_time
 from tektite.core.params import enum_subset_problem
@@ -117,7 +117,12 @@ class Engine:
         self.store = cluster.store
         self.executor = executor
         self.poll_interval = poll_interval
-        self._spares = SpareRunDirs(cluster.paths.spare_runs_dir())
+        if executor.virtual_paths:  # a sandbox mounts Tekton's whole layout: spares bring it
+            self._spares = SpareRunDirs(
+                cluster.paths.spare_runs_dir(), skeleton=SANDBOX_SKELETON, links=sandbox_links()
+            )
+        else:
+            self._spares = SpareRunDirs(cluster.paths.spare_runs_dir())
         self.queue: asyncio.Queue[Key] = asyncio.Queue()
         self.queued: set[Key] = set()
         self.running: dict[Key, _Running] = {}

@@ -6,8 +6,11 @@ import os
 import time
 from pathlib import Path
 
-from tektite.controller.rundirs import SpareRunDirs
+from tektite.controller.rundirs import SANDBOX_SKELETON, SpareRunDirs, sandbox_links
+from tektite.executor.layout import prepare_run_dir
 from tektite.executor.logs import LogStore, containers_with_logs, read
+from tektite.executor.plan import Mount
+from tektite.executor.testkit import pod, step
 
 
 def ready(spares: SpareRunDirs, n: int) -> None:
@@ -99,3 +102,38 @@ def test_an_engine_started_again_gets_spares_again(tmp_path: Path) -> None:
         assert spares.claim(tmp_path / "run")
     finally:
         spares.close()
+
+
+def test_a_sandbox_skeleton_brings_tektons_layout_and_prepare_completes_it(tmp_path: Path) -> None:
+    """The sandbox mounts Tekton's whole /tekton layout: its spares bring it (down to the first
+    step's status directory, its index link and the compatibility programs); preparing the pod
+    adds only what depends on its steps, and the layout is the one a run without a spare gets."""
+    spares = SpareRunDirs(
+        tmp_path / ".spare", size=1, low=0, skeleton=SANDBOX_SKELETON, links=sandbox_links()
+    )
+    spares.start()
+    try:
+        ready(spares, 1)
+        with_spare, without = tmp_path / "a", tmp_path / "b"
+        assert spares.claim(with_spare)
+        for run_dir in (with_spare, without):
+            steps = [step("build", command=["true"]), step("push", command=["true"])]
+            prepare_run_dir(pod(run_dir, steps, mounts=[Mount(run_dir / "workspace", "/workspace")]))
+    finally:
+        spares.close()
+
+    def layout(root: Path) -> dict[str, str]:
+        found = {}
+        for path in sorted(root.rglob("*")):
+            rel = str(path.relative_to(root))
+            found[rel] = (
+                f"-> {os.readlink(path)}" if path.is_symlink() else ("dir" if path.is_dir() else "file")
+            )
+        return found
+
+    got = layout(with_spare)
+    assert got.pop("logs") == "dir" and got.pop("logs/.blank") == "file"  # the spare's log folder
+    assert got == layout(without)
+    assert got["tekton/steps/0"] == "-> ../run/0/status"
+    assert got["tekton/steps/1"] == "-> ../run/1/status"
+    assert got["tekton/steps/step-build"] == "-> ../run/0/status"
