@@ -20,7 +20,9 @@ For each isolation mode (``process``: plain subprocesses; ``sandbox``: bubblewra
   all of them; ``fan100_engine_ms`` is ``fan100_ms - 100 * spawn_ms`` (no parallelism credit);
   ``fan100_ratio`` is ``fan100_ms / (100 * spawn_ms)``.
 
-Figures are medians over ``--rounds`` repetitions (the pipelines use fewer rounds). ``--json``
+Figures are medians over ``--rounds`` repetitions (at least 20 for the 1-step TaskRun and the floors,
+which are sampled in turn - a spawn, an asyncio spawn, a TaskRun - so their ratio compares them
+under the same conditions of the machine; the pipelines use fewer rounds). ``--json``
 prints one object ``{"<mode>": {<key>: value, ...}, "host": {...}}`` with the keys above.
 """
 
@@ -94,16 +96,10 @@ def floor_argv(mode: str) -> list[str]:
     return ["true"]
 
 
-async def spawn_floor(mode: str, rounds: int, spawn: Any = _spawn_pidfd) -> float:
-    argv = floor_argv(mode)
-    for _ in range(3):
-        await spawn(argv)
-    samples = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        await spawn(argv)
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
+async def _timed(action: Any) -> float:
+    start = time.perf_counter()
+    await action()
+    return (time.perf_counter() - start) * 1000
 
 
 def taskrun_1step() -> JSON:
@@ -140,17 +136,39 @@ def fan100() -> JSON:
     return pipeline([_task("root", []), *(_task(m, ["root"]) for m in mids), _task("sink", mids)])
 
 
+async def one_run(engine: Engine, cluster: Cluster, make: Any) -> float:
+    """Milliseconds from store.create to the run's final status written."""
+    obj = make()
+    start = time.perf_counter()
+    created = cluster.store.create(obj)
+    final = await engine.wait(created["kind"], created["metadata"]["name"])
+    took = (time.perf_counter() - start) * 1000
+    if not succeeded(final):
+        raise SystemExit(f"bench run failed: {final.get('status', {}).get('conditions')}")
+    return took
+
+
 async def timed_runs(engine: Engine, cluster: Cluster, make: Any, rounds: int) -> float:
-    samples = []
-    for _ in range(rounds + 1):
-        obj = make()
-        start = time.perf_counter()
-        created = cluster.store.create(obj)
-        final = await engine.wait(created["kind"], created["metadata"]["name"])
-        samples.append((time.perf_counter() - start) * 1000)
-        if not succeeded(final):
-            raise SystemExit(f"bench run failed: {final.get('status', {}).get('conditions')}")
-    return statistics.median(samples[1:])  # the first run warms caches
+    await one_run(engine, cluster, make)  # the first run warms caches
+    return statistics.median([await one_run(engine, cluster, make) for _ in range(rounds)])
+
+
+async def one_step_against_floors(
+    engine: Engine, cluster: Cluster, mode: str, rounds: int
+) -> tuple[float, float, float]:
+    """Medians of the spawn floor, asyncio's spawn and a 1-step TaskRun, sampled in turn (one of
+    each per round), so that the ratio compares them under the same conditions of the machine."""
+    argv = floor_argv(mode)
+    for _ in range(3):
+        await _spawn_pidfd(argv)
+        await _spawn_asyncio(argv)
+    await one_run(engine, cluster, taskrun_1step)  # warms the engine's caches
+    floors, asyncio_floors, runs = [], [], []
+    for _ in range(rounds):
+        floors.append(await _timed(lambda: _spawn_pidfd(argv)))
+        asyncio_floors.append(await _timed(lambda: _spawn_asyncio(argv)))
+        runs.append(await one_run(engine, cluster, taskrun_1step))
+    return statistics.median(floors), statistics.median(asyncio_floors), statistics.median(runs)
 
 
 async def measure(mode: str, rounds: int) -> JSON:
@@ -164,9 +182,7 @@ async def measure(mode: str, rounds: int) -> JSON:
         await engine.start()
         settle_heap()  # as `tektite run`, `start` and `serve` do once the engine is set up
         try:
-            floor = await spawn_floor(mode, max(rounds, 20))
-            floor_asyncio = await spawn_floor(mode, max(rounds, 20), _spawn_asyncio)
-            one = await timed_runs(engine, cluster, taskrun_1step, rounds)
+            floor, floor_asyncio, one = await one_step_against_floors(engine, cluster, mode, max(rounds, 20))
             seq = await timed_runs(engine, cluster, seq10, max(3, rounds // 4))
             fan = await timed_runs(engine, cluster, fan100, max(2, rounds // 10))
         finally:
