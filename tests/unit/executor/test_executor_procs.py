@@ -29,7 +29,8 @@ def test_kill_tree_reaches_grandchildren_and_escapees() -> None:
         )
         launch = Launch(["sh", "-c", script], {"PATH": "/usr/bin:/bin"})
         proc = await spawn(launch, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-        while len(processes_matching(f"sleep {marker}")) < 3:
+        # sh's own command line names the marker too: wait for it and all three sleeps
+        while len(processes_matching(f"sleep {marker}")) < 4:
             await asyncio.sleep(0.01)
         members = process_tree(proc.pid)
         await kill_tree(proc.pid, grace=0.2)
