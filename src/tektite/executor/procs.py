@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 DEFAULT_GRACE = 2.0
 CONTAINER_ID_ENV = "TEKTITE_CONTAINER_ID"
@@ -295,39 +296,23 @@ async def spawn(launch: Launch, *, stdout: int, stderr: int) -> Proc:
     if launch.tag is None:
         launch.tag = uuid.uuid4().hex
     launch.env = {**launch.env, CONTAINER_ID_ENV: launch.tag}
-    user: int | None = None
-    group: int | None = None
-    extra_groups: list[int] | None = None
+    options: dict[str, Any] = {
+        "stdin": subprocess.DEVNULL,
+        "stdout": stdout,
+        "stderr": stderr,
+        "env": launch.env,
+        "cwd": launch.cwd,
+        "start_new_session": True,
+        "close_fds": True,
+    }
     if launch.user is not None:
-        user, group, extra_groups = launch.user, launch.group if launch.group is not None else 0, []
+        options.update(
+            user=launch.user, group=launch.group if launch.group is not None else 0, extra_groups=[]
+        )
     launch.since = boot_ticks()
     if not PIDFDS:  # kernels before 5.3: asyncio's child watcher
-        return await asyncio.create_subprocess_exec(
-            *launch.argv,
-            stdin=subprocess.DEVNULL,
-            stdout=stdout,
-            stderr=stderr,
-            env=launch.env,
-            cwd=launch.cwd,
-            start_new_session=True,
-            close_fds=True,
-            user=user,
-            group=group,
-            extra_groups=extra_groups,
-        )
-    popen = subprocess.Popen(
-        launch.argv,
-        stdin=subprocess.DEVNULL,
-        stdout=stdout,
-        stderr=stderr,
-        env=launch.env,
-        cwd=launch.cwd,
-        start_new_session=True,
-        close_fds=True,
-        user=user,
-        group=group,
-        extra_groups=extra_groups,
-    )
+        return await asyncio.create_subprocess_exec(*launch.argv, **options)
+    popen = subprocess.Popen(launch.argv, **options)
     try:
         pidfd = os.pidfd_open(popen.pid)
     except BaseException:
