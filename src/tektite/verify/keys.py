@@ -7,11 +7,12 @@ itself, RSA uses PKCS#1 v1.5 with SHA-256.
 from __future__ import annotations
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
+from tektite.chains.signing.base import signed_with
 from tektite.errors import VerificationError
 
 __all__ = ["BadSignature", "load_public_key", "verify_signature"]
@@ -48,18 +49,11 @@ def load_public_key(pem: bytes, *, source: str = "public key") -> PublicKeyTypes
 
 def verify_signature(public_key: PublicKeyTypes, signature: bytes, data: bytes) -> None:
     """Return if ``signature`` over ``data`` verifies with ``public_key``; else raise VerificationError."""
-    try:
-        if isinstance(public_key, ec.EllipticCurvePublicKey):
-            public_key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
-        elif isinstance(public_key, ed25519.Ed25519PublicKey):
-            public_key.verify(signature, data)
-        elif isinstance(public_key, rsa.RSAPublicKey):
-            public_key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
-        else:
-            raise VerificationError(
-                f"unsupported public key; expected ECDSA, Ed25519 or RSA, found {type(public_key).__name__}"
-            )
-    except InvalidSignature:
+    if not isinstance(public_key, (ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey, rsa.RSAPublicKey)):
+        raise VerificationError(
+            f"unsupported public key; expected ECDSA, Ed25519 or RSA, found {type(public_key).__name__}"
+        )
+    if not signed_with(public_key, signature, data):
         raise BadSignature(
             "signature does not verify with the given public key (wrong key, or the data was changed)"
-        ) from None
+        )
