@@ -7,8 +7,9 @@ For each isolation mode (``process``: plain subprocesses; ``sandbox``: bubblewra
 * ``spawn_ms``: bare spawn floor - start ``true`` and wait for it, the same way the mode does
   (``bwrap`` with tektite's sandbox arguments for ``sandbox``; ``subprocess.Popen`` and a wake-up
   on the process's pidfd in the event loop, as the executor spawns), no tektite code involved;
-* ``spawn_asyncio_ms``: the same through ``asyncio.create_subprocess_exec`` (its transport and
-  protocol cost a little more; the floor before the executor stopped using them) - information;
+* ``spawn_asyncio_ms``: the same through ``asyncio.create_subprocess_exec`` with Python's default
+  child watcher (its transport and protocol, and on 3.11 a thread per process, cost more; the
+  executor stopped using them) - information;
 * ``taskrun_1step_ms``: a TaskRun with one step running ``true``, from ``store.create`` to its
   final status written, through the real engine, store (SQLite) and executor;
 * ``step_overhead_ms``: ``taskrun_1step_ms - spawn_ms`` - what tektite adds around one step;
@@ -20,8 +21,8 @@ For each isolation mode (``process``: plain subprocesses; ``sandbox``: bubblewra
   all of them; ``fan100_engine_ms`` is ``fan100_ms - 100 * spawn_ms`` (no parallelism credit);
   ``fan100_ratio`` is ``fan100_ms / (100 * spawn_ms)``.
 
-Figures are medians over ``--rounds`` repetitions (at least 20 for the 1-step TaskRun and the floors,
-which are sampled in turn - a spawn, an asyncio spawn, a TaskRun - so their ratio compares them
+Figures are medians over ``--rounds`` repetitions (at least 20 for the 1-step TaskRun and the floors;
+the floor and the TaskRun are sampled in turn - a spawn, a TaskRun - so their ratio compares them
 under the same conditions of the machine; the pipelines use fewer rounds). ``--json``
 prints one object ``{"<mode>": {<key>: value, ...}, "host": {...}}`` with the keys above.
 """
@@ -153,22 +154,29 @@ async def timed_runs(engine: Engine, cluster: Cluster, make: Any, rounds: int) -
     return statistics.median([await one_run(engine, cluster, make) for _ in range(rounds)])
 
 
-async def one_step_against_floors(
+async def one_step_against_floor(
     engine: Engine, cluster: Cluster, mode: str, rounds: int
-) -> tuple[float, float, float]:
-    """Medians of the spawn floor, asyncio's spawn and a 1-step TaskRun, sampled in turn (one of
-    each per round), so that the ratio compares them under the same conditions of the machine."""
+) -> tuple[float, float]:
+    """Medians of the spawn floor and a 1-step TaskRun, sampled in turn (one of each per round),
+    so that the ratio compares them under the same conditions of the machine."""
     argv = floor_argv(mode)
     for _ in range(3):
         await _spawn_pidfd(argv)
-        await _spawn_asyncio(argv)
     await one_run(engine, cluster, taskrun_1step)  # warms the engine's caches
-    floors, asyncio_floors, runs = [], [], []
+    floors, runs = [], []
     for _ in range(rounds):
         floors.append(await _timed(lambda: _spawn_pidfd(argv)))
-        asyncio_floors.append(await _timed(lambda: _spawn_asyncio(argv)))
         runs.append(await one_run(engine, cluster, taskrun_1step))
-    return statistics.median(floors), statistics.median(asyncio_floors), statistics.median(runs)
+    return statistics.median(floors), statistics.median(runs)
+
+
+async def asyncio_floor(mode: str, rounds: int) -> float:
+    """The same spawn through asyncio (measured on its own: on Python 3.11 its child watcher starts
+    a thread per process, which would disturb the samples around it)."""
+    argv = floor_argv(mode)
+    for _ in range(3):
+        await _spawn_asyncio(argv)
+    return statistics.median([await _timed(lambda: _spawn_asyncio(argv)) for _ in range(rounds)])
 
 
 async def measure(mode: str, rounds: int) -> JSON:
@@ -182,7 +190,8 @@ async def measure(mode: str, rounds: int) -> JSON:
         await engine.start()
         settle_heap()  # as `tektite run`, `start` and `serve` do once the engine is set up
         try:
-            floor, floor_asyncio, one = await one_step_against_floors(engine, cluster, mode, max(rounds, 20))
+            floor, one = await one_step_against_floor(engine, cluster, mode, max(rounds, 20))
+            floor_asyncio = await asyncio_floor(mode, max(rounds, 20))
             seq = await timed_runs(engine, cluster, seq10, max(3, rounds // 4))
             fan = await timed_runs(engine, cluster, fan100, max(2, rounds // 10))
         finally:

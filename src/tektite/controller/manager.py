@@ -13,7 +13,6 @@ import contextlib
 import fcntl
 import logging
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -176,7 +175,6 @@ class Engine:
             raise EngineBusy(f"another tektite engine is running on {self.cluster.home}")
         self.loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
-        _fast_child_watcher()
         self._last_rv = self.store.current_resource_version()
         self._unsubscribe = self.store.subscribe(self._on_event)
         self._spares.start()
@@ -816,80 +814,6 @@ class Engine:
                 return
             except Conflict:
                 continue
-
-
-class _PidfdWatcher(asyncio.AbstractChildWatcher):  # type: ignore[misc,unused-ignore]
-    """Waits for child processes through pidfds on the loop that started each one.
-
-    Python 3.11's default watcher starts a thread per child (~1 ms per step); its
-    ``PidfdChildWatcher`` is bound to one loop and refuses to work once that loop has closed
-    (a second ``asyncio.run`` in the same process). This one follows the running loop.
-    """
-
-    def __init__(self) -> None:
-        self._children: dict[
-            int, tuple[int, asyncio.AbstractEventLoop, Callable[..., Any], tuple[Any, ...]]
-        ] = {}
-
-    def add_child_handler(self, pid: int, callback: Callable[..., Any], *args: Any) -> None:  # type: ignore[override]
-        loop = asyncio.get_running_loop()
-        pidfd = os.pidfd_open(pid)
-        loop.add_reader(pidfd, self._reap, pid)
-        self._children[pid] = (pidfd, loop, callback, args)
-
-    def _reap(self, pid: int) -> None:
-        entry = self._children.pop(pid, None)
-        if entry is None:
-            return
-        pidfd, loop, callback, args = entry
-        loop.remove_reader(pidfd)
-        os.close(pidfd)
-        try:
-            _, status = os.waitpid(pid, 0)
-            returncode = os.waitstatus_to_exitcode(status)
-        except ChildProcessError:
-            returncode = 255
-        callback(pid, returncode, *args)
-
-    def remove_child_handler(self, pid: int) -> bool:
-        entry = self._children.pop(pid, None)
-        if entry is None:
-            return False
-        pidfd, loop, _, _ = entry
-        if not loop.is_closed():
-            loop.remove_reader(pidfd)
-        os.close(pidfd)
-        return True
-
-    def attach_loop(self, loop: asyncio.AbstractEventLoop | None) -> None:
-        pass
-
-    def close(self) -> None:
-        for pid in list(self._children):
-            self.remove_child_handler(pid)
-
-    def is_active(self) -> bool:
-        return True
-
-    def __enter__(self) -> _PidfdWatcher:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
-def _fast_child_watcher() -> None:
-    """Install :class:`_PidfdWatcher` on Python 3.11 (>= 3.12 uses pidfds by itself)."""
-    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
-        return
-    policy = asyncio.get_event_loop_policy()
-    try:
-        if isinstance(policy.get_child_watcher(), _PidfdWatcher):  # type: ignore[attr-defined,unused-ignore]
-            return
-        os.close(os.pidfd_open(os.getpid()))  # the kernel supports pidfds
-        policy.set_child_watcher(_PidfdWatcher())  # type: ignore[attr-defined,unused-ignore]
-    except (OSError, NotImplementedError, RuntimeError):
-        pass
 
 
 def _read_results(folder: Path) -> dict[str, str]:
