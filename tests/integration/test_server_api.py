@@ -529,6 +529,7 @@ def _write(path: Path, obj: dict[str, Any]) -> Path:
 def test_remote_store_follows_the_store_protocol(served: Served) -> None:
     from tektite.errors import AlreadyExists, Conflict, NotFound
     from tektite.server.client import RemoteStore
+    from tektite.store.base import MetadataPatch
 
     store = RemoteStore(served.url, served.admin, ca_file=served.ca)
     try:
@@ -546,6 +547,19 @@ def test_remote_store_follows_the_store_protocol(served: Served) -> None:
         assert [o["metadata"]["name"] for o in page.items] == ["remote-cm"]
         events = store.events_since(int(created["metadata"]["resourceVersion"]) - 1, ("ConfigMap",))
         assert [e.type for e in events if e.name == "remote-cm"] == ["ADDED", "MODIFIED"]
+        current = store.get("ConfigMap", "remote-cm")
+        rv = current["metadata"]["resourceVersion"]
+        patched, stale_patch = store.patch_metadata_many(
+            [
+                MetadataPatch("ConfigMap", "remote-cm", "default", rv, {"signed": "true"}, ("hold",)),
+                MetadataPatch("ConfigMap", "remote-cm", "default", rv, {"signed": "again"}),
+            ]
+        )
+        assert isinstance(patched, int) and isinstance(stale_patch, Conflict)
+        meta = store.get("ConfigMap", "remote-cm")["metadata"]
+        assert meta["annotations"]["signed"] == "true" and meta["finalizers"] == ["hold"]
+        assert meta["resourceVersion"] == str(patched)
+        store.patch_metadata_many([MetadataPatch("ConfigMap", "remote-cm", "default", str(patched), {}, ())])
         assert store.delete("ConfigMap", "remote-cm").deleted[0]["metadata"]["name"] == "remote-cm"
         with pytest.raises(NotFound):
             store.get("ConfigMap", "remote-cm")

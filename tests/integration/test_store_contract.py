@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from tektite.errors import AlreadyExists, Conflict, NotFound
+from tektite.store.base import MetadataPatch
 from tektite.store.sql import SQLStore
 
 JSON = dict[str, Any]
@@ -168,6 +169,78 @@ def test_update_many_checks_each_object_on_its_own_and_writes_the_rest_in_order(
     assert store.get("TaskRun", "stale")["metadata"]["labels"] == {"moved": "on"}
     events = store.events_since(start, ("TaskRun",))
     assert [(e.type, e.name) for e in events] == [("MODIFIED", "a"), ("MODIFIED", "b"), ("MODIFIED", "c")]
+
+
+def test_metadata_patches_merge_annotations_and_finalizers_each_checked_on_its_own(store: SQLStore) -> None:
+    """How Chains marks runs: a merge patch of annotations and finalizers per run, with the
+    resourceVersion read as precondition; one transaction for many, each failing on its own."""
+    fin = "chains.tekton.dev"
+    a = store.create(
+        tr("a", {"app": "api"}, annotations={"old": "x", "keep": "k"}, finalizers=[fin, "other"])
+    )
+    b = store.create(tr("b", ns="team", finalizers=[fin]))
+    stale = store.create(tr("stale"))
+    store.update({**stale, "metadata": {**stale["metadata"], "annotations": {"moved": "on"}}})
+    seen: list[tuple[str, str, JSON]] = []
+    unsubscribe = store.subscribe(lambda e: seen.append((e.type, e.name, e.object["metadata"])))
+    start = store.current_resource_version()
+
+    def patch(
+        obj: JSON, annotations: dict[str, str | None], finalizers: tuple[str, ...] | None
+    ) -> MetadataPatch:
+        m = obj["metadata"]
+        return MetadataPatch(
+            obj["kind"], m["name"], m["namespace"], m["resourceVersion"], annotations, finalizers
+        )
+
+    results = store.patch_metadata_many(
+        [
+            patch(a, {"signed": "true", "old": None, "ü": '✓ "quoted"'}, ("other",)),
+            patch(b, {"signed": "true"}, ()),
+            patch(stale, {"signed": "true"}, None),
+            MetadataPatch("TaskRun", "missing", "default", "1", {"signed": "true"}),
+        ]
+    )
+    unsubscribe()
+    assert isinstance(results[2], Conflict) and "sent resourceVersion" in str(results[2])
+    assert isinstance(results[3], NotFound) and '"missing"' in str(results[3])
+    assert all(isinstance(r, int) for r in results[:2]) and results[0] < results[1]
+    got_a, got_b = store.get("TaskRun", "a"), store.get("TaskRun", "b", "team")
+    assert got_a["metadata"]["annotations"] == {"keep": "k", "signed": "true", "ü": '✓ "quoted"'}
+    assert got_a["metadata"]["finalizers"] == ["other"] and "finalizers" not in got_b["metadata"]
+    assert [got_a["metadata"]["resourceVersion"], got_b["metadata"]["resourceVersion"]] == [
+        str(r) for r in results[:2]
+    ]
+    assert got_a["spec"] == a["spec"] and got_a["metadata"]["uid"] == a["metadata"]["uid"]
+    assert store.get("TaskRun", "stale")["metadata"]["annotations"] == {"moved": "on"}
+    assert [o["metadata"]["name"] for o in store.list("TaskRun", label_selector="app=api").items] == ["a"]
+    events = store.events_since(start, ("TaskRun",))
+    assert [(e.type, e.name, e.resource_version) for e in events] == [
+        ("MODIFIED", "a", results[0]),
+        ("MODIFIED", "b", results[1]),
+    ]
+    assert events[0].object["metadata"]["annotations"]["signed"] == "true"
+    assert [(t, n, m["resourceVersion"]) for t, n, m in seen] == [
+        ("MODIFIED", "a", str(results[0])),
+        ("MODIFIED", "b", str(results[1])),
+    ]
+
+
+def test_a_metadata_patch_removing_the_last_finalizer_of_a_deleted_object_deletes_it(store: SQLStore) -> None:
+    store.create(tr("held", finalizers=["chains.tekton.dev"]))
+    store.delete("TaskRun", "held")
+    held = store.get("TaskRun", "held")
+    start = store.current_resource_version()
+    [rv] = store.patch_metadata_many(
+        [
+            MetadataPatch(
+                "TaskRun", "held", "default", held["metadata"]["resourceVersion"], {"signed": "true"}, ()
+            )
+        ]
+    )
+    assert isinstance(rv, int)
+    assert store.try_get("TaskRun", "held") is None
+    assert [e.type for e in store.events_since(start, ("TaskRun",))] == ["DELETED"]
 
 
 def test_listeners_see_every_write(store: SQLStore) -> None:

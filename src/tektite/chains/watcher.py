@@ -55,6 +55,7 @@ from tektite.chains.workqueue import Key, WorkQueue
 from tektite.controller.cluster import Cluster
 from tektite.core.conditions import is_done
 from tektite.errors import Conflict, NotFound, TektiteError
+from tektite.store.base import MetadataPatch
 
 __all__ = ["Action", "ChainsWatcher", "SyncSummary"]
 
@@ -532,11 +533,7 @@ class ChainsWatcher:
         return {**obj, "metadata": meta}
 
     def _wrote(self, obj: JSON, marked: JSON, new: JSON, annotations: dict[str, str]) -> None:
-        with self._lock:
-            self._written[_key(obj)] = _rv(new)
-            self._written.move_to_end(_key(obj))
-            while len(self._written) > 100_000:
-                self._written.popitem(last=False)
+        self._remember(obj, _rv(new))
         meta = marked["metadata"]
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
             self.cluster.cleanup(new)  # the update removed the run: its directory goes too
@@ -574,22 +571,60 @@ class ChainsWatcher:
     def _flush_marks(self, deferred: list[tuple[JSON, dict[str, str]]]) -> None:
         if not deferred:
             return
-        marked = [self._marked(obj, notes, drop=(A.ERROR,), finalizer=False) for obj, notes in deferred]
+        # a run being deleted is marked on its own (the update may delete it, and its directory)
+        going = [(obj, notes) for obj, notes in deferred if obj["metadata"].get("deletionTimestamp")]
+        deferred = [(obj, notes) for obj, notes in deferred if not obj["metadata"].get("deletionTimestamp")]
+        for obj, notes in going:
+            if self._mark(obj, notes, drop=(A.ERROR,)) is not None:
+                self._signed(obj)
+        if not deferred:
+            return
+        patches = [self._mark_patch(obj, notes) for obj, notes in deferred]
         try:
-            results: list[JSON | TektiteError] = self.store.update_many(marked)
+            results = self.store.patch_metadata_many(patches)
         except Exception:
             # nothing was written (one transaction): the runs go round again; storing their
             # signatures again adds nothing (see storage/oci.py), and the marks are retried
             for obj, _ in deferred:
                 self.queue.put(_key(obj), None, delay=0.5)
             raise
-        for (obj, notes), m, result in zip(deferred, marked, results, strict=True):
+        for (obj, notes), result in zip(deferred, results, strict=True):
             if isinstance(result, TektiteError):  # changed meanwhile: the one-by-one path sorts it out
                 if self._mark(obj, notes, drop=(A.ERROR,)) is None:
                     continue
             else:
-                self._wrote(obj, m, result, notes)
+                self._remember(obj, result)
+                self._after_mark(obj)  # the patch changed no label nor child reference
             self._signed(obj)
+
+    def _mark_patch(self, obj: JSON, notes: dict[str, str]) -> MetadataPatch:
+        """The merge patch :meth:`_marked` would make of ``obj`` (finalizer dropped, unless the
+        run is held for its PipelineRun; the old error dropped)."""
+        meta = obj["metadata"]
+        annotations: dict[str, str | None] = dict(notes)
+        if A.ERROR in (meta.get("annotations") or {}):
+            annotations[A.ERROR] = None
+        name = A.finalizer_for(obj["kind"])
+        current = list(meta.get("finalizers") or [])
+        wanted = [f for f in current if f != name]
+        if self._held_for_parent(obj):
+            wanted.append(name)
+        return MetadataPatch(
+            obj["kind"],
+            meta["name"],
+            meta.get("namespace"),
+            str(meta.get("resourceVersion") or ""),
+            annotations,
+            tuple(wanted) if wanted != current else None,
+        )
+
+    def _remember(self, obj: JSON, rv: int) -> None:
+        """The newest resourceVersion we wrote of ``obj``: events up to it need nothing from us."""
+        with self._lock:
+            self._written[_key(obj)] = rv
+            self._written.move_to_end(_key(obj))
+            while len(self._written) > 100_000:
+                self._written.popitem(last=False)
 
     def _signed(self, obj: JSON) -> None:
         kind, key = obj["kind"], _key(obj)

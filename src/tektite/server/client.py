@@ -41,6 +41,8 @@ from tektite.store.base import (
     JSONList,
     Listener,
     ListResult,
+    MetadataPatches,
+    PatchResults,
     UpdateResults,
 )
 
@@ -202,6 +204,32 @@ class RemoteStore:
                 out.append(self.update(obj))
             except (Conflict, NotFound) as exc:
                 out.append(exc)
+        return out
+
+    def patch_metadata_many(self, patches: MetadataPatches) -> PatchResults:
+        """One merge-patch request per object; the resourceVersion in it is the precondition."""
+        out: PatchResults = []
+        for patch in patches:
+            meta: JSON = {"resourceVersion": patch.resource_version}
+            if patch.annotations:
+                meta["annotations"] = patch.annotations
+            if patch.finalizers is not None:
+                meta["finalizers"] = list(patch.finalizers) or None
+            kind = _kind(patch.kind)
+            path = self.path(kind, patch.namespace or DEFAULT_NAMESPACE, patch.name)
+            try:
+                resp = self._call(
+                    "PATCH",
+                    path,
+                    json={"metadata": meta},
+                    headers={"content-type": "application/merge-patch+json"},
+                )
+            except (Conflict, NotFound) as exc:
+                out.append(exc)
+                continue
+            updated: JSON = resp.json()
+            self._notify("MODIFIED", updated)
+            out.append(int(updated["metadata"]["resourceVersion"]))
         return out
 
     def update(self, obj: JSON, *, status_only: bool = False) -> JSON:

@@ -49,6 +49,24 @@ class DeleteResult:
     pending: list[JSON] = field(default_factory=list)  # marked for deletion, held by finalizers
 
 
+@dataclass(frozen=True)
+class MetadataPatch:
+    """A merge patch (RFC 7386) of one object's annotations and finalizers, applied only while its
+    resourceVersion is still ``resource_version``: how Chains marks a run (``MergePatchType``).
+    An annotation set to None is removed; ``finalizers`` None leaves them, a tuple replaces them."""
+
+    kind: str
+    name: str
+    namespace: str | None
+    resource_version: str
+    annotations: dict[str, str | None] = field(default_factory=dict)
+    finalizers: tuple[str, ...] | None = None
+
+
+MetadataPatches = list[MetadataPatch]
+PatchResults = list[int | TektiteError]  # the new resourceVersion, or why it was not applied
+
+
 Listener = Callable[[Event], None]
 EventList = list[Event]
 JSONList = list[JSON]
@@ -79,6 +97,11 @@ class Store(Protocol):
 
     def update_many(self, objs: JSONList) -> UpdateResults:
         """Full updates in one transaction where the backend can; each fails on its own."""
+        ...
+
+    def patch_metadata_many(self, patches: MetadataPatches) -> PatchResults:
+        """Several :class:`MetadataPatch` in one transaction; each fails on its own (``Conflict``,
+        ``NotFound``). Removing the last finalizer of an object being deleted deletes it."""
         ...
 
     def delete(

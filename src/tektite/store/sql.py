@@ -33,6 +33,9 @@ from tektite.store.base import (
     JSONList,
     Listener,
     ListResult,
+    MetadataPatch,
+    MetadataPatches,
+    PatchResults,
     UpdateResults,
 )
 
@@ -181,6 +184,37 @@ class _Compiled:
         cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         cur.executemany(self.sql, [self.args(r) for r in rows])
         cur.close()
+
+
+# SQLite's json_patch is RFC 7386: the patch is merged in SQLite, the body never comes to Python.
+# An object being deleted is left to the general path (removing its last finalizer deletes it).
+_SQLITE_PATCH = (
+    "UPDATE objects SET rv = ?, body = json_patch(body, ?) WHERE kind = ? AND namespace = ? AND name = ? "
+    "AND rv = ? AND json_extract(body, '$.metadata.deletionTimestamp') IS NULL"
+)
+_SQLITE_EVENT_COPY = (
+    "INSERT INTO events (rv, kind, type, body) SELECT rv, kind, 'MODIFIED', body FROM objects "
+    "WHERE kind = ? AND namespace = ? AND name = ?"
+)
+
+
+def _apply_metadata_patch(meta: JSON, patch: MetadataPatch) -> None:
+    if patch.annotations:
+        annotations = dict(meta.get("annotations") or {})
+        for key, value in patch.annotations.items():
+            if value is None:
+                annotations.pop(key, None)
+            else:
+                annotations[key] = value
+        if annotations:
+            meta["annotations"] = annotations
+        else:
+            meta.pop("annotations", None)
+    if patch.finalizers is not None:
+        if patch.finalizers:
+            meta["finalizers"] = list(patch.finalizers)
+        else:
+            meta.pop("finalizers", None)
 
 
 class _Statements:
@@ -504,6 +538,73 @@ class SQLStore:
                 ]
             )
         return results
+
+    def patch_metadata_many(self, patches: MetadataPatches) -> PatchResults:
+        results: PatchResults = []
+        evts: EventList = []
+        fast: list[MetadataPatch] = []  # applied in SQL: their events are read back for listeners
+        sqlite = self.engine.dialect.name == "sqlite"
+        with self._lock, self.engine.begin() as conn:
+            top = self._next_rv(conn, len(patches)) if sqlite else 0
+            cur = conn.connection.dbapi_connection.cursor() if sqlite else None  # type: ignore[union-attr]
+            for n, patch in enumerate(patches):
+                namespace = _ns(patch.kind, patch.namespace)
+                if cur is not None:
+                    rv = top - len(patches) + 1 + n
+                    meta: JSON = {"resourceVersion": str(rv)}
+                    if patch.annotations:
+                        meta["annotations"] = patch.annotations
+                    if patch.finalizers is not None:
+                        meta["finalizers"] = list(patch.finalizers) or None
+                    where = (patch.kind, namespace, patch.name)
+                    cur.execute(
+                        _SQLITE_PATCH, (rv, _dumps({"metadata": meta}), *where, patch.resource_version)
+                    )
+                    if cur.rowcount == 1:
+                        cur.execute(_SQLITE_EVENT_COPY, where)
+                        self._prune_events(conn, rv)
+                        results.append(rv)
+                        fast.append(patch)
+                        continue
+                try:  # PostgreSQL, or not applied above: read, merge here, update
+                    new, _, done = self._patch_one(conn, patch, namespace)
+                except (Conflict, NotFound) as exc:
+                    results.append(exc)
+                    continue
+                results.append(int(new["metadata"]["resourceVersion"]))
+                evts.extend(done)
+            if cur is not None:
+                cur.close()
+            if fast and self._listeners:
+                evts.extend(self._events_of(conn, fast))
+        evts.sort(key=lambda e: e.resource_version)
+        self._notify(evts)
+        return results
+
+    def _patch_one(
+        self, conn: sa.Connection, patch: MetadataPatch, namespace: str
+    ) -> tuple[JSON, str | None, EventList]:
+        row = self._row(conn, patch.kind, patch.name, namespace)
+        if row is None:
+            raise NotFound(
+                f'{patch.kind} "{patch.name}" not found'
+                + (f' in namespace "{namespace}"' if namespace else "")
+            )
+        obj = _loads(row.body)
+        obj["metadata"]["resourceVersion"] = patch.resource_version  # the precondition
+        _apply_metadata_patch(obj["metadata"], patch)
+        return self._update_in(conn, obj, False)
+
+    def _events_of(self, conn: sa.Connection, patches: MetadataPatches) -> EventList:
+        """The MODIFIED events of objects just patched in SQL (for listeners)."""
+        found = self._rows_many(
+            conn, [{"kind": p.kind, "metadata": {"name": p.name, "namespace": p.namespace}} for p in patches]
+        )
+        out = []
+        for p in patches:
+            row = found[(p.kind, _ns(p.kind, p.namespace), p.name)]
+            out.append(Event("MODIFIED", _loads(row.body), int(row.rv)))
+        return out
 
     def _updated(self, new: JSON, text: str | None, evts: EventList, *, copy: bool = True) -> JSON:
         # listeners and the caller each get their own copy: listeners one parsed from the text

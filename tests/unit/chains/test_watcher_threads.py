@@ -210,16 +210,16 @@ def test_a_store_failure_while_marking_a_batch_does_not_stop_signing(
     runs go round again and the worker thread goes on - later runs are signed too."""
     engine = FakeEngine()
     watcher = make_watcher(cluster, poll_interval=0.02)
-    real = cluster.store.update_many
+    real = cluster.store.patch_metadata_many
     failures: list[int] = []
 
-    def flaky(objs: Any) -> Any:
+    def flaky(patches: Any) -> Any:
         if not failures:
-            failures.append(len(objs))
+            failures.append(len(patches))
             raise RuntimeError("database is locked")
-        return real(objs)
+        return real(patches)
 
-    monkeypatch.setattr(cluster.store, "update_many", flaky)
+    monkeypatch.setattr(cluster.store, "patch_metadata_many", flaky)
     watcher.attach(engine)
     try:
         eventually(lambda: watcher.lease.held(), "the watcher holds the lease")
