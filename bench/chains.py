@@ -6,7 +6,10 @@
    ``--runs`` times into a fresh store (new names and uids), each finished and unsigned.
 2. **floor**: DSSE envelopes per second over that run's statement, same key, one thread.
 3. **watcher**: ``ChainsWatcher.sync()`` over the store: each run read, formatted, signed, its
-   ``tekton`` annotations and ``chains.tekton.dev/signed`` written (one compare-and-swap update).
+   ``tekton`` annotations and ``chains.tekton.dev/signed`` written (a compare-and-swap merge patch).
+   As ``tektite chains run --once`` does, the backlog is shared among one forked process per CPU
+   (``TEKTITE_CHAINS_WORKERS``); the same sync in one process is measured too, on a second store
+   filled the same way.
 4. the parts of (3) one at a time (format, sign, store update) to show where the time goes, and
    how late an asyncio loop runs while the watcher's worker thread signs (its cost to an engine).
 """
@@ -30,7 +33,7 @@ from tektite.chains.formats import get_formatter
 from tektite.chains.keys import SignerSource
 from tektite.chains.settings import ChainsSettings
 from tektite.chains.sign import statement_bytes
-from tektite.chains.watcher import ChainsWatcher
+from tektite.chains.watcher import ChainsWatcher, shard_count
 from tektite.cli.common import settle_heap
 from tektite.controller.cluster import Cluster
 from tektite.controller.manager import Engine
@@ -136,7 +139,12 @@ def measure(runs: int, fmt: str) -> JSON:
         floor = rate(runs, time.perf_counter() - start)
         del statements, runs_list  # the bench's own piles are not the watcher's: no GC work for it
 
+        one = Cluster(scratch / "one-process")
+        fill(one, run, runs, fmt)  # the same backlog again
+        shards = ChainsWatcher(cluster, notify=lambda m: None)._shards(shard_count())
         watcher_rate = timed_sync(cluster, runs)
+        one_process_rate = timed_sync(one, runs, workers=1)
+        one.close()
 
         # a plain update of the same size, for comparison: what the store costs alone
         signed = cluster.store.list("TaskRun").items
@@ -155,7 +163,10 @@ def measure(runs: int, fmt: str) -> JSON:
             "payload_bytes": len(payload),
             "floor_dsse_signatures_per_s": round(floor),
             "watcher_runs_per_s": round(watcher_rate),
+            "watcher_processes": shards,
             "ratio_to_floor": round(watcher_rate / floor, 4),
+            "watcher_one_process_runs_per_s": round(one_process_rate),
+            "one_process_ratio_to_floor": round(one_process_rate / floor, 4),
             "parts": {
                 "format_per_s": round(format_rate),
                 "store_update_per_s": round(update_rate),
@@ -166,10 +177,10 @@ def measure(runs: int, fmt: str) -> JSON:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def timed_sync(cluster: Cluster, runs: int) -> float:
+def timed_sync(cluster: Cluster, runs: int, workers: int | None = None) -> float:
     watcher = ChainsWatcher(cluster, notify=lambda m: None)
     start = time.perf_counter()
-    summary = watcher.sync()
+    summary = watcher.sync(workers)
     seconds = time.perf_counter() - start
     assert summary.signed == runs and summary.failed == 0, summary
     return rate(runs, seconds)
@@ -229,8 +240,15 @@ def main() -> None:
         f"runs: {result['runs']} x one real TaskRun, format {result['format']}, payload {result['payload_bytes']} B"
     )
     print(f"floor   (raw DSSE signing, same key):          {result['floor_dsse_signatures_per_s']:>8} /s")
-    print(f"watcher (format + sign + tekton store + mark): {result['watcher_runs_per_s']:>8} runs/s")
+    print(
+        f"watcher (format + sign + tekton store + mark): {result['watcher_runs_per_s']:>8} runs/s"
+        f"  ({result['watcher_processes']} process(es))"
+    )
     print(f"ratio watcher / floor:                         {result['ratio_to_floor']:>8.1%}")
+    print(
+        f"  the same in one process:                     {result['watcher_one_process_runs_per_s']:>8} runs/s"
+        f"  ({result['one_process_ratio_to_floor']:.1%})"
+    )
     parts = result["parts"]
     print(f"  format alone:                                {parts['format_per_s']:>8} /s")
     print(f"  store update alone (same object size):       {parts['store_update_per_s']:>8} /s")

@@ -42,8 +42,13 @@ def counter(kind: str, event: str) -> Counter:
 
 
 class Metrics:
-    """Increments the counters; :meth:`inc` is what the watcher and the signer call."""
+    """Increments the counters; :meth:`inc` is what the watcher and the signer call. ``totals``
+    keeps this object's own increments (a shard process hands them to its parent)."""
+
+    def __init__(self) -> None:
+        self.totals: dict[tuple[str, str], int] = {}
 
     def inc(self, kind: str, event: str, amount: int = 1) -> None:
         if amount:
             counter(kind, event).inc(amount)
+            self.totals[(kind, event)] = self.totals.get((kind, event), 0) + amount

@@ -35,12 +35,16 @@ an engine's asyncio loop only pays for a queue put in its completion hook.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
+
+import orjson
 
 from tektite.chains import annotations as A
 from tektite.chains.config import CONFIGMAP, ChainsConfig
@@ -64,6 +68,7 @@ JSON = dict[str, Any]
 RUN_KINDS = ("TaskRun", "PipelineRun")
 WATCHED_KINDS = (*RUN_KINDS, "ConfigMap", "Secret")
 PARENT_LABEL = "tekton.dev/pipelineRun"
+WORKERS_ENV = "TEKTITE_CHAINS_WORKERS"
 ERROR_LIMIT = 1000
 SCAN_PAGE = 500
 
@@ -90,6 +95,27 @@ class SyncSummary:
 def _key(obj: JSON) -> Key:
     meta = obj.get("metadata") or {}
     return (str(obj.get("kind", "")), str(meta.get("namespace") or "default"), str(meta.get("name", "")))
+
+
+def shard_of(obj: JSON) -> int:
+    """A run's shard in a sharded sync: a TaskRun of a PipelineRun goes with its PipelineRun
+    (whose signing reads it and whose mark releases it)."""
+    meta = obj.get("metadata") or {}
+    owner = (meta.get("labels") or {}).get(PARENT_LABEL) if obj.get("kind") == "TaskRun" else None
+    return zlib.crc32(f"{meta.get('namespace') or 'default'}/{owner or meta.get('name', '')}".encode())
+
+
+def shard_count() -> int:
+    """Processes a backlog is shared among: ``TEKTITE_CHAINS_WORKERS`` (1 or 0: none), else one per
+    CPU this process may use."""
+    text = os.environ.get(WORKERS_ENV, "").strip()
+    if text:
+        try:
+            return max(int(text), 1)
+        except ValueError:
+            log.warning("chains: %s=%r is not a number; using one process", WORKERS_ENV, text)
+            return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _rv(obj: JSON) -> int:
@@ -131,6 +157,7 @@ class ChainsWatcher:
         self._backoff: dict[Key, float] = {}
         self._crashes: dict[Key, int] = {}
         self._defer: dict[Key, tuple[JSON, dict[str, str]]] | None = None  # signed, to mark (a batch)
+        self._shard: tuple[int, int] | None = None  # (index, count) in a sharded sync's child
 
     # -- lifecycle ------------------------------------------------------------------------------
     def attach(self, engine: Any) -> None:
@@ -174,8 +201,12 @@ class ChainsWatcher:
         finally:
             self.close()
 
-    def sync(self) -> SyncSummary:
-        """Process every run that needs it now, in this thread (``tektite chains run --once``)."""
+    def sync(self, workers: int | None = None) -> SyncSummary:
+        """Process every run that needs it now (``tektite chains run --once``).
+
+        A backlog is split among ``workers`` forked processes (default ``TEKTITE_CHAINS_WORKERS``,
+        else one per CPU; see :meth:`_sync_sharded`); otherwise it is signed in this thread.
+        """
         if not self.lease.try_acquire():
             raise TektiteError(
                 f"another Chains watcher holds the lease ({self.lease.holder()}); "
@@ -184,6 +215,14 @@ class ChainsWatcher:
             )
         self._leader = True
         self._draining = True
+        try:
+            shards = self._shards(shard_count() if workers is None else workers)
+            return self._sync_sharded(shards) if shards > 1 else self._sync_here()
+        finally:
+            self.lease.release()
+            self._leader = False
+
+    def _sync_here(self) -> SyncSummary:
         summary = SyncSummary()
 
         def drain() -> None:
@@ -192,15 +231,91 @@ class ChainsWatcher:
                     summary.signed += action == Action.SIGNED
                     summary.failed += action == Action.FAILED
 
-        try:
-            self._scan(each_page=drain)  # a page is signed before the next is read
-            self.queue.close()
-            drain()  # what the pages' runs queued again (parents, retries)
-        finally:
-            self.lease.release()
-            self._leader = False
+        self._scan(each_page=drain)  # a page is signed before the next is read
+        self.queue.close()
+        drain()  # what the pages' runs queued again (parents, retries)
         summary.left = len(self.queue)
         return summary
+
+    # -- a backlog in forked processes ------------------------------------------------------------
+    def _shards(self, wanted: int) -> int:
+        """How many processes :meth:`sync` may fork: 1 (none) unless forking is safe here - one
+        thread in this process, a SQL store whose connections a child can leave alone, no PKCS#11
+        session (a token's sessions do not survive a fork) - and there is a backlog to share."""
+        if wanted < 2 or threading.active_count() > 1 or not hasattr(self.store, "engine"):
+            return 1
+        config = self._config()
+        kinds = (
+            (config.artifacts.taskruns, config.artifacts.pipelineruns, config.artifacts.oci) if config else ()
+        )
+        if config is None or "kms" in {a.signer for a in kinds}:
+            return 1
+        page = self.store.list("TaskRun", limit=1)
+        if (page.remaining or 0) + len(page.items) < self.SHARD_MIN:
+            return 1
+        return wanted
+
+    SHARD_MIN = 500  # runs in the store before sync forks (a fork costs ~10 ms per process)
+
+    def _sync_sharded(self, shards: int) -> SyncSummary:
+        """Fork ``shards`` processes; each scans the store and signs the runs of its shard (a
+        PipelineRun and its TaskRuns are in the same one, see :func:`shard_of`), marking them
+        with compare-and-swap as this thread would. This process holds the lease meanwhile, and
+        adds up their summaries and counters. A shard that fails is done again here."""
+        config = self.settings.config()
+        for artifact in (config.artifacts.taskruns, config.artifacts.pipelineruns, config.artifacts.oci):
+            try:  # the home key is made (and announced) once, here, not by every child
+                self.signers.get(artifact.signer, config)
+            except TektiteError:
+                pass  # each run's signing reports it
+        children: list[tuple[int, int]] = []
+        for index in range(shards):
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the child: never returns
+                os.close(read_end)
+                self._run_shard(index, shards, write_end)
+            os.close(write_end)
+            children.append((pid, read_end))
+        summary, redo = SyncSummary(), False
+        for pid, read_end in children:
+            with os.fdopen(read_end, "rb") as pipe:
+                answer = pipe.read()
+            _, status = os.waitpid(pid, 0)
+            if status != 0 or not answer:
+                log.warning(
+                    "chains: a signing process failed (wait status %d); signing its share here", status
+                )
+                redo = True
+                continue
+            signed, failed, left, totals = orjson.loads(answer)
+            summary.signed += signed
+            summary.failed += failed
+            summary.left += left
+            for (kind, event), amount in totals:
+                self.metrics.inc(kind, event, amount)
+        if redo:
+            again = self._sync_here()
+            summary.signed += again.signed
+            summary.failed += again.failed
+            summary.left += again.left
+        return summary
+
+    def _run_shard(self, index: int, shards: int, out: int) -> NoReturn:
+        code = 1
+        try:
+            self.store.engine.dispose(close=False)  # type: ignore[attr-defined]  # the parent's connections stay its own
+            self._backends = None  # their HTTP clients too
+            self._shard = (index, shards)
+            self.metrics = Metrics()
+            done = self._sync_here()
+            totals = [[list(k), v] for k, v in self.metrics.totals.items()]
+            os.write(out, orjson.dumps([done.signed, done.failed, done.left, totals]))
+            code = 0
+        except BaseException:
+            log.exception("chains: signing process %d of %d failed", index + 1, shards)
+        finally:
+            os._exit(code)
 
     # -- feeding the queue ------------------------------------------------------------------------
     def on_finished(self, obj: JSON) -> None:
@@ -273,6 +388,8 @@ class ChainsWatcher:
 
     def _interesting(self, obj: JSON) -> bool:
         """Whether a run may need an action: a cheap look at the object, no store reads."""
+        if self._shard is not None and shard_of(obj) % self._shard[1] != self._shard[0]:
+            return False  # another process signs it (a sharded sync)
         key = _key(obj)
         with self._lock:
             if _rv(obj) <= self._written.get(key, 0):
