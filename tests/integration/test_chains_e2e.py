@@ -328,6 +328,52 @@ def test_a_run_cannot_be_deleted_before_it_is_signed(
     assert last.object["metadata"]["annotations"]["chains.tekton.dev/signed"] == "true"
 
 
+def test_chains_run_once_shares_a_backlog_among_processes_and_signs_each_run_once(tmp_path: Path) -> None:
+    """``tektite chains run --once --workers 2`` on 520 finished runs: forked processes sign them,
+    each run once (one signature in all its events), verified with the home key's public half."""
+    home = tmp_path / "home"
+    runs = 520
+
+    def fill(cluster: Cluster) -> int:
+        for i in range(runs):
+            status: JSON = {
+                "startTime": "2026-11-22T10:00:00Z",
+                "completionTime": "2026-11-22T10:00:03Z",
+                "taskSpec": {"steps": [{"name": "build", "image": "busybox", "script": "make"}]},
+                "steps": [{"name": "build", "container": "step-build", "imageID": "host://builder"}],
+            }
+            set_condition(status, "True", "Succeeded", "All Steps have completed executing")
+            cluster.store.create(
+                {
+                    "apiVersion": "tekton.dev/v1",
+                    "kind": "TaskRun",
+                    "metadata": {"name": f"build-{i:04d}", "namespace": "default"},
+                    "spec": {"taskSpec": status["taskSpec"]},
+                    "status": status,
+                }
+            )
+        return cluster.store.current_resource_version()
+
+    start = with_cluster(home, fill)
+    done = tektite(home, "chains", "run", "--once", "--workers", "2")
+    assert f"chains: {runs} signed, 0 failed" in done.stderr
+    assert "chains: sharing the backlog among 2 processes" in done.stderr
+    assert done.stderr.count(" signed\n") == runs  # one log line per run, from whichever process
+    events = with_cluster(home, lambda c: c.store.events_since(start, ("TaskRun",), limit=100_000))
+    signatures: dict[str, set[str]] = {}
+    for event in events:
+        notes = event.object["metadata"].get("annotations") or {}
+        signatures.setdefault(event.name, set()).update(v for k, v in notes.items() if "/signature-" in k)
+    assert len(signatures) == runs and all(len(v) == 1 for v in signatures.values())
+    public = tektite(home, "chains", "public-key").stdout.encode()
+    key = serialization.load_pem_public_key(public)
+    for name in ("build-0000", f"build-{runs - 1:04d}"):
+        [value] = signatures[name]
+        envelope = json.loads(base64.b64decode(value))
+        sslib_key = SSlibKey.from_crypto(key, keyid=envelope["signatures"][0]["keyid"])  # type: ignore[arg-type]
+        SslibEnvelope.from_dict(envelope).verify([sslib_key], 1)
+
+
 # -- OCI round trip against a real registry ----------------------------------------------------------
 
 

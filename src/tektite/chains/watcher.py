@@ -268,6 +268,7 @@ class ChainsWatcher:
                 self.signers.get(artifact.signer, config)
             except TektiteError:
                 pass  # each run's signing reports it
+        log.info("chains: sharing the backlog among %d processes", shards)
         children: list[tuple[int, int]] = []
         for index in range(shards):
             read_end, write_end = os.pipe()

@@ -241,6 +241,15 @@ def run_watcher(
     poll_interval: Annotated[
         float, typer.Option("--poll-interval", help="seconds between store polls")
     ] = 0.25,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="with --once: processes a backlog is shared among "
+            "(default: $TEKTITE_CHAINS_WORKERS, else one per CPU)",
+        ),
+    ] = None,
 ) -> None:
     """The Chains watcher as its own process: signs every finished run of this home."""
     handler = logging.StreamHandler(sys.stderr)
@@ -252,7 +261,7 @@ def run_watcher(
     watcher = ChainsWatcher(STATE.cluster(), poll_interval=poll_interval, notify=err)
     settle_heap()
     if once:
-        summary = watcher.sync()
+        summary = watcher.sync(workers)
         err(f"chains: {summary.signed} signed, {summary.failed} failed")
         raise typer.Exit(1 if summary.failed else 0)
     stop = threading.Event()
