@@ -233,6 +233,7 @@ class Struct(Codec):
             self._folded.setdefault(f.name.lower(), f)
         self._plan = [(f.name, f.codec, f.omitempty) for f in self.fields]
         self._names = frozenset(self._exact)
+        self._lazy: dict[str, tuple[type, Any, bool, bool]] | None = None  # see _lazy_plan
 
     def field(self, name: str) -> F:
         return self._exact[name]
@@ -280,7 +281,7 @@ class Struct(Codec):
     def _lazy_field(self, assigned: dict[str, Any], name: str) -> Any:
         """Field ``name`` of ``norm(assigned)``, or :data:`_OMITTED`; structs (also behind a pointer
         or in a slice) come back :class:`Lazy`, unless they are small and flat."""
-        how = self._lazy_plan().get(name)
+        how = (self._lazy or self._lazy_plan()).get(name)
         if how is None:
             return _OMITTED  # not a field: never marshaled
         mode, codec, omitempty, omitted_when_nil = how
@@ -301,7 +302,7 @@ class Struct(Codec):
     def _lazy_plan(self) -> dict[str, tuple[type, Any, bool, bool]]:
         """For each field: how :class:`Lazy` reads it (a struct, a pointer to or a slice of one, or
         a plain value), its codec (the struct's), omitempty, and whether nil is left out."""
-        plan: dict[str, tuple[type, Any, bool, bool]] | None = self.__dict__.get("_lazy")
+        plan = self._lazy
         if plan is None:
             plan = {}
             omitted = self._omitted_when_absent()
@@ -313,7 +314,7 @@ class Struct(Codec):
                     plan[name] = (type(codec), inner, omitempty, name in omitted)
                 else:
                     plan[name] = (Codec, codec, omitempty, name in omitted)
-            self.__dict__["_lazy"] = plan
+            self._lazy = plan
         return plan
 
     def _worth_lazy(self) -> bool:
@@ -359,7 +360,9 @@ class Lazy(Mapping[str, Any]):
         return got
 
     def get(self, name: str, default: Any = None) -> Any:
-        got = self._read(name)
+        got = self._done.get(name, _UNREAD)  # _read, inlined: the formatters' most frequent call
+        if got is _UNREAD:
+            got = self._done[name] = self._struct._lazy_field(self._assigned, name)
         return default if got is _OMITTED else got
 
     def __getitem__(self, name: str) -> Any:

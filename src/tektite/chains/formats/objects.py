@@ -8,13 +8,13 @@ reads it, so a format pays only for the parts of the run it looks at.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
-from tektite.chains.formats.gojson import parse_timestamp
+from tektite.chains.formats.gojson import format_timestamp, parse_timestamp
 from tektite.chains.formats.goschema import Lazy
 from tektite.chains.formats.tektontypes import PIPELINE_RUN, TASK_RUN
 from tektite.errors import FieldError, ValidationError
@@ -36,6 +36,33 @@ _PIPELINE_HINTS = ("pipelineRef", "pipelineSpec", "taskRunTemplate", "timeouts",
 _PIPELINE_STATUS_HINTS = ("pipelineSpec", "childReferences", "skippedTasks", "taskRuns", "pipelineResults")
 _TASK_HINTS = ("taskRef", "taskSpec", "serviceAccountName", "stepSpecs", "sidecarSpecs")
 _TASK_STATUS_HINTS = ("taskSpec", "steps", "podName", "sidecars", "taskResults")
+
+T = TypeVar("T")
+
+
+class cached_property(Generic[T]):  # a drop-in for functools.cached_property
+    """``functools.cached_property`` without the lock Python 3.11 takes on every first access
+    (a formatter builds these objects once per run, and reads each property once or twice)."""
+
+    def __init__(self, fn: Callable[[Any], T]) -> None:
+        self.fn = fn
+        self.name = fn.__name__
+        self.__doc__ = fn.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> cached_property[T]: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> T: ...
+
+    def __get__(self, obj: object | None, owner: type | None = None) -> T | cached_property[T]:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.fn(obj)  # the instance's value shadows us from now on
+        return value
 
 
 @dataclass(frozen=True)
@@ -104,6 +131,18 @@ def _time(value: Any) -> tuple[datetime, int] | None:
         return None
 
 
+_GO_SECONDS = re.compile(r"[1-9]\d{3}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
+def _time_text(value: Any) -> str | None:
+    """A ``metav1.Time`` as ``format_timestamp(*parse_timestamp(value))`` writes it: the common
+    value (UTC, to the second, as the round trip leaves it) already is that text."""
+    if isinstance(value, str) and _GO_SECONDS.fullmatch(value):
+        return value
+    parsed = _time(value)
+    return format_timestamp(*parsed) if parsed is not None else None
+
+
 @dataclass
 class RunObject:
     """What both run kinds share: metadata, results, provenance, times."""
@@ -169,6 +208,15 @@ class RunObject:
     @cached_property
     def completion_time(self) -> tuple[datetime, int] | None:
         return _time(self.status.get("completionTime"))
+
+    @cached_property
+    def start_text(self) -> str | None:
+        """``status.startTime`` as Go writes it back (RFC 3339, UTC); None when absent or invalid."""
+        return _time_text(self.status.get("startTime"))
+
+    @cached_property
+    def completion_text(self) -> str | None:
+        return _time_text(self.status.get("completionTime"))
 
 
 @dataclass

@@ -71,10 +71,10 @@ def _step(step: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
 
 def _metadata(run: TaskRunObject | PipelineRunObject) -> dict[str, Any]:
     meta: dict[str, Any] = {}
-    if (start := run.start_time) is not None:
-        meta["buildStartedOn"] = format_timestamp(*start)
-    if (end := run.completion_time) is not None:
-        meta["buildFinishedOn"] = format_timestamp(*end)
+    if (start := run.start_text) is not None:
+        meta["buildStartedOn"] = start
+    if (end := run.completion_text) is not None:
+        meta["buildFinishedOn"] = end
     meta["completeness"] = {"parameters": False, "environment": False, "materials": False}
     meta["reproducible"] = (run.labels or {}).get(REPRODUCIBLE_LABEL) == "true"
     return meta

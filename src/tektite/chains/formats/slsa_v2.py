@@ -24,7 +24,7 @@ from tektite.chains.formats.extract import (
     subjects_from_build_artifacts,
     task_and_step_results,
 )
-from tektite.chains.formats.gojson import format_timestamp, go_json_bytes
+from tektite.chains.formats.gojson import go_json_bytes
 from tektite.chains.formats.goschema import plain
 from tektite.chains.formats.material import (
     pipeline_params_and_results,
@@ -153,10 +153,10 @@ def _metadata(run: RunObject) -> dict[str, Any]:
     meta: dict[str, Any] = {}
     if run.uid:
         meta["invocationId"] = run.uid
-    if (start := run.start_time) is not None:
-        meta["startedOn"] = format_timestamp(*start, proto=True)
-    if (end := run.completion_time) is not None:
-        meta["finishedOn"] = format_timestamp(*end, proto=True)
+    if (start := run.start_text) is not None:  # to the second: protojson writes no fraction either
+        meta["startedOn"] = start
+    if (end := run.completion_text) is not None:
+        meta["finishedOn"] = end
     return meta
 
 
