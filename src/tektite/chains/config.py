@@ -154,6 +154,10 @@ class ArtifactsConfig:
     pipelineruns: PipelineRunArtifactConfig
     oci: ArtifactConfig
 
+    def signers(self) -> tuple[str, ...]:
+        """The ``signer`` of each artifact type (taskruns, pipelineruns, oci)."""
+        return (self.taskruns.signer, self.pipelineruns.signer, self.oci.signer)
+
 
 @dataclass(frozen=True)
 class StorageConfig:

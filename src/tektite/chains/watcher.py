@@ -91,6 +91,11 @@ class SyncSummary:
     failed: int = 0
     left: int = 0
 
+    def add(self, other: SyncSummary) -> None:
+        self.signed += other.signed
+        self.failed += other.failed
+        self.left += other.left
+
 
 def _key(obj: JSON) -> Key:
     meta = obj.get("metadata") or {}
@@ -245,10 +250,7 @@ class ChainsWatcher:
         if wanted < 2 or threading.active_count() > 1 or not hasattr(self.store, "engine"):
             return 1
         config = self._config()
-        kinds = (
-            (config.artifacts.taskruns, config.artifacts.pipelineruns, config.artifacts.oci) if config else ()
-        )
-        if config is None or "kms" in {a.signer for a in kinds}:
+        if config is None or "kms" in config.artifacts.signers():
             return 1
         page = self.store.list("TaskRun", limit=1)
         if (page.remaining or 0) + len(page.items) < self.SHARD_MIN:
@@ -263,9 +265,9 @@ class ChainsWatcher:
         with compare-and-swap as this thread would. This process holds the lease meanwhile, and
         adds up their summaries and counters. A shard that fails is done again here."""
         config = self.settings.config()
-        for artifact in (config.artifacts.taskruns, config.artifacts.pipelineruns, config.artifacts.oci):
+        for signer in config.artifacts.signers():
             try:  # the home key is made (and announced) once, here, not by every child
-                self.signers.get(artifact.signer, config)
+                self.signers.get(signer, config)
             except TektiteError:
                 pass  # each run's signing reports it
         log.info("chains: sharing the backlog among %d processes", shards)
@@ -289,17 +291,12 @@ class ChainsWatcher:
                 )
                 redo = True
                 continue
-            signed, failed, left, totals = orjson.loads(answer)
-            summary.signed += signed
-            summary.failed += failed
-            summary.left += left
+            counts, totals = orjson.loads(answer)
+            summary.add(SyncSummary(*counts))
             for (kind, event), amount in totals:
                 self.metrics.inc(kind, event, amount)
         if redo:
-            again = self._sync_here()
-            summary.signed += again.signed
-            summary.failed += again.failed
-            summary.left += again.left
+            summary.add(self._sync_here())
         return summary
 
     def _run_shard(self, index: int, shards: int, out: int) -> NoReturn:
@@ -311,7 +308,7 @@ class ChainsWatcher:
             self.metrics = Metrics()
             done = self._sync_here()
             totals = [[list(k), v] for k, v in self.metrics.totals.items()]
-            os.write(out, orjson.dumps([done.signed, done.failed, done.left, totals]))
+            os.write(out, orjson.dumps([[done.signed, done.failed, done.left], totals]))
             code = 0
         except BaseException:
             log.exception("chains: signing process %d of %d failed", index + 1, shards)
@@ -689,12 +686,13 @@ class ChainsWatcher:
     def _flush_marks(self, deferred: list[tuple[JSON, dict[str, str]]]) -> None:
         if not deferred:
             return
-        # a run being deleted is marked on its own (the update may delete it, and its directory)
-        going = [(obj, notes) for obj, notes in deferred if obj["metadata"].get("deletionTimestamp")]
-        deferred = [(obj, notes) for obj, notes in deferred if not obj["metadata"].get("deletionTimestamp")]
-        for obj, notes in going:
-            if self._mark(obj, notes, drop=(A.ERROR,)) is not None:
-                self._signed(obj)
+        patchable = []
+        for obj, notes in deferred:
+            if not obj["metadata"].get("deletionTimestamp"):
+                patchable.append((obj, notes))
+            elif self._mark(obj, notes, drop=(A.ERROR,)) is not None:  # on its own: the update may
+                self._signed(obj)  # delete the run, and its directory
+        deferred = patchable
         if not deferred:
             return
         patches = [self._mark_patch(obj, notes) for obj, notes in deferred]

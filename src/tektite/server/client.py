@@ -210,18 +210,13 @@ class RemoteStore:
         """One merge-patch request per object; the resourceVersion in it is the precondition."""
         out: PatchResults = []
         for patch in patches:
-            meta: JSON = {"resourceVersion": patch.resource_version}
-            if patch.annotations:
-                meta["annotations"] = patch.annotations
-            if patch.finalizers is not None:
-                meta["finalizers"] = list(patch.finalizers) or None
             kind = _kind(patch.kind)
             path = self.path(kind, patch.namespace or DEFAULT_NAMESPACE, patch.name)
             try:
                 resp = self._call(
                     "PATCH",
                     path,
-                    json={"metadata": meta},
+                    json=patch.document(patch.resource_version),
                     headers={"content-type": "application/merge-patch+json"},
                 )
             except (Conflict, NotFound) as exc:

@@ -62,6 +62,35 @@ class MetadataPatch:
     annotations: dict[str, str | None] = field(default_factory=dict)
     finalizers: tuple[str, ...] | None = None
 
+    def document(self, resource_version: str) -> JSON:
+        """The merge-patch document, carrying ``resource_version`` (the precondition, or the new
+        resourceVersion when a store writes it into the body)."""
+        meta: JSON = {"resourceVersion": resource_version}
+        if self.annotations:
+            meta["annotations"] = self.annotations
+        if self.finalizers is not None:
+            meta["finalizers"] = list(self.finalizers) or None
+        return {"metadata": meta}
+
+    def apply(self, meta: JSON) -> None:
+        """Merge the patch into an object's ``metadata`` (what the document does, in Python)."""
+        if self.annotations:
+            annotations = dict(meta.get("annotations") or {})
+            for key, value in self.annotations.items():
+                if value is None:
+                    annotations.pop(key, None)
+                else:
+                    annotations[key] = value
+            if annotations:
+                meta["annotations"] = annotations
+            else:
+                meta.pop("annotations", None)
+        if self.finalizers is not None:
+            if self.finalizers:
+                meta["finalizers"] = list(self.finalizers)
+            else:
+                meta.pop("finalizers", None)
+
 
 MetadataPatches = list[MetadataPatch]
 PatchResults = list[int | TektiteError]  # the new resourceVersion, or why it was not applied

@@ -198,25 +198,6 @@ _SQLITE_EVENT_COPY = (
 )
 
 
-def _apply_metadata_patch(meta: JSON, patch: MetadataPatch) -> None:
-    if patch.annotations:
-        annotations = dict(meta.get("annotations") or {})
-        for key, value in patch.annotations.items():
-            if value is None:
-                annotations.pop(key, None)
-            else:
-                annotations[key] = value
-        if annotations:
-            meta["annotations"] = annotations
-        else:
-            meta.pop("annotations", None)
-    if patch.finalizers is not None:
-        if patch.finalizers:
-            meta["finalizers"] = list(patch.finalizers)
-        else:
-            meta.pop("finalizers", None)
-
-
 class _Statements:
     def __init__(self, dialect: sa.Dialect) -> None:
         self.row = _Compiled(_ROW, dialect)
@@ -269,6 +250,10 @@ def _indexed_labels(obj: JSON) -> dict[str, str]:
     if obj.get("kind") in ("TaskRun", "PipelineRun"):
         labels.setdefault(STATUS_LABEL, status_word(obj))
     return labels
+
+
+def _not_found(kind: str, name: str, namespace: str) -> NotFound:
+    return NotFound(f'{kind} "{name}" not found' + (f' in namespace "{namespace}"' if namespace else ""))
 
 
 def _spec_part(obj: JSON) -> JSON:
@@ -551,14 +536,9 @@ class SQLStore:
                 namespace = _ns(patch.kind, patch.namespace)
                 if cur is not None:
                     rv = top - len(patches) + 1 + n
-                    meta: JSON = {"resourceVersion": str(rv)}
-                    if patch.annotations:
-                        meta["annotations"] = patch.annotations
-                    if patch.finalizers is not None:
-                        meta["finalizers"] = list(patch.finalizers) or None
                     where = (patch.kind, namespace, patch.name)
                     cur.execute(
-                        _SQLITE_PATCH, (rv, _dumps({"metadata": meta}), *where, patch.resource_version)
+                        _SQLITE_PATCH, (rv, _dumps(patch.document(str(rv))), *where, patch.resource_version)
                     )
                     if cur.rowcount == 1:
                         cur.execute(_SQLITE_EVENT_COPY, where)
@@ -586,14 +566,12 @@ class SQLStore:
     ) -> tuple[JSON, str | None, EventList]:
         row = self._row(conn, patch.kind, patch.name, namespace)
         if row is None:
-            raise NotFound(
-                f'{patch.kind} "{patch.name}" not found'
-                + (f' in namespace "{namespace}"' if namespace else "")
-            )
+            raise _not_found(patch.kind, patch.name, namespace)
         obj = _loads(row.body)
         obj["metadata"]["resourceVersion"] = patch.resource_version  # the precondition
-        _apply_metadata_patch(obj["metadata"], patch)
-        return self._update_in(conn, obj, False)
+        patch.apply(obj["metadata"])
+        row, new, old = self._prepare_update(conn, obj, False, {(patch.kind, namespace, patch.name): row})
+        return self._apply_update(conn, row, new, old, self._next_rv(conn))
 
     def _events_of(self, conn: sa.Connection, patches: MetadataPatches) -> EventList:
         """The MODIFIED events of objects just patched in SQL (for listeners)."""
@@ -660,9 +638,7 @@ class SQLStore:
         else:
             row = rows.get((kind, namespace, name or ""))
         if row is None:
-            raise NotFound(
-                f'{kind} "{name}" not found' + (f' in namespace "{namespace}"' if namespace else "")
-            )
+            raise _not_found(kind, name or "", namespace)
         current = _loads(row.body)
         cmeta = current["metadata"]
         old = {"kind": kind, "metadata": dict(cmeta), "status": current.get("status")}
@@ -720,10 +696,7 @@ class SQLStore:
         with self._lock, self.engine.begin() as conn:
             row = self._row(conn, kind, name, _ns(kind, namespace))
             if row is None:
-                raise NotFound(
-                    f'{kind} "{name}" not found'
-                    + (f' in namespace "{_ns(kind, namespace)}"' if _ns(kind, namespace) else "")
-                )
+                raise _not_found(kind, name, _ns(kind, namespace))
             self._delete_one(conn, row.pk, _loads(row.body), cascade, result, evts)
         self._notify(evts)
         return result
