@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from tektite.errors import AlreadyExists, Conflict, NotFound
-from tektite.store.base import MetadataPatch
+from tektite.store.base import MetadataPatch, Partition
 from tektite.store.sql import SQLStore
 
 JSON = dict[str, Any]
@@ -94,6 +94,34 @@ def test_label_selectors_and_pagination(store: SQLStore) -> None:
     assert seen == [f"r{i:02d}" for i in range(25)]
     newest = store.list("TaskRun", limit=3, order="-created")
     assert [o["metadata"]["name"] for o in newest.items] == ["r24", "r23", "r22"]
+
+
+def test_partitions_of_a_listing_cover_it_once_and_keep_a_group_together(store: SQLStore) -> None:
+    for i in range(40):  # runs of 4 PipelineRuns (labelled) and runs of none, in two namespaces
+        group = {"tekton.dev/pipelineRun": f"pr{i // 2 % 4}"} if i % 3 else {}
+        store.create(tr(f"r{i:02d}", group, ns="a" if i % 2 else None))
+    everything = {o["metadata"]["uid"] for o in store.list("TaskRun").items}
+    seen: list[JSON] = []
+    for index in range(3):
+        part = Partition(index, 3, "tekton.dev/pipelineRun")
+        token, mine = None, []
+        while True:  # in pages: a page may hold fewer than the limit
+            page = store.list("TaskRun", limit=7, continue_token=token, partition=part)
+            assert page.remaining is None and len(page.items) <= 7
+            mine += page.items
+            token = page.continue_token
+            if token is None:
+                break
+        assert mine and all(part.holds(o) for o in mine)
+        seen += mine
+    assert sorted(o["metadata"]["uid"] for o in seen) == sorted(everything)  # each in one part, once
+    by_group: dict[tuple[str, str], set[int]] = {}
+    for index in range(3):
+        for o in store.list("TaskRun", partition=Partition(index, 3, "tekton.dev/pipelineRun")).items:
+            label = o["metadata"]["labels"].get("tekton.dev/pipelineRun")
+            if label:
+                by_group.setdefault((o["metadata"]["namespace"], label), set()).add(index)
+    assert len(by_group) == 8 and all(len(parts) == 1 for parts in by_group.values())
 
 
 def test_label_index_follows_changed_added_and_removed_labels_and_the_run_status(store: SQLStore) -> None:

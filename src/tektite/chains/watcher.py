@@ -38,7 +38,6 @@ import logging
 import os
 import threading
 import time
-import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,7 +58,7 @@ from tektite.chains.workqueue import Key, WorkQueue
 from tektite.controller.cluster import Cluster
 from tektite.core.conditions import is_done
 from tektite.errors import Conflict, NotFound, TektiteError
-from tektite.store.base import MetadataPatch
+from tektite.store.base import MetadataPatch, Partition
 
 __all__ = ["Action", "ChainsWatcher", "SyncSummary"]
 
@@ -107,7 +106,7 @@ def shard_of(obj: JSON) -> int:
     (whose signing reads it and whose mark releases it)."""
     meta = obj.get("metadata") or {}
     owner = (meta.get("labels") or {}).get(PARENT_LABEL) if obj.get("kind") == "TaskRun" else None
-    return zlib.crc32(f"{meta.get('namespace') or 'default'}/{owner or meta.get('name', '')}".encode())
+    return Partition.number(meta.get("namespace") or "", owner or meta.get("name", ""))
 
 
 def shard_count() -> int:
@@ -341,7 +340,9 @@ class ChainsWatcher:
         for kind in RUN_KINDS:
             token: str | None = None
             while True:  # in pages: a big store is not all in memory at once
-                page = self.store.list(kind, limit=SCAN_PAGE, continue_token=token)
+                page = self.store.list(
+                    kind, limit=SCAN_PAGE, continue_token=token, partition=self._partition(kind)
+                )
                 for obj in page.items:
                     if self._interesting(obj):
                         self.queue.put(_key(obj), obj)
@@ -351,6 +352,12 @@ class ChainsWatcher:
                     each_page()
                 if not token:
                     break
+
+    def _partition(self, kind: str) -> Partition | None:
+        """A sharded sync's child lists its own shard (see :func:`shard_of`)."""
+        if self._shard is None:
+            return None
+        return Partition(*self._shard, PARENT_LABEL if kind == "TaskRun" else None)
 
     def _poll_loop(self) -> None:
         next_renew = 0.0  # the first turn takes the lease (and scans) in this thread, not the caller's

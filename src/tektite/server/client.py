@@ -42,6 +42,7 @@ from tektite.store.base import (
     Listener,
     ListResult,
     MetadataPatches,
+    Partition,
     PatchResults,
     UpdateResults,
 )
@@ -176,6 +177,7 @@ class RemoteStore:
         continue_token: str | None = None,
         order: Literal["name", "-created"] = "name",
         owner_uid: str | None = None,
+        partition: Partition | None = None,
     ) -> ListResult:
         k = _kind(kind)
         params: dict[str, str] = {}
@@ -192,8 +194,13 @@ class RemoteStore:
         body = self._call("GET", self.path(k, namespace), params=params).json()
         meta = body.get("metadata") or {}
         items = [{"apiVersion": k.api_version, "kind": k.kind, **o} for o in body.get("items") or []]
+        if partition is not None:  # the API lists whole kinds: the part is picked here
+            items = [o for o in items if partition.holds(o)]
         return ListResult(
-            items, int(meta.get("resourceVersion") or 0), meta.get("continue"), meta.get("remainingItemCount")
+            items,
+            int(meta.get("resourceVersion") or 0),
+            meta.get("continue"),
+            meta.get("remainingItemCount") if partition is None else None,
         )
 
     def update_many(self, objs: JSONList) -> UpdateResults:
