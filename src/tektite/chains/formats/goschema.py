@@ -13,8 +13,9 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from tektite.chains.formats.gojson import format_duration, format_timestamp, parse_duration, parse_timestamp
@@ -43,7 +44,9 @@ __all__ = [
 _OMITTED: Any = object()  # a field the marshaled JSON leaves out
 _UNREAD: Any = object()
 _SMALL_STRUCT = 6  # fields
-_NONE_READ: dict[str, Any] = {}
+
+
+Reader = Callable[[Any], Any]  # a field's raw JSON -> its marshaled value, or _OMITTED
 
 
 class Codec:
@@ -55,6 +58,24 @@ class Codec:
     def empty(self, out: Any) -> bool:
         return False
 
+    def field_writer(self, omitempty: bool) -> Reader:
+        """A struct field of this type: its raw JSON (``None`` when absent) -> what marshals, or
+        :data:`_OMITTED`. Built once per field, so a read is one call (or two), not a dispatch."""
+        norm, empty = self.norm, self.empty
+        if not omitempty:
+            return norm
+
+        def read(raw: Any) -> Any:
+            got = norm(raw)
+            return _OMITTED if empty(got) else got
+
+        return read
+
+    def field_reader(self, omitempty: bool) -> Reader:
+        """Like :meth:`field_writer`, for :class:`Lazy`: a struct (also behind a pointer or in a slice)
+        comes back :class:`Lazy` unless it is small and flat."""
+        return self.field_writer(omitempty)
+
 
 class _Str(Codec):
     def norm(self, value: Any) -> Any:
@@ -62,6 +83,14 @@ class _Str(Codec):
 
     def empty(self, out: Any) -> bool:
         return bool(out == "")
+
+    def field_writer(self, omitempty: bool) -> Reader:
+        return _nonempty_str if omitempty else self.norm
+
+
+def _nonempty_str(raw: Any) -> Any:
+    """An omitempty string field: the most common field there is."""
+    return raw if raw and isinstance(raw, str) else _OMITTED
 
 
 class _Bool(Codec):
@@ -170,35 +199,100 @@ class Ptr(Codec):
     def empty(self, out: Any) -> bool:
         return out is None
 
+    def field_writer(self, omitempty: bool) -> Reader:
+        if not omitempty:
+            return self.norm
+        inner = self.inner.norm
 
-class Slice(Codec):
+        def read(raw: Any) -> Any:
+            got = None if raw is None else inner(raw)
+            return _OMITTED if got is None else got
+
+        return read
+
+    def field_reader(self, omitempty: bool) -> Reader:
+        inner = self.inner
+        if not (isinstance(inner, Struct) and inner.worth_lazy):
+            return self.field_writer(omitempty)
+        nil = _OMITTED if omitempty else None
+
+        def read(raw: Any) -> Any:
+            return nil if raw is None else Lazy(inner, raw)
+
+        return read
+
+
+class _Container(Codec):
+    """A slice or a map: omitempty drops it when it is nil or has no elements."""
+
+    inner: Codec
+
+    def empty(self, out: Any) -> bool:
+        return not out
+
+    def field_writer(self, omitempty: bool) -> Reader:
+        norm = self.norm
+        if not omitempty:
+            return norm
+
+        def read(raw: Any) -> Any:
+            got = norm(raw)
+            return got if got else _OMITTED
+
+        return read
+
+
+class Slice(_Container):
     """``[]T``: nil stays ``null``; ``[]`` stays ``[]``; omitempty drops both."""
 
     def __init__(self, inner: Codec) -> None:
         self.inner = inner
+        if inner is STR:  # command, args, runAfter, ...: no call per element
+            self.norm = self._strings  # type: ignore[method-assign]
 
     def norm(self, value: Any) -> Any:
         if not isinstance(value, list):
             return None
-        return [self.inner.norm(v) for v in value]
+        norm = self.inner.norm
+        return [norm(v) for v in value]
 
-    def empty(self, out: Any) -> bool:
-        return not out
+    def _strings(self, value: Any) -> Any:
+        if not isinstance(value, list):
+            return None
+        return [v if isinstance(v, str) else "" for v in value]
+
+    def field_reader(self, omitempty: bool) -> Reader:
+        inner = self.inner
+        if not (isinstance(inner, Struct) and inner.worth_lazy):
+            return self.field_writer(omitempty)
+        nil = _OMITTED if omitempty else None
+
+        def read(raw: Any) -> Any:
+            if not isinstance(raw, list) or (not raw and omitempty):
+                return nil
+            return [Lazy(inner, v) for v in raw]
+
+        return read
 
 
-class MapOf(Codec):
+class MapOf(_Container):
     """``map[string]T``: Go writes map keys sorted."""
 
     def __init__(self, inner: Codec) -> None:
         self.inner = inner
+        if inner is STR:  # labels and annotations: no call per entry
+            self.norm = self._strings  # type: ignore[method-assign]
 
     def norm(self, value: Any) -> Any:
         if not isinstance(value, dict):
             return None
-        return {k: self.inner.norm(value[k]) for k in sorted(value)}
+        norm = self.inner.norm
+        return {k: norm(value[k]) for k in sorted(value)}
 
-    def empty(self, out: Any) -> bool:
-        return not out
+    def _strings(self, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return None
+        return {k: v if isinstance(v, str) else "" for k, v in sorted(value.items())}
 
 
 @dataclass(frozen=True)
@@ -218,7 +312,11 @@ class Inline:
 
 
 class Struct(Codec):
-    """A Go struct. Fields marshal in declaration order; JSON keys match exactly, else ignoring case."""
+    """A Go struct. Fields marshal in declaration order; JSON keys match exactly, else ignoring case.
+
+    How each field is written (:meth:`Codec.field_writer`) and read lazily (:meth:`Codec.field_reader`)
+    is worked out once, on first use: most structs of the tables are never read at all.
+    """
 
     def __init__(self, name: str, fields: list[F | Inline]) -> None:
         self.name = name
@@ -231,9 +329,8 @@ class Struct(Codec):
         self._folded: dict[str, F] = {}
         for f in self.fields:
             self._folded.setdefault(f.name.lower(), f)
-        self._plan = [(f.name, f.codec, f.omitempty) for f in self.fields]
         self._names = frozenset(self._exact)
-        self._lazy: dict[str, tuple[type, Any, bool, bool]] | None = None  # see _lazy_plan
+        self._field_names = tuple(f.name for f in self.fields)
 
     def field(self, name: str) -> F:
         return self._exact[name]
@@ -253,71 +350,26 @@ class Struct(Codec):
                     assigned[f.name] = val
         return assigned
 
-    def norm(self, value: Any) -> Any:
-        return self._norm(self._assign(value), _NONE_READ)
+    @cached_property
+    def _writers(self) -> tuple[tuple[str, Reader, bool], ...]:
+        """For each field, in order: its name, its :meth:`Codec.field_writer` reader, and whether it
+        marshals to nothing when the input lacks it (decided once here, not per value)."""
+        out = []
+        for f in self.fields:
+            write = f.codec.field_writer(f.omitempty)
+            out.append((f.name, write, write(None) is _OMITTED))
+        return tuple(out)
 
-    def _norm(self, assigned: dict[str, Any], read: dict[str, Any]) -> dict[str, Any]:
-        """``norm`` of the assigned fields; those in ``read`` (by :class:`Lazy`) are not redone."""
-        out: dict[str, Any] = {}
-        omitted = self._omitted_when_absent()
-        for name, codec, omitempty in self._plan:
-            if name in read:
-                got = plain(read[name])
-            elif name in assigned:
-                got = codec.norm(assigned[name])
-            elif name in omitted:
-                continue  # absent and omitempty: the common case, decided once per struct
-            else:
-                got = codec.norm(None)
-            if got is _OMITTED or (omitempty and codec.empty(got)):
-                continue
-            out[name] = got
-        return out
+    @cached_property
+    def _readers(self) -> dict[str, Reader]:
+        """Each field's :meth:`Codec.field_reader` reader, by name: what :class:`Lazy` calls."""
+        readers: dict[str, Reader] = {}
+        for f in self.fields:
+            readers.setdefault(f.name, f.codec.field_reader(f.omitempty))
+        return readers
 
-    def lazy(self, value: Any) -> Lazy:
-        """``norm(value)`` computed field by field, as the fields are read."""
-        return Lazy(self, self._assign(value))
-
-    def _lazy_field(self, assigned: dict[str, Any], name: str) -> Any:
-        """Field ``name`` of ``norm(assigned)``, or :data:`_OMITTED`; structs (also behind a pointer
-        or in a slice) come back :class:`Lazy`, unless they are small and flat."""
-        how = (self._lazy or self._lazy_plan()).get(name)
-        if how is None:
-            return _OMITTED  # not a field: never marshaled
-        mode, codec, omitempty, omitted_when_nil = how
-        raw = assigned.get(name)
-        if raw is None and omitted_when_nil:
-            return _OMITTED
-        if mode is Struct:  # a struct is never empty: always written
-            return Lazy(codec, codec._assign(raw))
-        if mode is Ptr:
-            return None if raw is None else Lazy(codec, codec._assign(raw))
-        if mode is Slice:
-            if not isinstance(raw, list) or (not raw and omitempty):
-                return _OMITTED if omitempty else None
-            return [Lazy(codec, codec._assign(v)) for v in raw]
-        got = codec.norm(raw)
-        return _OMITTED if omitempty and codec.empty(got) else got
-
-    def _lazy_plan(self) -> dict[str, tuple[type, Any, bool, bool]]:
-        """For each field: how :class:`Lazy` reads it (a struct, a pointer to or a slice of one, or
-        a plain value), its codec (the struct's), omitempty, and whether nil is left out."""
-        plan = self._lazy
-        if plan is None:
-            plan = {}
-            omitted = self._omitted_when_absent()
-            for name, codec, omitempty in self._plan:
-                inner = getattr(codec, "inner", None)
-                if isinstance(codec, Struct) and codec._worth_lazy():
-                    plan[name] = (Struct, codec, omitempty, False)
-                elif isinstance(codec, Ptr | Slice) and isinstance(inner, Struct) and inner._worth_lazy():
-                    plan[name] = (type(codec), inner, omitempty, name in omitted)
-                else:
-                    plan[name] = (Codec, codec, omitempty, name in omitted)
-            self._lazy = plan
-        return plan
-
-    def _worth_lazy(self) -> bool:
+    @cached_property
+    def worth_lazy(self) -> bool:
         """Whether reading this struct lazily beats normalizing it: a small flat one (a param, a
         result) is cheaper to normalize whole."""
         return len(self.fields) > _SMALL_STRUCT or any(
@@ -325,16 +377,46 @@ class Struct(Codec):
             for f in self.fields
         )
 
-    def _omitted_when_absent(self) -> frozenset[str]:
-        """Fields that marshal to nothing when the input lacks them (computed on first use: codecs
-        may refer to structs defined later)."""
-        cached: frozenset[str] | None = self.__dict__.get("_absent")
-        if cached is None:
-            cached = frozenset(
-                f.name for f in self.fields if f.omitempty and f.codec.empty(f.codec.norm(None))
-            )
-            self.__dict__["_absent"] = cached
-        return cached
+    def norm(self, value: Any) -> Any:
+        # _norm with nothing read, kept separate: small structs (params, results) come through here
+        if not (isinstance(value, dict) and self._names.issuperset(value)):
+            value = self._assign(value)
+        out: dict[str, Any] = {}
+        for name, write, absent_omitted in self._writers:
+            if name in value:
+                got = write(value[name])
+            elif absent_omitted:
+                continue  # absent and omitempty: the common case
+            else:
+                got = write(None)
+            if got is not _OMITTED:
+                out[name] = got
+        return out
+
+    def _norm(self, assigned: dict[str, Any], read: dict[str, Any]) -> dict[str, Any]:
+        """``norm`` of the assigned fields; those in ``read`` (by :class:`Lazy`) are not redone."""
+        out: dict[str, Any] = {}
+        for name, write, absent_omitted in self._writers:
+            if name in read:
+                got = plain(read[name])
+            elif name in assigned:
+                got = write(assigned[name])
+            elif absent_omitted:
+                continue
+            else:
+                got = write(None)
+            if got is not _OMITTED:
+                out[name] = got
+        return out
+
+    def field_reader(self, omitempty: bool) -> Reader:
+        if not self.worth_lazy:
+            return self.field_writer(omitempty)
+        return lambda raw: Lazy(self, raw)  # a struct is never empty: always written
+
+    def lazy(self, value: Any) -> Lazy:
+        """``norm(value)`` computed field by field, as the fields are read."""
+        return Lazy(self, value)
 
 
 class Lazy(Mapping[str, Any]):
@@ -348,25 +430,23 @@ class Lazy(Mapping[str, Any]):
 
     __slots__ = ("_assigned", "_done", "_struct")
 
-    def __init__(self, struct: Struct, assigned: dict[str, Any]) -> None:
+    def __init__(self, struct: Struct, value: Any) -> None:
         self._struct = struct
-        self._assigned = assigned
+        # Struct._assign, its common case inlined: one call less per struct read
+        self._assigned = (
+            value if isinstance(value, dict) and struct._names.issuperset(value) else struct._assign(value)
+        )
         self._done: dict[str, Any] = {}
 
-    def _read(self, name: str) -> Any:
-        got = self._done.get(name, _UNREAD)
-        if got is _UNREAD:
-            got = self._done[name] = self._struct._lazy_field(self._assigned, name)
-        return got
-
     def get(self, name: str, default: Any = None) -> Any:
-        got = self._done.get(name, _UNREAD)  # _read, inlined: the formatters' most frequent call
+        got = self._done.get(name, _UNREAD)  # the formatters' most frequent call: kept flat
         if got is _UNREAD:
-            got = self._done[name] = self._struct._lazy_field(self._assigned, name)
+            read = self._struct._readers.get(name)
+            got = self._done[name] = _OMITTED if read is None else read(self._assigned.get(name))
         return default if got is _OMITTED else got
 
     def __getitem__(self, name: str) -> Any:
-        got = self._read(name)
+        got = self.get(name, _OMITTED)
         if got is _OMITTED:
             raise KeyError(name)
         return got
@@ -375,7 +455,7 @@ class Lazy(Mapping[str, Any]):
         return isinstance(name, str) and self.get(name, _OMITTED) is not _OMITTED
 
     def __iter__(self) -> Iterator[str]:
-        return (name for name, _, _ in self._struct._plan if self.get(name, _OMITTED) is not _OMITTED)
+        return (name for name in self._struct._field_names if self.get(name, _OMITTED) is not _OMITTED)
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
