@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 __all__ = ["DigestRef", "InvalidReference", "check_digest", "parse_digest_ref"]
@@ -103,9 +104,18 @@ def parse_digest_ref(ref: str) -> DigestRef:
         raise InvalidReference(f"unsupported digest algorithm: {digest}")
     if not _HEX["sha256"].fullmatch(digest[len("sha256:") :]):
         raise InvalidReference(f"invalid sha256 digest: {digest}")
-    base = _strip_tag(base) or base
-    registry, repo = _repository(base)
+    registry, repo = _digest_repository(base)
     return DigestRef(registry, repo, digest)
+
+
+@lru_cache(maxsize=1024)
+def _digest_repository(base: str) -> tuple[str, str]:
+    """(registry, repository) of the part before ``@``, any tag dropped.
+
+    Memoized: a pure function of the text, and a builder pushes to the same few repositories run
+    after run (the digests differ, so they are not part of the key). Invalid names are not cached.
+    """
+    return _repository(_strip_tag(base) or base)
 
 
 def check_digest(dig: str) -> None:
