@@ -254,6 +254,44 @@ def test_metadata_patches_merge_annotations_and_finalizers_each_checked_on_its_o
     ]
 
 
+def test_each_watch_event_keeps_the_object_as_it_was_after_later_patches_updates_and_deletes(
+    store: SQLStore,
+) -> None:
+    """Whatever a store does to save copies, a watcher resuming from an old resourceVersion gets
+    every version in turn: a patched run, patched again in the same batch, updated, deleted."""
+    run = store.create(tr("w"))
+    start = store.current_resource_version()
+    [first] = store.patch_metadata_many([MetadataPatch("TaskRun", "w", "default", str(_rv(run)), {"n": "1"})])
+    assert isinstance(first, int)
+    second, third = store.patch_metadata_many(
+        [
+            MetadataPatch("TaskRun", "w", "default", str(first), {"n": "2"}),
+            MetadataPatch("TaskRun", "w", "default", str(first + 1), {"n": "3"}),
+        ]
+    )
+    assert isinstance(third, int) and second == third - 1
+    current = store.get("TaskRun", "w")
+    current["metadata"]["annotations"]["n"] = "4"
+    store.update(current)
+    after_update = store.events_since(start, ("TaskRun",))
+    store.delete("TaskRun", "w")
+    events = store.events_since(start, ("TaskRun",))
+    assert events[:4] == after_update  # the delete changed none of the earlier events
+    assert [(e.type, e.object["metadata"].get("annotations", {}).get("n")) for e in events] == [
+        ("MODIFIED", "1"),
+        ("MODIFIED", "2"),
+        ("MODIFIED", "3"),
+        ("MODIFIED", "4"),
+        ("DELETED", "4"),
+    ]
+    assert [_rv(e.object) for e in events] == [e.resource_version for e in events]
+    assert store.events_since(third - 1, ("TaskRun",))[0].object["metadata"]["annotations"] == {"n": "3"}
+
+
+def _rv(obj: JSON) -> int:
+    return int(obj["metadata"]["resourceVersion"])
+
+
 def test_a_metadata_patch_removing_the_last_finalizer_of_a_deleted_object_deletes_it(store: SQLStore) -> None:
     store.create(tr("held", finalizers=["chains.tekton.dev"]))
     store.delete("TaskRun", "held")

@@ -193,9 +193,21 @@ _SQLITE_PATCH = (
     "UPDATE objects SET rv = ?, body = json_patch(body, ?) WHERE kind = ? AND namespace = ? AND name = ? "
     "AND rv = ? AND json_extract(body, '$.metadata.deletionTimestamp') IS NULL"
 )
-_SQLITE_EVENT_COPY = (
-    "INSERT INTO events (rv, kind, type, body) SELECT rv, kind, 'MODIFIED', body FROM objects "
-    "WHERE kind = ? AND namespace = ? AND name = ?"
+# Its MODIFIED event points at the object's row ("@<pk>") instead of holding a second copy of the
+# body: while the row is at the event's resourceVersion, the row's body is the event's. SQLite's
+# triggers below copy the body into the event before the row changes again or is deleted, so a
+# reader always gets the object as it was at that event. Only SQLite's fast path writes these.
+_EVENT_REF = "@"
+_SQLITE_EVENT_REF = (
+    f"INSERT INTO events (rv, kind, type, body) SELECT rv, kind, 'MODIFIED', '{_EVENT_REF}' || pk "
+    "FROM objects WHERE kind = ? AND namespace = ? AND name = ?"
+)
+_KEEP_EVENT_BODY = f"UPDATE events SET body = OLD.body WHERE rv = OLD.rv AND body = '{_EVENT_REF}' || OLD.pk"
+_SQLITE_TRIGGERS = (
+    f"CREATE TRIGGER IF NOT EXISTS objects_update_keeps_event_body BEFORE UPDATE ON objects "
+    f"BEGIN {_KEEP_EVENT_BODY}; END",
+    f"CREATE TRIGGER IF NOT EXISTS objects_delete_keeps_event_body BEFORE DELETE ON objects "
+    f"BEGIN {_KEEP_EVENT_BODY}; END",
 )
 
 
@@ -278,6 +290,9 @@ class SQLStore:
         metadata.create_all(self.engine)
         self._q = _Statements(self.engine.dialect)
         with self.engine.begin() as conn:
+            if self.engine.dialect.name == "sqlite":
+                for trigger in _SQLITE_TRIGGERS:
+                    conn.exec_driver_sql(trigger)
             if conn.execute(sa.select(counter.c.rv).where(counter.c.id == 1)).first() is None:
                 conn.execute(counter.insert().values(id=1, rv=0))
 
@@ -558,7 +573,7 @@ class SQLStore:
                         _SQLITE_PATCH, (rv, _dumps(patch.document(str(rv))), *where, patch.resource_version)
                     )
                     if cur.rowcount == 1:
-                        cur.execute(_SQLITE_EVENT_COPY, where)
+                        cur.execute(_SQLITE_EVENT_REF, where)
                         self._prune_events(conn, rv)
                         results.append(rv)
                         fast.append(patch)
@@ -746,7 +761,16 @@ class SQLStore:
     def events_since(
         self, resource_version: int, kinds: tuple[str, ...] | None = None, limit: int = 1000
     ) -> EventList:
-        query = sa.select(events.c.rv, events.c.type, events.c.body).where(events.c.rv > resource_version)
+        referenced = sa.select(objects.c.body).where(
+            objects.c.pk == sa.cast(sa.func.substr(events.c.body, 2), sa.Integer)
+        )
+        body = sa.case(
+            (sa.func.substr(events.c.body, 1, 1) == _EVENT_REF, referenced.scalar_subquery()),
+            else_=events.c.body,
+        )
+        query = sa.select(events.c.rv, events.c.type, body.label("body")).where(
+            events.c.rv > resource_version
+        )
         if kinds:
             query = query.where(events.c.kind.in_(kinds))
         query = query.order_by(events.c.rv).limit(limit)
