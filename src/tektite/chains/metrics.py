@@ -43,12 +43,15 @@ def counter(kind: str, event: str) -> Counter:
 
 class Metrics:
     """Increments the counters; :meth:`inc` is what the watcher and the signer call. ``totals``
-    keeps this object's own increments (a shard process hands them to its parent)."""
+    keeps this object's own increments (a shard process hands them to its parent, which counts
+    them: a shard's own registry is never served, so it counts ``totals`` only, ``live=False``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, live: bool = True) -> None:
         self.totals: dict[tuple[str, str], int] = {}
+        self.live = live
 
     def inc(self, kind: str, event: str, amount: int = 1) -> None:
         if amount:
-            counter(kind, event).inc(amount)
+            if self.live:
+                counter(kind, event).inc(amount)
             self.totals[(kind, event)] = self.totals.get((kind, event), 0) + amount

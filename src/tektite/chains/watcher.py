@@ -304,7 +304,7 @@ class ChainsWatcher:
             self.store.engine.dispose(close=False)  # type: ignore[attr-defined]  # the parent's connections stay its own
             self._backends = None  # their HTTP clients too
             self._shard = (index, shards)
-            self.metrics = Metrics()
+            self.metrics = Metrics(live=False)  # the parent counts what this process did
             done = self._sync_here()
             totals = [[list(k), v] for k, v in self.metrics.totals.items()]
             os.write(out, orjson.dumps([[done.signed, done.failed, done.left], totals]))
@@ -743,9 +743,10 @@ class ChainsWatcher:
 
     def _remember(self, obj: JSON, rv: int) -> None:
         """The newest resourceVersion we wrote of ``obj``: events up to it need nothing from us."""
+        key = _key(obj)
         with self._lock:
-            self._written[_key(obj)] = rv
-            self._written.move_to_end(_key(obj))
+            self._written[key] = rv
+            self._written.move_to_end(key)
             while len(self._written) > 100_000:
                 self._written.popitem(last=False)
 
