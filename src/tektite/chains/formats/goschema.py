@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from tektite.chains.formats.gojson import format_duration, format_timestamp, parse_duration, parse_timestamp
@@ -164,10 +164,17 @@ class _Duration(Codec):
     def norm(self, value: Any) -> Any:
         if not isinstance(value, str):
             return "0s"
-        try:
-            return format_duration(parse_duration(value))
-        except ValueError:
-            return value
+        return _duration_text(value)
+
+
+@lru_cache(maxsize=256)
+def _duration_text(text: str) -> str:
+    """``Duration.String()`` of a duration's text (kept when it does not parse). Memoized: pure,
+    and timeouts are a handful of values (``1h0m0s``) written run after run."""
+    try:
+        return format_duration(parse_duration(text))
+    except ValueError:
+        return text
 
 
 class _RawExtension(Codec):
@@ -370,10 +377,12 @@ class Struct(Codec):
 
     @cached_property
     def worth_lazy(self) -> bool:
-        """Whether reading this struct lazily beats normalizing it: a small flat one (a param, a
-        result) is cheaper to normalize whole."""
+        """Whether reading this struct lazily beats normalizing it: a small one without struct
+        fields :class:`Lazy` would read lazily (a param, a param spec, a result) is cheaper to
+        normalize whole."""
         return len(self.fields) > _SMALL_STRUCT or any(
-            isinstance(f.codec, Struct) or isinstance(getattr(f.codec, "inner", None), Struct)
+            isinstance(f.codec, Struct)
+            or (isinstance(f.codec, Ptr | Slice) and isinstance(f.codec.inner, Struct))
             for f in self.fields
         )
 

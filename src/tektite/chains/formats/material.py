@@ -128,9 +128,10 @@ def _spec_defaults(param_specs: list[dict[str, Any]]) -> tuple[str, str]:
 
 def task_params_and_results(tr: TaskRunObject) -> list[Artifact]:
     """``FromTaskParamsAndResults``: git from taskSpec defaults < spec.params < results, then inputs."""
-    commit, url = _spec_defaults((tr.task_spec or {}).get("params") or [])
-    commit, url = _scan_git(commit, url, tr.spec.get("params") or [], tr.results())
-    return _git_material(commit, url) + materials_from_structured_results(tr.results())
+    commit, url = _spec_defaults(tr.task_spec_field("params") or [])
+    results = tr.results()
+    commit, url = _scan_git(commit, url, tr.spec.get("params") or [], results)
+    return _git_material(commit, url) + materials_from_structured_results(results)
 
 
 def step_actions_results(tr: TaskRunObject) -> list[Artifact]:

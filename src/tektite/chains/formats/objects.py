@@ -180,6 +180,11 @@ class RunObject:
         labels = self.metadata.get("labels")
         return dict(labels) if labels else None
 
+    def label(self, key: str) -> str | None:
+        """One label's value (``labels`` without the copy, for lookups)."""
+        labels = self.metadata.get("labels")
+        return labels.get(key) if labels else None
+
     @property
     def annotations(self) -> dict[str, str] | None:
         annotations = self.metadata.get("annotations")
@@ -237,9 +242,15 @@ class TaskRunObject(RunObject):
     def sidecar_images(self) -> list[str]:
         return [s.get("imageID", "") for s in self.status.get("sidecars") or []]
 
-    @property
+    @cached_property
     def task_spec(self) -> Mapping[str, Any] | None:
         return self.status.get("taskSpec")  # type: ignore[no-any-return]
+
+    def task_spec_field(self, name: str) -> Any:
+        """``status.taskSpec.<name>``; None without a taskSpec (no ``(task_spec or {})``, which
+        would have to find a field that is set to tell whether the spec is empty)."""
+        spec = self.task_spec
+        return None if spec is None else spec.get(name)
 
     def is_remote(self) -> bool:
         ref = self.spec.get("taskRef") or {}
@@ -266,7 +277,7 @@ class PipelineRunObject(RunObject):
 
     def task_runs_from_task(self, task_name: str) -> list[TaskRunObject]:
         """``GetTaskRunsFromTask``: every child labelled with this pipeline task (matrix fan-out)."""
-        return [tr for tr in self.task_runs if (tr.labels or {}).get(PIPELINE_TASK_LABEL) == task_name]
+        return [tr for tr in self.task_runs if tr.label(PIPELINE_TASK_LABEL) == task_name]
 
     def executed_tasks(self) -> list[TaskRunObject]:
         """``GetExecutedTasks``: completed children, in pipeline (then finally) task order."""

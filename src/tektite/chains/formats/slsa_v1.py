@@ -76,12 +76,20 @@ def _metadata(run: TaskRunObject | PipelineRunObject) -> dict[str, Any]:
     if (end := run.completion_text) is not None:
         meta["buildFinishedOn"] = end
     meta["completeness"] = {"parameters": False, "environment": False, "materials": False}
-    meta["reproducible"] = (run.labels or {}).get(REPRODUCIBLE_LABEL) == "true"
+    meta["reproducible"] = run.label(REPRODUCIBLE_LABEL) == "true"
     return meta
 
 
 def _materials(mats: list[Artifact]) -> list[dict[str, Any]]:
-    return [{k: v for k, v in (("uri", m.name), ("digest", m.digest)) if v} for m in mats]
+    out = []
+    for m in mats:
+        material: dict[str, Any] = {}
+        if m.name:
+            material["uri"] = m.name
+        if m.digest:
+            material["digest"] = m.digest
+        out.append(material)
+    return out
 
 
 def _statement(
@@ -110,14 +118,16 @@ def _statement(
 
 
 def _taskrun(tr: TaskRunObject, cfg: SlsaConfig) -> dict[str, Any]:
-    spec_steps = (tr.task_spec or {}).get("steps") or []
+    spec_steps: dict[str, Any] = {}  # by name, the first of a name (Chains' loop finds that one)
+    for s in tr.task_spec_field("steps") or []:
+        spec_steps.setdefault(s.get("name"), s)
     steps = []
     for state in tr.status.get("steps") or []:
-        step = next((s for s in spec_steps if s.get("name") == state.get("name", "")), None)
+        step = spec_steps.get(state.get("name", ""))
         if step is not None:
             steps.append(_step(step, state))
     mats = step_image_materials(tr) + sidecar_image_materials(tr) + task_params_and_results(tr)
-    invocation = _invocation(tr, tr.spec.get("params") or [], (tr.task_spec or {}).get("params") or [])
+    invocation = _invocation(tr, tr.spec.get("params") or [], tr.task_spec_field("params") or [])
     return _statement(tr, cfg, {"steps": steps}, invocation, remove_duplicates(mats))
 
 
@@ -168,7 +178,7 @@ def _pipeline_tasks(pr: PipelineRunObject) -> dict[str, Any]:
         tr = pr.task_run_from_task(task.get("name", ""))
         if tr is None or tr.completion_time is None:
             continue
-        spec_steps = (tr.task_spec or {}).get("steps") or []
+        spec_steps = tr.task_spec_field("steps") or []
         steps = [
             _step(spec_steps[j], state)
             for j, state in enumerate(tr.status.get("steps") or [])
@@ -193,9 +203,7 @@ def _pipeline_tasks(pr: PipelineRunObject) -> dict[str, Any]:
             entry["status"] = status
         if steps:
             entry["steps"] = steps
-        entry["invocation"] = _invocation(
-            tr, tr.spec.get("params") or [], (tr.task_spec or {}).get("params") or []
-        )
+        entry["invocation"] = _invocation(tr, tr.spec.get("params") or [], tr.task_spec_field("params") or [])
         if results := tr.status.get("results"):
             entry["results"] = plain(results)
         tasks.append(entry)
