@@ -57,14 +57,18 @@ class Target:
 def _pairs(results: list[Result], uri_suffix: str, digest_suffix: str) -> list[Target]:
     """``structuredSignableExtractor.extract``: join ``<prefix><uri_suffix>`` with ``<prefix><digest_suffix>``."""
     partial: dict[str, dict[str, str]] = {}
+    suffixes = (uri_suffix, digest_suffix)
     for res in results:
+        name = res.name
+        if not name.endswith(suffixes):
+            continue  # most results: one test, not one per suffix
         for suffix, key in ((uri_suffix, "uri"), (digest_suffix, "digest")):
-            if not res.name.endswith(suffix):
+            if not name.endswith(suffix):
                 continue
             value = res.string_val.strip()
             if not value:
                 continue
-            partial.setdefault(res.name[: -len(suffix)], {})[key] = value
+            partial.setdefault(name[: -len(suffix)], {})[key] = value
     return [Target(p["uri"], p["digest"]) for p in partial.values() if p.get("uri") and p.get("digest")]
 
 
@@ -104,8 +108,10 @@ def signable_targets(results: list[Result]) -> list[Target]:
 
 def _structured(res: Result, marker: str) -> Target | None:
     """``isStructuredResult``: an object result named ``*<marker>`` with a uri and a valid digest."""
+    if not res.name.endswith(marker):
+        return None
     obj = res.object_val
-    if not res.name.endswith(marker) or obj is None:
+    if obj is None:
         return None
     uri, digest = obj.get("uri", ""), obj.get("digest", "")
     if not uri or not digest:

@@ -37,15 +37,16 @@ class SlsaConfig:
 def invocation_environment(run: RunObject) -> dict[str, dict[str, str]]:
     """Labels, and annotations except kubectl's last-applied copy and ``chains.tekton.dev/*``."""
     environment: dict[str, dict[str, str]] = {}
-    annotations = {
-        k: v
-        for k, v in (run.annotations or {}).items()
-        if k != LAST_APPLIED_ANNOTATION and not k.startswith("chains.tekton.dev/")
-    }
-    if annotations:
-        environment["annotations"] = annotations
-    if run.labels:
-        environment["labels"] = run.labels
+    if all_annotations := run.annotations:
+        annotations = {
+            k: v
+            for k, v in all_annotations.items()
+            if k != LAST_APPLIED_ANNOTATION and not k.startswith("chains.tekton.dev/")
+        }
+        if annotations:
+            environment["annotations"] = annotations
+    if labels := run.labels:
+        environment["labels"] = labels
     return environment
 
 

@@ -437,10 +437,11 @@ class Lazy(Mapping[str, Any]):
     formatter reading a few fields of a run does not pay for the rest of it.
     """
 
-    __slots__ = ("_assigned", "_done", "_struct")
+    __slots__ = ("_assigned", "_done", "_readers", "_struct")
 
     def __init__(self, struct: Struct, value: Any) -> None:
         self._struct = struct
+        self._readers = struct._readers
         # Struct._assign, its common case inlined: one call less per struct read
         self._assigned = (
             value if isinstance(value, dict) and struct._names.issuperset(value) else struct._assign(value)
@@ -450,7 +451,7 @@ class Lazy(Mapping[str, Any]):
     def get(self, name: str, default: Any = None) -> Any:
         got = self._done.get(name, _UNREAD)  # the formatters' most frequent call: kept flat
         if got is _UNREAD:
-            read = self._struct._readers.get(name)
+            read = self._readers.get(name)
             got = self._done[name] = _OMITTED if read is None else read(self._assigned.get(name))
         return default if got is _OMITTED else got
 

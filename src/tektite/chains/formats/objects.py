@@ -149,23 +149,19 @@ class RunObject:
 
     fields: Lazy  # the run after the Go round trip, normalized as it is read
     where: str = "run"
+    # Read up front: every format reads all three (and a struct field always reads as a Lazy).
+    metadata: Lazy = field(init=False, repr=False, compare=False)
+    spec: Lazy = field(init=False, repr=False, compare=False)
+    status: Lazy = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        get = self.fields.get
+        self.metadata, self.spec, self.status = get("metadata"), get("spec"), get("status")
 
     @property
     def data(self) -> dict[str, Any]:
         """The whole run after the Go round trip, as plain JSON."""
         return self.fields.plain()
-
-    @cached_property
-    def metadata(self) -> Lazy:
-        return self.fields["metadata"]  # type: ignore[no-any-return]
-
-    @cached_property
-    def spec(self) -> Lazy:
-        return self.fields["spec"]  # type: ignore[no-any-return]
-
-    @cached_property
-    def status(self) -> Lazy:
-        return self.fields["status"]  # type: ignore[no-any-return]
 
     @property
     def name(self) -> str:
