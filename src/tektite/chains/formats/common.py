@@ -27,11 +27,19 @@ class SlsaConfig:
     def from_config(cls, config: Any) -> SlsaConfig:
         if isinstance(config, SlsaConfig):
             return config
-        return cls(
+        for seen, slsa in _last_from_config:
+            if seen is config:  # the same (frozen) chains-config, run after run
+                return slsa
+        slsa = cls(
             builder_id=config.builder.id,
             deep_inspection=config.artifacts.pipelineruns.enable_deep_inspection,
             build_type=config.build_definition.build_type,
         )
+        _last_from_config[:] = [(config, slsa)]
+        return slsa
+
+
+_last_from_config: list[tuple[object, SlsaConfig]] = []  # the last call's config and answer
 
 
 def invocation_environment(run: RunObject) -> dict[str, dict[str, str]]:

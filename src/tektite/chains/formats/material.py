@@ -7,6 +7,7 @@ results (``git+<url>.git``, ``sha1``) and from ``*ARTIFACT_INPUTS`` object resul
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from tektite.chains.formats.artifacts import Artifact, append_artifacts, materials_from_structured_results
@@ -41,12 +42,13 @@ def spdx_git(url: str, revision: str = "") -> str:
     return prefix + url + (f"@{revision}" if revision else "")
 
 
+@lru_cache(maxsize=1024)
 def is_unpinned_uri(image_id: str) -> bool:
     """An ``imageID`` tektite's executor recorded for what really ran without a registry digest.
 
     ``host://<hostname>?os=debian-12`` or ``rootfs:///srv/images/builder?os=alpine-3.19``: a URI
     with a scheme and no ``@<algorithm>:<hex>``. A kubelet never writes these, so Chains' own
-    inputs never have them.
+    inputs never have them. Memoized: asked twice per step, of the same few images run after run.
     """
     scheme, sep, _ = image_id.partition("://")
     return bool(sep) and bool(scheme) and scheme != "docker-pullable" and "@" not in image_id

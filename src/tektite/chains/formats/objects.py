@@ -191,7 +191,7 @@ class RunObject:
 
     @cached_property
     def _results(self) -> tuple[Result, ...]:
-        return tuple(Result(r["name"], r["value"]) for r in self.status.get("results") or [])
+        return tuple([Result(r["name"], r["value"]) for r in self.status.get("results") or []])
 
     @property
     def provenance(self) -> Mapping[str, Any] | None:
@@ -210,12 +210,12 @@ class RunObject:
     def completion_time(self) -> tuple[datetime, int] | None:
         return _time(self.status.get("completionTime"))
 
-    @cached_property
+    @property
     def start_text(self) -> str | None:
         """``status.startTime`` as Go writes it back (RFC 3339, UTC); None when absent or invalid."""
         return _time_text(self.status.get("startTime"))
 
-    @cached_property
+    @property
     def completion_text(self) -> str | None:
         return _time_text(self.status.get("completionTime"))
 
