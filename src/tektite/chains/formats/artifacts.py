@@ -16,6 +16,7 @@ random there; tektite keeps the order in which each prefix first appears.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from tektite.chains.formats.imageref import DigestRef, InvalidReference, check_digest, parse_digest_ref
 from tektite.chains.formats.objects import Result
@@ -46,8 +47,7 @@ class Artifact:
     digest: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """``StructuredSignable``: a uri and a ``<alg>:<hex>`` digest taken from results."""
 
     uri: str
@@ -56,20 +56,19 @@ class Target:
 
 def _pairs(results: list[Result], uri_suffix: str, digest_suffix: str) -> list[Target]:
     """``structuredSignableExtractor.extract``: join ``<prefix><uri_suffix>`` with ``<prefix><digest_suffix>``."""
-    partial: dict[str, dict[str, str]] = {}
-    suffixes = (uri_suffix, digest_suffix)
+    partial: dict[str, list[str]] = {}  # by prefix, in first-seen order: [uri, digest]
     for res in results:
         name = res.name
-        if not name.endswith(suffixes):
+        if not name.endswith((uri_suffix, digest_suffix)):
             continue  # most results: one test, not one per suffix
-        for suffix, key in ((uri_suffix, "uri"), (digest_suffix, "digest")):
-            if not name.endswith(suffix):
-                continue
-            value = res.string_val.strip()
-            if not value:
-                continue
-            partial.setdefault(name[: -len(suffix)], {})[key] = value
-    return [Target(p["uri"], p["digest"]) for p in partial.values() if p.get("uri") and p.get("digest")]
+        value = res.value.strip() if isinstance(res.value, str) else ""  # string_val, stripped
+        if not value:
+            continue
+        if name.endswith(uri_suffix):
+            partial.setdefault(name[: -len(uri_suffix)], ["", ""])[0] = value
+        if name.endswith(digest_suffix):
+            partial.setdefault(name[: -len(digest_suffix)], ["", ""])[1] = value
+    return [Target(uri, digest) for uri, digest in partial.values() if uri and digest]
 
 
 def oci_images(results: list[Result]) -> list[DigestRef]:

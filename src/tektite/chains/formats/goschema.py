@@ -50,7 +50,13 @@ Reader = Callable[[Any], Any]  # a field's raw JSON -> its marshaled value, or _
 
 
 class Codec:
-    """One Go type: ``norm`` gives its marshaled JSON; ``empty`` says whether omitempty drops it."""
+    """One Go type: ``norm`` gives its marshaled JSON; ``empty`` says whether omitempty drops it.
+
+    ``scalar`` is the Python type whose values (non-zero ones, under omitempty) marshal as
+    themselves, if there is one: :meth:`Struct.norm` takes those as they are, without a call.
+    """
+
+    scalar: type | None = None
 
     def norm(self, value: Any) -> Any:
         raise NotImplementedError
@@ -78,6 +84,8 @@ class Codec:
 
 
 class _Str(Codec):
+    scalar = str
+
     def norm(self, value: Any) -> Any:
         return value if isinstance(value, str) else ""
 
@@ -94,6 +102,8 @@ def _nonempty_str(raw: Any) -> Any:
 
 
 class _Bool(Codec):
+    scalar = bool
+
     def norm(self, value: Any) -> Any:
         return value if isinstance(value, bool) else False
 
@@ -102,6 +112,8 @@ class _Bool(Codec):
 
 
 class _Int(Codec):
+    scalar = int
+
     def norm(self, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             return 0
@@ -127,6 +139,8 @@ class _ParamValue(Codec):
     Its ``UnmarshalJSON`` falls back to the raw JSON text as a string for anything else, and
     ``null`` decodes to the empty string.
     """
+
+    scalar = str
 
     def norm(self, value: Any) -> Any:
         if value is None:
@@ -358,13 +372,14 @@ class Struct(Codec):
         return assigned
 
     @cached_property
-    def _writers(self) -> tuple[tuple[str, Reader, bool], ...]:
-        """For each field, in order: its name, its :meth:`Codec.field_writer` reader, and whether it
-        marshals to nothing when the input lacks it (decided once here, not per value)."""
+    def _writers(self) -> tuple[tuple[str, Reader, bool, type | None, bool], ...]:
+        """For each field, in order: its name, its :meth:`Codec.field_writer` reader, whether it
+        marshals to nothing when the input lacks it (decided once here, not per value), its
+        codec's ``scalar`` type, and whether a zero scalar is written (no omitempty)."""
         out = []
         for f in self.fields:
             write = f.codec.field_writer(f.omitempty)
-            out.append((f.name, write, write(None) is _OMITTED))
+            out.append((f.name, write, write(None) is _OMITTED, f.codec.scalar, not f.omitempty))
         return tuple(out)
 
     @cached_property
@@ -391,9 +406,10 @@ class Struct(Codec):
         if not (isinstance(value, dict) and self._names.issuperset(value)):
             value = self._assign(value)
         out: dict[str, Any] = {}
-        for name, write, absent_omitted in self._writers:
+        for name, write, absent_omitted, scalar, keep_zero in self._writers:
             if name in value:
-                got = write(value[name])
+                raw = value[name]
+                got = raw if raw.__class__ is scalar and (keep_zero or raw) else write(raw)
             elif absent_omitted:
                 continue  # absent and omitempty: the common case
             else:
@@ -405,11 +421,12 @@ class Struct(Codec):
     def _norm(self, assigned: dict[str, Any], read: dict[str, Any]) -> dict[str, Any]:
         """``norm`` of the assigned fields; those in ``read`` (by :class:`Lazy`) are not redone."""
         out: dict[str, Any] = {}
-        for name, write, absent_omitted in self._writers:
+        for name, write, absent_omitted, scalar, keep_zero in self._writers:
             if name in read:
                 got = plain(read[name])
             elif name in assigned:
-                got = write(assigned[name])
+                raw = assigned[name]
+                got = raw if raw.__class__ is scalar and (keep_zero or raw) else write(raw)
             elif absent_omitted:
                 continue
             else:
