@@ -124,7 +124,7 @@ def _structured(res: Result, marker: str) -> Target | None:
 
 def structured_targets(results: list[Result], marker: str) -> list[Target]:
     """``ExtractStructuredTargetFromResults`` for ``ARTIFACT_INPUTS`` or ``ARTIFACT_OUTPUTS``."""
-    return [t for res in results if (t := _structured(res, marker)) is not None]
+    return [t for res in results if res.name.endswith(marker) and (t := _structured(res, marker)) is not None]
 
 
 def build_artifacts(results: list[Result]) -> list[Target]:

@@ -257,6 +257,8 @@ class _Container(Codec):
             return norm
 
         def read(raw: Any) -> Any:
+            if not raw:
+                return _OMITTED  # null, missing, [] or {} (or any zero): nil or empty either way
             got = norm(raw)
             return got if got else _OMITTED
 

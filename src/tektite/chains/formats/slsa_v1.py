@@ -38,8 +38,9 @@ _STATUS_WORDS = {"False": "Failed", "True": "Succeeded", "Unknown": "Running"}
 
 def _config_source(ref_source: Mapping[str, Any] | None) -> dict[str, Any]:
     """``slsa.ConfigSource``: uri, digest and entryPoint, each left out when empty."""
-    src = ref_source or {}
-    return {k: src[k] for k in ("uri", "digest", "entryPoint") if src.get(k)}
+    if ref_source is None:
+        return {}
+    return {k: ref_source[k] for k in ("uri", "digest", "entryPoint") if ref_source.get(k)}
 
 
 def _invocation(
