@@ -140,7 +140,8 @@ def _external_parameters(run: TaskRunObject | PipelineRunObject) -> dict[str, An
 
 def _internal_parameters(run: RunObject, build_type: str) -> dict[str, Any]:
     params: dict[str, Any] = {}
-    flags = (run.provenance or {}).get("featureFlags")
+    prov = run.provenance
+    flags = prov.get("featureFlags") if prov is not None else None
     if flags is not None:
         params[FEATURE_FLAGS_KEY] = plain(flags)
     if build_type == TEKTON_BUILD_TYPE:
