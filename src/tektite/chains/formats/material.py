@@ -85,19 +85,20 @@ def from_image_id(image_id: str, where: str, path: tuple[str | int, ...]) -> Art
 
 
 def step_image_materials(tr: TaskRunObject) -> list[Artifact]:
-    return [
-        from_image_id(img, tr.where, ("status", "steps", i, "imageID"))
-        for i, img in enumerate(tr.step_images())
-        if img  # a step that never started has no image: nothing ran
-    ]
+    return _image_materials(tr, "steps")
 
 
 def sidecar_image_materials(tr: TaskRunObject) -> list[Artifact]:
-    return [
-        from_image_id(img, tr.where, ("status", "sidecars", i, "imageID"))
-        for i, img in enumerate(tr.sidecar_images())
-        if img  # a step that never started has no image: nothing ran
-    ]
+    return _image_materials(tr, "sidecars")
+
+
+def _image_materials(tr: TaskRunObject, states: str) -> list[Artifact]:
+    """The images ``status.<states>[].imageID`` record (``step_images``/``sidecar_images``)."""
+    mats = []
+    for i, state in enumerate(tr.status.get(states) or ()):
+        if image_id := state.get("imageID", ""):  # a step that never started has no image: nothing ran
+            mats.append(from_image_id(image_id, tr.where, ("status", states, i, "imageID")))
+    return mats
 
 
 def _git_material(commit: str, url: str) -> list[Artifact]:
