@@ -34,11 +34,11 @@ OCI_SCHEME = "oci://"
 GIT_SCHEME_PREFIX = "git+"
 
 
-@lru_cache(maxsize=1024)
 def spdx_git(url: str, revision: str = "") -> str:
     """``attest.SPDXGit``: ``https://x`` -> ``git+https://x.git`` (``@revision`` when given).
 
-    Memoized: pure, and the provenance of one repository's builds names its url run after run.
+    Not memoized: the revision is new with every build, so only a benchmark of identical runs
+    would hit a cache.
     """
     prefix = "" if url.startswith(GIT_SCHEME_PREFIX) else GIT_SCHEME_PREFIX
     if not url.endswith(".git"):
