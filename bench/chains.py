@@ -4,7 +4,8 @@
 
 1. A real TaskRun is run once by the engine (process executor) in a scratch home and copied
    ``--runs`` times into a fresh store (new names and uids), each finished and unsigned.
-2. **floor**: DSSE envelopes per second over that run's statement, same key, one thread.
+2. **floor**: DSSE envelopes per second over that run's statement, same key, one thread (the best
+   of five timings of ``--runs`` envelopes).
 3. **watcher**: ``ChainsWatcher.sync()`` over the store: each run read, formatted, signed, its
    ``tekton`` annotations and ``chains.tekton.dev/signed`` written (a compare-and-swap merge patch).
    As ``tektite chains run --once`` does, the backlog is shared among one forked process per CPU
@@ -69,6 +70,7 @@ spec:
       script: echo tests passed
 """
 CONFIG = {"artifacts.oci.storage": "", "artifacts.taskrun.storage": "tekton"}
+FLOOR_TRIES = 5
 
 
 def real_taskrun(home: Path) -> JSON:
@@ -133,10 +135,12 @@ def measure(runs: int, fmt: str) -> JSON:
         format_rate = rate(runs, time.perf_counter() - start)
         payload = statement_bytes(statements[0])
 
-        start = time.perf_counter()
-        for _ in range(runs):
-            sign_envelope(payload, signer)
-        floor = rate(runs, time.perf_counter() - start)
+        floor = 0.0
+        for _ in range(FLOOR_TRIES):  # the best of a few: one stall would make the ratio look better
+            start = time.perf_counter()
+            for _ in range(runs):
+                sign_envelope(payload, signer)
+            floor = max(floor, rate(runs, time.perf_counter() - start))
         del statements, runs_list  # the bench's own piles are not the watcher's: no GC work for it
 
         one = Cluster(scratch / "one-process")
