@@ -370,3 +370,27 @@ def test_engine_runs_a_pipeline_on_postgresql(postgres_url: str, tmp_path: Path)
 
     final = asyncio.run(go())
     assert (get_condition(final) or {}).get("reason") == "Succeeded"
+
+
+def test_a_process_can_leave_sqlite_checkpoints_to_another(tmp_path: Path) -> None:
+    """A sharded Chains sync: the signing processes write without checkpointing, and the parent
+    copies their WAL frames into the database file while they work."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    writer, parent = SQLStore(url), SQLStore(url)
+    try:
+        writer.leave_checkpoints()
+        writer.engine.dispose()  # new connections from here on
+        with writer.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+        with parent.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() > 0  # others keep theirs
+        database = tmp_path / "store.db"
+        for i in range(50):
+            writer.create(tr(f"r{i:02d}", annotations={"pad": "x" * 4000}))
+        assert database.stat().st_size < 50 * 4000  # all of it is still in the WAL
+        parent.checkpoint()
+        assert database.stat().st_size > 50 * 4000  # copied into the database file
+        assert len(parent.list("TaskRun").items) == 50
+    finally:
+        writer.close()
+        parent.close()

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import threading
 import time
 from collections import OrderedDict
@@ -280,9 +281,7 @@ class ChainsWatcher:
             os.close(write_end)
             children.append((pid, read_end))
         summary, redo = SyncSummary(), False
-        for pid, read_end in children:
-            with os.fdopen(read_end, "rb") as pipe:
-                answer = pipe.read()
+        for pid, answer in self._await_shards(children):
             _, status = os.waitpid(pid, 0)
             if status != 0 or not answer:
                 log.warning(
@@ -298,10 +297,34 @@ class ChainsWatcher:
             summary.add(self._sync_here())
         return summary
 
+    CHECKPOINT_EVERY = 0.02  # seconds, while the shards write
+
+    def _await_shards(self, children: list[tuple[int, int]]) -> list[tuple[int, bytes]]:
+        """Each child's answer, read as it comes. Meanwhile this process, otherwise idle, copies
+        what the children write into the database file (SQLite's WAL checkpoints): left to the
+        children, the one whose commit crosses the WAL's limit does all of it (and, on a disk,
+        its fsyncs) while the other goes on, and it finishes last."""
+        pending = {read_end: (pid, bytearray()) for pid, read_end in children}
+        answers: list[tuple[int, bytes]] = []
+        while pending:
+            ready, _, _ = select.select(list(pending), [], [], self.CHECKPOINT_EVERY)
+            for fd in ready:
+                chunk = os.read(fd, 1 << 16)
+                if chunk:
+                    pending[fd][1].extend(chunk)
+                    continue
+                os.close(fd)
+                pid, answer = pending.pop(fd)
+                answers.append((pid, bytes(answer)))
+            if pending:
+                self.store.checkpoint()  # type: ignore[attr-defined]
+        return answers
+
     def _run_shard(self, index: int, shards: int, out: int) -> NoReturn:
         code = 1
         try:
             self.store.engine.dispose(close=False)  # type: ignore[attr-defined]  # the parent's connections stay its own
+            self.store.leave_checkpoints()  # type: ignore[attr-defined]  # to the parent (see _await_shards)
             self._backends = None  # their HTTP clients too
             self._shard = (index, shards)
             self.metrics = Metrics(live=False)  # the parent counts what this process did

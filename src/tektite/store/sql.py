@@ -797,6 +797,19 @@ class SQLStore:
 
         return unsubscribe
 
+    def leave_checkpoints(self) -> None:
+        """This process's new connections leave SQLite's WAL checkpoints to another process,
+        which calls :meth:`checkpoint`. Nothing to do for other databases."""
+        if self.engine.dialect.name == "sqlite":
+            sa_event.listen(self.engine, "connect", _no_autocheckpoint)
+
+    def checkpoint(self) -> None:
+        """Copy committed WAL frames into the SQLite database file without waiting for writers
+        or readers (``PASSIVE``). Nothing to do for other databases."""
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -804,6 +817,10 @@ class SQLStore:
 class Gone(TektiteError):
     http_status = 410
     reason = "Expired"
+
+
+def _no_autocheckpoint(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
