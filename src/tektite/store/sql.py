@@ -211,6 +211,18 @@ _SQLITE_TRIGGERS = (
 )
 
 
+# An event's body, or for "@<pk>" the body of the row it points at.
+_EVENT_BODY = sa.case(
+    (
+        sa.func.substr(events.c.body, 1, 1) == _EVENT_REF,
+        sa.select(objects.c.body)
+        .where(objects.c.pk == sa.cast(sa.func.substr(events.c.body, 2), sa.Integer))
+        .scalar_subquery(),
+    ),
+    else_=events.c.body,
+).label("body")
+
+
 class _Statements:
     def __init__(self, dialect: sa.Dialect) -> None:
         self.row = _Compiled(_ROW, dialect)
@@ -761,16 +773,7 @@ class SQLStore:
     def events_since(
         self, resource_version: int, kinds: tuple[str, ...] | None = None, limit: int = 1000
     ) -> EventList:
-        referenced = sa.select(objects.c.body).where(
-            objects.c.pk == sa.cast(sa.func.substr(events.c.body, 2), sa.Integer)
-        )
-        body = sa.case(
-            (sa.func.substr(events.c.body, 1, 1) == _EVENT_REF, referenced.scalar_subquery()),
-            else_=events.c.body,
-        )
-        query = sa.select(events.c.rv, events.c.type, body.label("body")).where(
-            events.c.rv > resource_version
-        )
+        query = sa.select(events.c.rv, events.c.type, _EVENT_BODY).where(events.c.rv > resource_version)
         if kinds:
             query = query.where(events.c.kind.in_(kinds))
         query = query.order_by(events.c.rv).limit(limit)

@@ -232,8 +232,8 @@ class Ptr(Codec):
         return read
 
     def field_reader(self, omitempty: bool) -> Reader:
-        inner = self.inner
-        if not (isinstance(inner, Struct) and inner.worth_lazy):
+        inner = _lazy_struct(self.inner)
+        if inner is None:
             return self.field_writer(omitempty)
         nil = _OMITTED if omitempty else None
 
@@ -241,6 +241,12 @@ class Ptr(Codec):
             return nil if raw is None else Lazy(inner, raw)
 
         return read
+
+
+def _lazy_struct(inner: Codec) -> Struct | None:
+    """The struct a pointer or slice field holds, when reading it lazily pays (see
+    :attr:`Struct.worth_lazy`); None when the field is normalized whole."""
+    return inner if isinstance(inner, Struct) and inner.worth_lazy else None
 
 
 class _Container(Codec):
@@ -285,8 +291,8 @@ class Slice(_Container):
         return [v if isinstance(v, str) else "" for v in value]
 
     def field_reader(self, omitempty: bool) -> Reader:
-        inner = self.inner
-        if not (isinstance(inner, Struct) and inner.worth_lazy):
+        inner = _lazy_struct(self.inner)
+        if inner is None:
             return self.field_writer(omitempty)
         nil = _OMITTED if omitempty else None
 

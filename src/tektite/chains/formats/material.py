@@ -93,7 +93,7 @@ def sidecar_image_materials(tr: TaskRunObject) -> list[Artifact]:
 
 
 def _image_materials(tr: TaskRunObject, states: str) -> list[Artifact]:
-    """The images ``status.<states>[].imageID`` record (``step_images``/``sidecar_images``)."""
+    """The images ``status.<states>[].imageID`` records (``steps`` or ``sidecars``)."""
     mats = []
     for i, state in enumerate(tr.status.get(states) or ()):
         if image_id := state.get("imageID", ""):  # a step that never started has no image: nothing ran

@@ -231,12 +231,6 @@ class TaskRunObject(RunObject):
             for r in s.get("results") or []
         ]
 
-    def step_images(self) -> list[str]:
-        return [s.get("imageID", "") for s in self.status.get("steps") or []]
-
-    def sidecar_images(self) -> list[str]:
-        return [s.get("imageID", "") for s in self.status.get("sidecars") or []]
-
     @cached_property
     def task_spec(self) -> Mapping[str, Any] | None:
         return self.status.get("taskSpec")  # type: ignore[no-any-return]
@@ -296,7 +290,7 @@ def load_run(
         )
     kind = infer_kind(run, where)
     if kind == "TaskRun":
-        return TaskRunObject(Lazy(TASK_RUN, run), where)
+        return TaskRunObject(TASK_RUN.lazy(run), where)
     children = []
     for i, child in enumerate(child_taskruns or []):
         child_where = f"{where}: child TaskRun #{i + 1}"
