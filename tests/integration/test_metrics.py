@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -145,3 +146,29 @@ def test_eventlistener_counters_are_exposed(served: Served) -> None:
         text = client.get("/metrics").text
     families = {f.name for f in text_string_to_metric_families(text)}
     assert "eventlistener_event_received_count" in families
+
+
+def test_running_gauge_keeps_the_newest_state_when_events_arrive_out_of_order(tmp_path: Path) -> None:
+    """Two threads' writes reach listeners each after its own commit, so the older can come
+    second: the gauge follows the newer resourceVersion."""
+    from tektite.server.metrics import RUNNING_TR, RunningTracker
+    from tektite.store.base import Event
+    from tektite.store.sql import SQLStore
+
+    store = SQLStore(f"sqlite:///{tmp_path / 'store.db'}")
+    tracker = RunningTracker(store)
+    meta = {"uid": "u-1", "name": "r", "namespace": "default"}
+    queued = {"kind": "TaskRun", "metadata": {**meta, "resourceVersion": "10"}, "status": {}}
+    started = {
+        "kind": "TaskRun",
+        "metadata": {**meta, "resourceVersion": "11"},
+        "status": {"startTime": "2026-11-22T10:00:00Z"},
+    }
+    try:
+        tracker.on_event(Event("MODIFIED", started, 11))
+        tracker.on_event(Event("MODIFIED", queued, 10))  # the finalizer write, notified late
+        assert RUNNING_TR._value.get() == 1.0
+        tracker.on_event(Event("DELETED", {**started, "metadata": {**meta, "resourceVersion": "12"}}, 12))
+        assert RUNNING_TR._value.get() == 0.0
+    finally:
+        store.close()

@@ -150,6 +150,9 @@ class Recorder:
                 TR_DURATION.labels(task=task, namespace=ns, status=status).observe(took)
 
 
+SEEN_LIMIT = 100_000  # runs whose newest resourceVersion RunningTracker remembers
+
+
 class RunningTracker:
     """Keeps the running-runs gauges current from store events (no scan at scrape time)."""
 
@@ -157,6 +160,9 @@ class RunningTracker:
         self.store = store
         self.recorder = recorder
         self.running: dict[str, set[str]] = {"TaskRun": set(), "PipelineRun": set()}
+        # the newest resourceVersion seen of each run: two threads' writes can reach listeners in
+        # the other order (each notifies after its commit), and an older state must not win
+        self._seen: OrderedDict[str, int] = OrderedDict()
         self._lock = threading.Lock()
         self._unsubscribe: Callable[[], None] | None = None
 
@@ -179,9 +185,17 @@ class RunningTracker:
         self._publish()
 
     def _update(self, kind: str, obj: JSON, deleted: bool) -> None:
-        uid = (obj.get("metadata") or {}).get("uid", "")
+        meta = obj.get("metadata") or {}
+        uid = meta.get("uid", "")
+        rv = int(meta.get("resourceVersion") or 0)
         started = bool((obj.get("status") or {}).get("startTime"))
         with self._lock:
+            if rv < self._seen.get(uid, 0):
+                return  # a newer state of this run arrived first
+            self._seen[uid] = rv
+            self._seen.move_to_end(uid)
+            if len(self._seen) > SEEN_LIMIT:
+                self._seen.popitem(last=False)
             if deleted or is_done(obj) or not started:
                 self.running[kind].discard(uid)
             else:
