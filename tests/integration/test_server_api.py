@@ -547,6 +547,7 @@ def test_remote_store_follows_the_store_protocol(served: Served) -> None:
         assert [o["metadata"]["name"] for o in page.items] == ["remote-cm"]
         parts = [store.list("ConfigMap", "default", partition=Partition(i, 2)).items for i in (0, 1)]
         assert sorted([o["metadata"]["name"] for o in p].count("remote-cm") for p in parts) == [0, 1]
+        assert "remote-cm" in [o["metadata"]["name"] for o in store.scan("ConfigMap", page=1)]
         events = store.events_since(int(created["metadata"]["resourceVersion"]) - 1, ("ConfigMap",))
         assert [e.type for e in events if e.name == "remote-cm"] == ["ADDED", "MODIFIED"]
         current = store.get("ConfigMap", "remote-cm")

@@ -124,6 +124,27 @@ def test_partitions_of_a_listing_cover_it_once_and_keep_a_group_together(store: 
     assert len(by_group) == 8 and all(len(parts) == 1 for parts in by_group.values())
 
 
+def test_a_scan_reads_every_object_once_in_name_order_over_pages_while_it_is_written(
+    store: SQLStore,
+) -> None:
+    for i in range(11):
+        store.create(tr(f"r{i:02d}", {"tekton.dev/pipelineRun": f"pr{i % 3}"} if i % 2 else {}))
+    seen = []
+    for obj in store.scan("TaskRun", page=4):  # writes between the pages do not upset it
+        seen.append(obj["metadata"]["name"])
+        obj["metadata"]["annotations"] = {"seen": "yes"}
+        store.update(obj)
+    assert seen == [f"r{i:02d}" for i in range(11)]
+    assert all(o["metadata"]["annotations"] == {"seen": "yes"} for o in store.list("TaskRun").items)
+    parts = [
+        [o["metadata"]["name"] for o in store.scan("TaskRun", Partition(i, 2, "tekton.dev/pipelineRun"), 3)]
+        for i in (0, 1)
+    ]
+    assert sorted(parts[0] + parts[1]) == seen and parts[0] and parts[1]
+    for i, names in enumerate(parts):
+        assert all(Partition(i, 2, "tekton.dev/pipelineRun").holds(store.get("TaskRun", n)) for n in names)
+
+
 def test_label_index_follows_changed_added_and_removed_labels_and_the_run_status(store: SQLStore) -> None:
     run = store.create(tr("a", {"app": "web", "tier": "front"}))
 
@@ -307,6 +328,22 @@ def test_a_metadata_patch_removing_the_last_finalizer_of_a_deleted_object_delete
     assert isinstance(rv, int)
     assert store.try_get("TaskRun", "held") is None
     assert [e.type for e in store.events_since(start, ("TaskRun",))] == ["DELETED"]
+
+
+def test_a_metadata_patch_leaving_the_finalizers_of_a_deleted_object_keeps_it_being_deleted(
+    store: SQLStore,
+) -> None:
+    store.create(tr("held", finalizers=["chains.tekton.dev", "other"]))
+    store.delete("TaskRun", "held")
+    held = store.get("TaskRun", "held")
+    [rv] = store.patch_metadata_many(
+        [MetadataPatch("TaskRun", "held", "default", held["metadata"]["resourceVersion"], {"signed": "true"})]
+    )
+    assert isinstance(rv, int)
+    meta = store.get("TaskRun", "held")["metadata"]
+    assert meta["annotations"] == {"signed": "true"} and meta["resourceVersion"] == str(rv)
+    assert meta["finalizers"] == ["chains.tekton.dev", "other"]
+    assert meta["deletionTimestamp"] == held["metadata"]["deletionTimestamp"]
 
 
 def test_listeners_see_every_write(store: SQLStore) -> None:

@@ -42,16 +42,26 @@ def counter(kind: str, event: str) -> Counter:
 
 
 class Metrics:
-    """Increments the counters; :meth:`inc` is what the watcher and the signer call. ``totals``
-    keeps this object's own increments (a shard process hands them to its parent, which counts
-    them: a shard's own registry is never served, so it counts ``totals`` only, ``live=False``)."""
+    """Counts for the counters; :meth:`inc` is what the watcher and the signer call, and
+    :meth:`flush` adds what was counted to the served counters (the watcher flushes after each
+    batch of runs: a prometheus increment takes a lock, and a signed run makes three).
+    ``totals`` keeps this object's own increments (a shard process hands them to its parent,
+    which counts them: a shard's own registry is never served, so it keeps ``totals`` only,
+    ``live=False``)."""
 
     def __init__(self, *, live: bool = True) -> None:
         self.totals: dict[tuple[str, str], int] = {}
         self.live = live
+        self._unsent: dict[tuple[str, str], int] = {}
 
     def inc(self, kind: str, event: str, amount: int = 1) -> None:
         if amount:
+            key = (kind, event)
+            self.totals[key] = self.totals.get(key, 0) + amount
             if self.live:
-                counter(kind, event).inc(amount)
-            self.totals[(kind, event)] = self.totals.get((kind, event), 0) + amount
+                self._unsent[key] = self._unsent.get(key, 0) + amount
+
+    def flush(self) -> None:
+        unsent, self._unsent = self._unsent, {}
+        for (kind, event), amount in unsent.items():
+            counter(kind, event).inc(amount)

@@ -35,6 +35,7 @@ from tektite.store.base import (
     ALL_NAMESPACES,
     DEFAULT_NAMESPACE,
     JSON,
+    SCAN_PAGE,
     DeleteResult,
     Event,
     EventList,
@@ -202,6 +203,15 @@ class RemoteStore:
             meta.get("continue"),
             meta.get("remainingItemCount") if partition is None else None,
         )
+
+    def scan(self, kind: str, partition: Partition | None = None, page: int = SCAN_PAGE) -> Iterator[JSON]:
+        token: str | None = None
+        while True:
+            listed = self.list(kind, limit=page, continue_token=token, partition=partition)
+            yield from listed.items
+            token = listed.continue_token
+            if not token:
+                return
 
     def update_many(self, objs: JSONList) -> UpdateResults:
         """One request per object (the API has no batch write)."""

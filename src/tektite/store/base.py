@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -93,6 +93,9 @@ class MetadataPatch:
                 meta.pop("finalizers", None)
 
 
+SCAN_PAGE = 500  # objects read per query by Store.scan
+
+
 @dataclass(frozen=True)
 class Partition:
     """Part ``index`` of ``count`` of a kind's objects, for processes that share a listing: an
@@ -149,6 +152,12 @@ class Store(Protocol):
     ) -> ListResult:
         """Objects of ``kind`` in pages of ``limit``; with a ``partition``, only its part (pages
         may then hold fewer than ``limit``, and ``remaining`` is None)."""
+        ...
+
+    def scan(self, kind: str, partition: Partition | None = None, page: int = SCAN_PAGE) -> Iterator[JSON]:
+        """Every object of ``kind`` (of ``partition``'s part), in name order, read ``page`` at a
+        time and each parsed only when the iteration reaches it: a caller that works on each
+        object as it comes finds it still in the CPU's caches, and holds few at once."""
         ...
 
     def update(self, obj: JSON, *, status_only: bool = False) -> JSON: ...

@@ -11,7 +11,7 @@ import base64
 import random
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal, NamedTuple
 
 import orjson
@@ -26,6 +26,7 @@ from tektite.store.base import (
     ALL_NAMESPACES,
     DEFAULT_NAMESPACE,
     JSON,
+    SCAN_PAGE,
     DeleteResult,
     Event,
     EventList,
@@ -189,9 +190,14 @@ class _Compiled:
 
 # SQLite's json_patch is RFC 7386: the patch is merged in SQLite, the body never comes to Python.
 # An object being deleted is left to the general path (removing its last finalizer deletes it).
-_SQLITE_PATCH = (
+# A patch that leaves the finalizers alone cannot delete anything, and skips that test (SQLite
+# parses the whole body for json_extract, ~6 us).
+_SQLITE_PATCH_KEEPING_FINALIZERS = (
     "UPDATE objects SET rv = ?, body = json_patch(body, ?) WHERE kind = ? AND namespace = ? AND name = ? "
-    "AND rv = ? AND json_extract(body, '$.metadata.deletionTimestamp') IS NULL"
+    "AND rv = ?"
+)
+_SQLITE_PATCH = (
+    _SQLITE_PATCH_KEEPING_FINALIZERS + " AND json_extract(body, '$.metadata.deletionTimestamp') IS NULL"
 )
 # Its MODIFIED event points at the object's row ("@<pk>") instead of holding a second copy of the
 # body: while the row is at the event's resourceVersion, the row's body is the event's. SQLite's
@@ -442,6 +448,34 @@ class SQLStore:
         owner_uid: str | None = None,
         partition: Partition | None = None,
     ) -> ListResult:
+        rows, rv, token, remaining = self._list_rows(
+            kind, namespace, label_selector, limit, continue_token, order, owner_uid, partition
+        )
+        return ListResult([_loads(r[4]) for r in rows], rv, token, remaining)
+
+    def scan(self, kind: str, partition: Partition | None = None, page: int = SCAN_PAGE) -> Iterator[JSON]:
+        token: str | None = None
+        while True:
+            rows, _, token, _ = self._list_rows(kind, limit=page, continue_token=token, partition=partition)
+            for row in rows:
+                yield _loads(row[4])
+            if not token:
+                return
+
+    def _list_rows(
+        self,
+        kind: str,
+        namespace: str | None = ALL_NAMESPACES,
+        label_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+        order: Literal["name", "-created"] = "name",
+        owner_uid: str | None = None,
+        partition: Partition | None = None,
+    ) -> tuple[Sequence[Any], int, str | None, int | None]:
+        """``list`` before its bodies are parsed: the rows (``[4]`` is the body text), the
+        resourceVersion, the continue token and the remaining count (None with a partition,
+        whose other parts' rows are left out here without being parsed)."""
         conds: list[Any] = [objects.c.kind == kind]
         if namespace not in (None, ALL_NAMESPACES):
             conds.append(objects.c.namespace == _ns(kind, namespace))
@@ -510,11 +544,9 @@ class SQLStore:
                     if partition is None
                     else None
                 )
-        if partition is not None:  # the others' bodies are not even parsed
-            return ListResult(
-                [_loads(r[4]) for r in rows if partition.has(r[1], r[2], r[5])], int(rv), token, remaining
-            )
-        return ListResult([_loads(r.body) for r in rows], int(rv), token, remaining)
+        if partition is not None:  # the others' bodies are never parsed
+            rows = [r for r in rows if partition.has(r[1], r[2], r[5])]
+        return rows, int(rv), token, remaining
 
     def update(self, obj: JSON, *, status_only: bool = False) -> JSON:
         with self._lock, self.engine.begin() as conn:
@@ -582,7 +614,8 @@ class SQLStore:
                     rv = top - len(patches) + 1 + n
                     where = (patch.kind, namespace, patch.name)
                     cur.execute(
-                        _SQLITE_PATCH, (rv, _dumps(patch.document(str(rv))), *where, patch.resource_version)
+                        _SQLITE_PATCH if patch.finalizers is not None else _SQLITE_PATCH_KEEPING_FINALIZERS,
+                        (rv, _dumps(patch.document(str(rv))), *where, patch.resource_version),
                     )
                     if cur.rowcount == 1:
                         cur.execute(_SQLITE_EVENT_REF, where)

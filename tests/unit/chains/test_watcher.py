@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -279,11 +279,25 @@ def test_empty_storage_marks_signed_without_storing(cluster: Cluster) -> None:
     assert notes == {A.SIGNED: "true"}
 
 
-def test_sync_signs_every_page_of_a_big_store(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("tektite.chains.watcher.SCAN_PAGE", 2)  # pages are signed as they are read
+def test_sync_signs_a_few_runs_at_a_time_as_it_reads_them(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("tektite.chains.watcher.SCAN_STEP", 2)
     for i in range(5):
         finished_taskrun(cluster, f"build-{i}")
-    assert make_watcher(cluster).sync().signed == 5
+    real_scan = cluster.store.scan
+    signed_when_read: list[int] = []
+
+    def scan(kind: str, partition: Any = None) -> Iterator[JSON]:
+        for obj in real_scan(kind, partition, page=3):  # pages of 3 runs
+            if kind == "TaskRun":
+                runs = cluster.store.list("TaskRun").items
+                signed_when_read.append(sum(A.SIGNED in ann(r) for r in runs))
+            yield obj
+
+    monkeypatch.setattr(cluster.store, "scan", scan)
+    assert make_watcher(cluster).sync(workers=1).signed == 5
+    assert signed_when_read == [0, 0, 2, 2, 4]  # two signed before the next two are read
     assert all(ann(get(cluster, "TaskRun", f"build-{i}"))[A.SIGNED] == "true" for i in range(5))
 
 
