@@ -163,11 +163,17 @@ class ChainsWatcher:
         self._crashes: dict[Key, int] = {}
         self._defer: dict[Key, tuple[JSON, dict[str, str]]] | None = None  # signed, to mark (a batch)
         self._shard: tuple[int, int] | None = None  # (index, count) in a sharded sync's child
+        # every object queued is one this watcher parsed from the store itself, and nothing
+        # changes it in memory (a sync without the watcher's threads or an engine's hook): its
+        # marks may then be written from that object (MetadataPatch.base)
+        self._own_reads = False
+        self._hooked = False  # an engine's completion hook queues its runs (attach)
 
     # -- lifecycle ------------------------------------------------------------------------------
     def attach(self, engine: Any) -> None:
         """Sign the engine's runs as they finish (its ``finished_hooks``), then start watching."""
         engine.finished_hooks.append(self.on_finished)
+        self._hooked = True
         self.start()
 
     def start(self) -> None:
@@ -228,6 +234,13 @@ class ChainsWatcher:
             self._leader = False
 
     def _sync_here(self) -> SyncSummary:
+        self._own_reads = not self._threads and not self._hooked
+        try:
+            return self._sync_queue()
+        finally:
+            self._own_reads = False
+
+    def _sync_queue(self) -> SyncSummary:
         summary = SyncSummary()
 
         def drain() -> None:
@@ -767,6 +780,7 @@ class ChainsWatcher:
             str(meta.get("resourceVersion") or ""),
             annotations,
             tuple(wanted) if wanted != current else None,
+            base=obj if self._own_reads else None,
         )
 
     def _remember(self, obj: JSON, rv: int) -> None:

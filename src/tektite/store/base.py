@@ -54,7 +54,12 @@ class DeleteResult:
 class MetadataPatch:
     """A merge patch (RFC 7386) of one object's annotations and finalizers, applied only while its
     resourceVersion is still ``resource_version``: how Chains marks a run (``MergePatchType``).
-    An annotation set to None is removed; ``finalizers`` None leaves them, a tuple replaces them."""
+    An annotation set to None is removed; ``finalizers`` None leaves them, a tuple replaces them.
+
+    ``base``, when the caller has it, is the whole object exactly as it read it at
+    ``resource_version`` and has not changed since: a store may then write ``base`` with the patch
+    applied (:meth:`applied_to`) instead of merging the patch into its own copy. Only a caller
+    that owns what it read may pass it: a wrong base is written as it is."""
 
     kind: str
     name: str
@@ -62,6 +67,14 @@ class MetadataPatch:
     resource_version: str
     annotations: dict[str, str | None] = field(default_factory=dict)
     finalizers: tuple[str, ...] | None = None
+    base: JSON | None = field(default=None, compare=False, repr=False)
+
+    def applied_to(self, base: JSON, resource_version: str) -> JSON:
+        """``base`` with the patch applied and ``resource_version`` (``base`` is not changed)."""
+        meta = dict(base.get("metadata") or {})
+        self.apply(meta)
+        meta["resourceVersion"] = resource_version
+        return {**base, "metadata": meta}
 
     def document(self, resource_version: str) -> JSON:
         """The merge-patch document, carrying ``resource_version`` (the precondition, or the new

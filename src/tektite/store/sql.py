@@ -199,6 +199,12 @@ _SQLITE_PATCH_KEEPING_FINALIZERS = (
 _SQLITE_PATCH = (
     _SQLITE_PATCH_KEEPING_FINALIZERS + " AND json_extract(body, '$.metadata.deletionTimestamp') IS NULL"
 )
+# A patch with the caller's copy of the object (MetadataPatch.base): the body is written whole,
+# SQLite parses no JSON (json_patch parses the body and the patch and writes the result: ~1/10 of
+# what signing a run costs, measured with callgrind).
+_SQLITE_WRITE_PATCHED = (
+    "UPDATE objects SET rv = ?, body = ? WHERE kind = ? AND namespace = ? AND name = ? AND rv = ?"
+)
 # Its MODIFIED event points at the object's row ("@<pk>") instead of holding a second copy of the
 # body: while the row is at the event's resourceVersion, the row's body is the event's. SQLite's
 # triggers below copy the body into the event before the row changes again or is deleted, so a
@@ -613,11 +619,7 @@ class SQLStore:
                 if cur is not None:
                     rv = top - len(patches) + 1 + n
                     where = (patch.kind, namespace, patch.name)
-                    cur.execute(
-                        _SQLITE_PATCH if patch.finalizers is not None else _SQLITE_PATCH_KEEPING_FINALIZERS,
-                        (rv, _dumps(patch.document(str(rv))), *where, patch.resource_version),
-                    )
-                    if cur.rowcount == 1:
+                    if self._patch_in_sql(cur, patch, rv, where):
                         cur.execute(_SQLITE_EVENT_REF, where)
                         self._prune_events(conn, rv)
                         results.append(rv)
@@ -637,6 +639,22 @@ class SQLStore:
         evts.sort(key=lambda e: e.resource_version)
         self._notify(evts)
         return results
+
+    @staticmethod
+    def _patch_in_sql(cur: Any, patch: MetadataPatch, rv: int, where: tuple[str, str, str]) -> bool:
+        """SQLite's fast path: whether the patch was applied (else the general path does it)."""
+        base = patch.base
+        if base is None:
+            cur.execute(
+                _SQLITE_PATCH if patch.finalizers is not None else _SQLITE_PATCH_KEEPING_FINALIZERS,
+                (rv, _dumps(patch.document(str(rv))), *where, patch.resource_version),
+            )
+        elif patch.finalizers is None or not (base.get("metadata") or {}).get("deletionTimestamp"):
+            body = _dumps(patch.applied_to(base, str(rv)))
+            cur.execute(_SQLITE_WRITE_PATCHED, (rv, body, *where, patch.resource_version))
+        else:
+            return False  # it may remove the last finalizer of an object being deleted
+        return bool(cur.rowcount == 1)
 
     def _patch_one(
         self, conn: sa.Connection, patch: MetadataPatch, namespace: str

@@ -6,12 +6,14 @@ import base64
 import json
 from typing import Any
 
+import pytest
 from test_watcher import ann, chains_config, cluster, get, make_watcher, taskrun_body
 
 from tektite.chains import annotations as A
 from tektite.chains.watcher import Action
 from tektite.controller.cluster import Cluster
 from tektite.core.conditions import set_condition
+from tektite.store.base import MetadataPatch
 
 __all__ = ["cluster"]
 
@@ -139,3 +141,52 @@ def test_a_missing_child_fails_the_pipelinerun_with_its_name(cluster: Cluster) -
     watcher = make_watcher(cluster)
     assert watcher.process(("PipelineRun", "default", "p")) == Action.RETRY
     assert 'child TaskRun "p-a" of the PipelineRun is gone' in ann(get(cluster, "PipelineRun", "p"))[A.ERROR]
+
+
+def test_a_sync_writes_its_marks_from_the_runs_it_read_and_changes_nothing_else(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync owns what it reads, so each mark is written from its own copy of the run
+    (MetadataPatch.base) instead of being merged in SQL. Formatting, signing and storing must
+    then leave that copy as it was read: everything but the marks is stored unchanged."""
+    chains_config(
+        cluster,
+        {
+            "artifacts.oci.storage": "tekton",
+            "artifacts.pipelinerun.format": "slsa/v2alpha4",
+            "artifacts.pipelinerun.enable-deep-inspection": "true",
+        },
+    )
+    pipelinerun(cluster, ["a", "b"])
+    cluster.store.create(
+        taskrun_body("alone", results=[{"name": "IMAGES", "value": f"registry.test/x@{DIGEST}"}])
+    )
+    before = {
+        (o["kind"], o["metadata"]["name"]): o
+        for k in ("TaskRun", "PipelineRun")
+        for o in cluster.store.list(k).items
+    }
+    written_from_base = []
+    real = MetadataPatch.applied_to
+
+    def applied_to(self: MetadataPatch, base: JSON, rv: str) -> JSON:
+        written_from_base.append(self.name)
+        return real(self, base, rv)
+
+    monkeypatch.setattr(MetadataPatch, "applied_to", applied_to)
+    assert make_watcher(cluster).sync(workers=1).signed == 4
+    assert sorted(written_from_base) == ["alone", "p", "p-a", "p-b"]
+
+    def unmarked(obj: JSON) -> JSON:
+        meta = {
+            k: v
+            for k, v in obj["metadata"].items()
+            if k not in ("resourceVersion", "finalizers", "annotations")
+        }
+        notes = {k: v for k, v in ann(obj).items() if not k.startswith(A.PREFIX)}
+        return {**obj, "metadata": {**meta, "annotations": notes}}
+
+    for (kind, name), old in before.items():
+        new = get(cluster, kind, name)
+        assert ann(new)[A.SIGNED] == "true"
+        assert unmarked(new) == unmarked(old), f"{kind} {name} changed beyond its marks"
