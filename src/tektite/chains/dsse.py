@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import pybase64
 
 from tektite.chains.signing.base import Signer
 from tektite.errors import SigningError, VerificationError
@@ -71,11 +72,12 @@ class Envelope:
         return pae(self.payload_type, self.payload)
 
     def to_dict(self) -> dict[str, Any]:
+        # pybase64: SIMD base64, ~10x binascii's byte loop (a signed run encodes ~5 KB)
         return {
             "payloadType": self.payload_type,
-            "payload": base64.b64encode(self.payload).decode(),
+            "payload": pybase64.b64encode(self.payload).decode(),
             "signatures": [
-                {"keyid": s.keyid, "sig": base64.b64encode(s.sig).decode()} for s in self.signatures
+                {"keyid": s.keyid, "sig": pybase64.b64encode(s.sig).decode()} for s in self.signatures
             ],
         }
 

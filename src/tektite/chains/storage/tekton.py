@@ -19,6 +19,8 @@ import binascii
 from dataclasses import dataclass
 from typing import Any
 
+import pybase64
+
 from tektite.chains.storage import StorageContext, StorageItem
 from tektite.errors import VerificationError
 
@@ -42,9 +44,7 @@ CHAIN_PREFIX = "chains.tekton.dev/chain-"
 def _b64(data: bytes | str) -> str:
     if not data:
         return ""
-    return binascii.b2a_base64(data.encode() if isinstance(data, str) else data, newline=False).decode(
-        "ascii"
-    )
+    return pybase64.b64encode(data.encode() if isinstance(data, str) else data).decode("ascii")
 
 
 def annotations_for(item: StorageItem) -> dict[str, str]:
