@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from tektite.errors import AlreadyExists, Conflict, NotFound
-from tektite.store.base import MetadataPatch, Partition
+from tektite.store.base import MetadataPatch
 from tektite.store.sql import SQLStore
 
 JSON = dict[str, Any]
@@ -96,32 +96,25 @@ def test_label_selectors_and_pagination(store: SQLStore) -> None:
     assert [o["metadata"]["name"] for o in newest.items] == ["r24", "r23", "r22"]
 
 
-def test_partitions_of_a_listing_cover_it_once_and_keep_a_group_together(store: SQLStore) -> None:
-    for i in range(40):  # runs of 4 PipelineRuns (labelled) and runs of none, in two namespaces
-        group = {"tekton.dev/pipelineRun": f"pr{i // 2 % 4}"} if i % 3 else {}
-        store.create(tr(f"r{i:02d}", group, ns="a" if i % 2 else None))
-    everything = {o["metadata"]["uid"] for o in store.list("TaskRun").items}
-    seen: list[JSON] = []
-    for index in range(3):
-        part = Partition(index, 3, "tekton.dev/pipelineRun")
-        token, mine = None, []
-        while True:  # in pages: a page may hold fewer than the limit
-            page = store.list("TaskRun", limit=7, continue_token=token, partition=part)
-            assert page.remaining is None and len(page.items) <= 7
-            mine += page.items
-            token = page.continue_token
-            if token is None:
-                break
-        assert mine and all(part.holds(o) for o in mine)
-        seen += mine
-    assert sorted(o["metadata"]["uid"] for o in seen) == sorted(everything)  # each in one part, once
-    by_group: dict[tuple[str, str], set[int]] = {}
-    for index in range(3):
-        for o in store.list("TaskRun", partition=Partition(index, 3, "tekton.dev/pipelineRun")).items:
-            label = o["metadata"]["labels"].get("tekton.dev/pipelineRun")
-            if label:
-                by_group.setdefault((o["metadata"]["namespace"], label), set()).add(index)
-    assert len(by_group) == 8 and all(len(parts) == 1 for parts in by_group.values())
+def test_keys_list_a_kind_with_a_group_label_and_get_many_reads_those_objects(store: SQLStore) -> None:
+    for i in range(12):  # runs of 3 PipelineRuns (labelled) and runs of none, in two namespaces
+        group = {"tekton.dev/pipelineRun": f"pr{i % 3}"} if i % 2 else {}
+        store.create(tr(f"r{i:02d}", group, ns="a" if i % 4 == 1 else None))
+    keys = store.keys("TaskRun", "tekton.dev/pipelineRun")
+    listed = store.list("TaskRun").items
+    assert [(ns, name) for ns, name, _ in keys] == [
+        (o["metadata"]["namespace"], o["metadata"]["name"]) for o in listed
+    ]
+    assert {name: group for _, name, group in keys} == {
+        o["metadata"]["name"]: (o["metadata"].get("labels") or {}).get("tekton.dev/pipelineRun")
+        for o in listed
+    }
+    assert all(group is None for *_, group in store.keys("TaskRun"))
+    wanted = ["r10", "r02", "gone", "r00", "r02"]  # any order, repeats, a missing one
+    got = list(store.get_many("TaskRun", "default", wanted))
+    assert [o["metadata"]["name"] for o in got] == ["r00", "r02", "r10"]
+    assert got[0] == store.get("TaskRun", "r00")
+    assert list(store.get_many("TaskRun", "a", ["r00"])) == []
 
 
 def test_a_scan_reads_every_object_once_in_name_order_over_pages_while_it_is_written(
@@ -136,13 +129,6 @@ def test_a_scan_reads_every_object_once_in_name_order_over_pages_while_it_is_wri
         store.update(obj)
     assert seen == [f"r{i:02d}" for i in range(11)]
     assert all(o["metadata"]["annotations"] == {"seen": "yes"} for o in store.list("TaskRun").items)
-    parts = [
-        [o["metadata"]["name"] for o in store.scan("TaskRun", Partition(i, 2, "tekton.dev/pipelineRun"), 3)]
-        for i in (0, 1)
-    ]
-    assert sorted(parts[0] + parts[1]) == seen and parts[0] and parts[1]
-    for i, names in enumerate(parts):
-        assert all(Partition(i, 2, "tekton.dev/pipelineRun").holds(store.get("TaskRun", n)) for n in names)
 
 
 def test_label_index_follows_changed_added_and_removed_labels_and_the_run_status(store: SQLStore) -> None:

@@ -40,7 +40,7 @@ import select
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -59,7 +59,7 @@ from tektite.chains.workqueue import Key, WorkQueue
 from tektite.controller.cluster import Cluster
 from tektite.core.conditions import is_done
 from tektite.errors import Conflict, NotFound, TektiteError
-from tektite.store.base import MetadataPatch, Partition
+from tektite.store.base import MetadataPatch
 
 __all__ = ["Action", "ChainsWatcher", "SyncSummary"]
 
@@ -71,6 +71,7 @@ PARENT_LABEL = "tekton.dev/pipelineRun"
 WORKERS_ENV = "TEKTITE_CHAINS_WORKERS"
 ERROR_LIMIT = 1000
 SCAN_STEP = 32  # runs a sync queues, then signs
+CLAIM_BYTES = 2  # a chunk's number on a sharded sync's claims pipe
 
 
 class Action:
@@ -102,12 +103,13 @@ def _key(obj: JSON) -> Key:
     return (str(obj.get("kind", "")), str(meta.get("namespace") or "default"), str(meta.get("name", "")))
 
 
-def shard_of(obj: JSON) -> int:
-    """A run's shard in a sharded sync: a TaskRun of a PipelineRun goes with its PipelineRun
-    (whose signing reads it and whose mark releases it)."""
-    meta = obj.get("metadata") or {}
-    owner = (meta.get("labels") or {}).get(PARENT_LABEL) if obj.get("kind") == "TaskRun" else None
-    return Partition.number(meta.get("namespace") or "", owner or meta.get("name", ""))
+Chunk = list[tuple[str, str, list[str]]]  # (kind, namespace, names): a sharded sync's unit of work
+
+
+def _chunk(entries: dict[tuple[str, str], list[str]]) -> Chunk:
+    """TaskRuns first: a PipelineRun's signing waits for its TaskRuns' marks."""
+    ordered = sorted(entries.items(), key=lambda item: RUN_KINDS.index(item[0][0]))
+    return [(kind, namespace, names) for (kind, namespace), names in ordered]
 
 
 def shard_count() -> int:
@@ -162,7 +164,6 @@ class ChainsWatcher:
         self._backoff: dict[Key, float] = {}
         self._crashes: dict[Key, int] = {}
         self._defer: dict[Key, tuple[JSON, dict[str, str]]] | None = None  # signed, to mark (a batch)
-        self._shard: tuple[int, int] | None = None  # (index, count) in a sharded sync's child
         # every object queued is one this watcher parsed from the store itself, and nothing
         # changes it in memory (a sync without the watcher's threads or an engine's hook): its
         # marks may then be written from that object (MetadataPatch.base)
@@ -233,14 +234,16 @@ class ChainsWatcher:
             self.lease.release()
             self._leader = False
 
-    def _sync_here(self) -> SyncSummary:
+    def _sync_here(self, feed: Callable[[Callable[[], None]], None] | None = None) -> SyncSummary:
+        """Sign what ``feed`` queues (default: :meth:`_scan`, every run of the store); ``feed``
+        calls the function it is given every few runs, which signs what is queued."""
         self._own_reads = not self._threads and not self._hooked
         try:
-            return self._sync_queue()
+            return self._sync_queue(feed or self._scan)
         finally:
             self._own_reads = False
 
-    def _sync_queue(self) -> SyncSummary:
+    def _sync_queue(self, feed: Callable[[Callable[[], None]], None]) -> SyncSummary:
         summary = SyncSummary()
 
         def drain() -> None:
@@ -249,7 +252,7 @@ class ChainsWatcher:
                     summary.signed += action == Action.SIGNED
                     summary.failed += action == Action.FAILED
 
-        self._scan(each_step=drain)  # a few runs are signed before more are read
+        feed(drain)  # a few runs are signed before more are read
         self.queue.close()
         drain()  # what the pages' runs queued again (parents, retries)
         summary.left = len(self.queue)
@@ -273,32 +276,40 @@ class ChainsWatcher:
     SHARD_MIN = 500  # runs in the store before sync forks (a fork costs ~10 ms per process)
 
     def _sync_sharded(self, shards: int) -> SyncSummary:
-        """Fork ``shards`` processes; each scans the store and signs the runs of its shard (a
-        PipelineRun and its TaskRuns are in the same one, see :func:`shard_of`), marking them
-        with compare-and-swap as this thread would. This process holds the lease meanwhile, and
-        adds up their summaries and counters. A shard that fails is done again here."""
+        """Fork ``shards`` processes that share the backlog: it is cut into chunks (about
+        :data:`CHUNKS_PER_PROCESS` per process; a PipelineRun and its TaskRuns in one, see
+        :meth:`_chunks`), and each process claims the next chunk when it is done with one, so a
+        process that runs slower (a busier CPU, bigger runs) takes fewer. Each signs its chunks'
+        runs, marking them with compare-and-swap as this thread would. This process holds the
+        lease meanwhile, and adds up their summaries and counters. A process that fails leaves
+        its runs to this one, which signs whatever is left."""
         config = self.settings.config()
         for signer in config.artifacts.signers():
             try:  # the home key is made (and announced) once, here, not by every child
                 self.signers.get(signer, config)
             except TektiteError:
                 pass  # each run's signing reports it
-        log.info("chains: sharing the backlog among %d processes", shards)
+        chunks = self._chunks(shards)
+        log.info("chains: sharing the backlog (%d chunks) among %d processes", len(chunks), shards)
+        claims, tokens = os.pipe()  # every chunk's number, read by one child each
+        os.write(tokens, b"".join(n.to_bytes(CLAIM_BYTES, "little") for n in range(len(chunks))))
+        os.close(tokens)
         children: list[tuple[int, int]] = []
         for index in range(shards):
             read_end, write_end = os.pipe()
             pid = os.fork()
             if pid == 0:  # the child: never returns
                 os.close(read_end)
-                self._run_shard(index, shards, write_end)
+                self._run_shard(index, shards, write_end, claims, chunks)
             os.close(write_end)
             children.append((pid, read_end))
+        os.close(claims)
         summary, redo = SyncSummary(), False
         for pid, answer in self._await_shards(children):
             _, status = os.waitpid(pid, 0)
             if status != 0 or not answer:
                 log.warning(
-                    "chains: a signing process failed (wait status %d); signing its share here", status
+                    "chains: a signing process failed (wait status %d); signing what is left here", status
                 )
                 redo = True
                 continue
@@ -310,6 +321,37 @@ class ChainsWatcher:
         if redo:
             summary.add(self._sync_here())
         return summary
+
+    CHUNKS_PER_PROCESS = 8
+    MAX_CHUNKS = 4096  # their numbers fill a pipe's buffer at most halfway
+
+    def _chunks(self, shards: int) -> list[Chunk]:
+        """The runs of the store in chunks of about equal size, for ``shards`` processes to
+        claim: a PipelineRun in the same chunk as its TaskRuns (its signing reads them, its mark
+        releases them), and in a chunk TaskRuns before PipelineRuns. Planned from the keys alone
+        (``SQLStore.keys``: no body is read here)."""
+        keys = self.store.keys  # type: ignore[attr-defined]
+        groups: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
+        for namespace, name, parent in keys("TaskRun", PARENT_LABEL):
+            groups.setdefault((namespace, parent or name), ([], []))[0].append(name)
+        for namespace, name, _ in keys("PipelineRun"):
+            groups.setdefault((namespace, name), ([], []))[1].append(name)
+        total = sum(len(t) + len(p) for t, p in groups.values())
+        size = max(SCAN_STEP, total // (shards * self.CHUNKS_PER_PROCESS) + 1, total // self.MAX_CHUNKS + 1)
+        chunks: list[Chunk] = []
+        current: dict[tuple[str, str], list[str]] = {}
+        count = 0
+        for (namespace, _), (taskruns, pipelineruns) in groups.items():
+            for kind, names in (("TaskRun", taskruns), ("PipelineRun", pipelineruns)):
+                if names:
+                    current.setdefault((kind, namespace), []).extend(names)
+            count += len(taskruns) + len(pipelineruns)
+            if count >= size:
+                chunks.append(_chunk(current))
+                current, count = {}, 0
+        if current:
+            chunks.append(_chunk(current))
+        return chunks
 
     CHECKPOINT_EVERY = 0.02  # seconds, while the shards write
 
@@ -334,15 +376,14 @@ class ChainsWatcher:
                 self.store.checkpoint()  # type: ignore[attr-defined]
         return answers
 
-    def _run_shard(self, index: int, shards: int, out: int) -> NoReturn:
+    def _run_shard(self, index: int, shards: int, out: int, claims: int, chunks: list[Chunk]) -> NoReturn:
         code = 1
         try:
             self.store.engine.dispose(close=False)  # type: ignore[attr-defined]  # the parent's connections stay its own
             self.store.leave_checkpoints()  # type: ignore[attr-defined]  # to the parent (see _await_shards)
             self._backends = None  # their HTTP clients too
-            self._shard = (index, shards)
             self.metrics = Metrics(live=False)  # the parent counts what this process did
-            done = self._sync_here()
+            done = self._sync_here(lambda each_step: self._claim(claims, chunks, each_step))
             totals = [[list(k), v] for k, v in self.metrics.totals.items()]
             os.write(out, orjson.dumps([[done.signed, done.failed, done.left], totals]))
             code = 0
@@ -377,19 +418,25 @@ class ChainsWatcher:
         """
         self.settings.invalidate_all()
         for kind in RUN_KINDS:
-            for n, obj in enumerate(self.store.scan(kind, partition=self._partition(kind)), 1):
-                if self._interesting(obj):
-                    self.queue.put(_key(obj), obj)
-                if each_step is not None and n % SCAN_STEP == 0:
-                    each_step()
-            if each_step is not None:
-                each_step()
+            self._queue_all(self.store.scan(kind), each_step)
 
-    def _partition(self, kind: str) -> Partition | None:
-        """A sharded sync's child lists its own shard (see :func:`shard_of`)."""
-        if self._shard is None:
-            return None
-        return Partition(*self._shard, PARENT_LABEL if kind == "TaskRun" else None)
+    def _claim(self, claims: int, chunks: list[Chunk], each_step: Callable[[], None]) -> None:
+        """A sharded sync's child: queue the runs of the next unclaimed chunk, sign them, and
+        so on until no chunk is left (see :meth:`_sync_sharded`)."""
+        self.settings.invalidate_all()
+        get_many = self.store.get_many  # type: ignore[attr-defined]
+        while token := os.read(claims, CLAIM_BYTES):
+            for kind, namespace, names in chunks[int.from_bytes(token, "little")]:
+                self._queue_all(get_many(kind, namespace, names), each_step)
+
+    def _queue_all(self, objs: Iterable[JSON], each_step: Callable[[], None] | None) -> None:
+        for n, obj in enumerate(objs, 1):
+            if self._interesting(obj):
+                self.queue.put(_key(obj), obj)
+            if each_step is not None and n % SCAN_STEP == 0:
+                each_step()
+        if each_step is not None:
+            each_step()
 
     def _poll_loop(self) -> None:
         next_renew = 0.0  # the first turn takes the lease (and scans) in this thread, not the caller's
@@ -425,8 +472,6 @@ class ChainsWatcher:
 
     def _interesting(self, obj: JSON) -> bool:
         """Whether a run may need an action: a cheap look at the object, no store reads."""
-        if self._shard is not None and shard_of(obj) % self._shard[1] != self._shard[0]:
-            return False  # another process signs it (a sharded sync)
         key = _key(obj)
         with self._lock:
             if _rv(obj) <= self._written.get(key, 0):

@@ -43,7 +43,6 @@ from tektite.store.base import (
     Listener,
     ListResult,
     MetadataPatches,
-    Partition,
     PatchResults,
     UpdateResults,
 )
@@ -178,7 +177,6 @@ class RemoteStore:
         continue_token: str | None = None,
         order: Literal["name", "-created"] = "name",
         owner_uid: str | None = None,
-        partition: Partition | None = None,
     ) -> ListResult:
         k = _kind(kind)
         params: dict[str, str] = {}
@@ -195,19 +193,17 @@ class RemoteStore:
         body = self._call("GET", self.path(k, namespace), params=params).json()
         meta = body.get("metadata") or {}
         items = [{"apiVersion": k.api_version, "kind": k.kind, **o} for o in body.get("items") or []]
-        if partition is not None:  # the API lists whole kinds: the part is picked here
-            items = [o for o in items if partition.holds(o)]
         return ListResult(
             items,
             int(meta.get("resourceVersion") or 0),
             meta.get("continue"),
-            meta.get("remainingItemCount") if partition is None else None,
+            meta.get("remainingItemCount"),
         )
 
-    def scan(self, kind: str, partition: Partition | None = None, page: int = SCAN_PAGE) -> Iterator[JSON]:
+    def scan(self, kind: str, page: int = SCAN_PAGE) -> Iterator[JSON]:
         token: str | None = None
         while True:
-            listed = self.list(kind, limit=page, continue_token=token, partition=partition)
+            listed = self.list(kind, limit=page, continue_token=token)
             yield from listed.items
             token = listed.continue_token
             if not token:

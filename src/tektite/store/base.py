@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -109,30 +108,6 @@ class MetadataPatch:
 SCAN_PAGE = 500  # objects read per query by Store.scan
 
 
-@dataclass(frozen=True)
-class Partition:
-    """Part ``index`` of ``count`` of a kind's objects, for processes that share a listing: an
-    object's part is the crc32 of ``namespace/group``, its group being the value of its label
-    ``group_label`` when it has one, else its name (a PipelineRun's TaskRuns, labelled with its
-    name, fall in its part). A store skips other parts' bodies without parsing them."""
-
-    index: int
-    count: int
-    group_label: str | None = None
-
-    @staticmethod
-    def number(namespace: str, group: str) -> int:
-        return zlib.crc32(f"{namespace or DEFAULT_NAMESPACE}/{group}".encode())
-
-    def has(self, namespace: str, name: str, label: str | None) -> bool:
-        return self.number(namespace, label or name) % self.count == self.index
-
-    def holds(self, obj: JSON) -> bool:
-        meta = obj.get("metadata") or {}
-        label = (meta.get("labels") or {}).get(self.group_label) if self.group_label else None
-        return self.has(meta.get("namespace") or "", meta.get("name", ""), label)
-
-
 MetadataPatches = list[MetadataPatch]
 PatchResults = list[int | TektiteError]  # the new resourceVersion, or why it was not applied
 
@@ -161,14 +136,12 @@ class Store(Protocol):
         continue_token: str | None = None,
         order: Literal["name", "-created"] = "name",
         owner_uid: str | None = None,
-        partition: Partition | None = None,
     ) -> ListResult:
-        """Objects of ``kind`` in pages of ``limit``; with a ``partition``, only its part (pages
-        may then hold fewer than ``limit``, and ``remaining`` is None)."""
+        """Objects of ``kind`` in pages of ``limit``."""
         ...
 
-    def scan(self, kind: str, partition: Partition | None = None, page: int = SCAN_PAGE) -> Iterator[JSON]:
-        """Every object of ``kind`` (of ``partition``'s part), in name order, read ``page`` at a
+    def scan(self, kind: str, page: int = SCAN_PAGE) -> Iterator[JSON]:
+        """Every object of ``kind``, in name order, read ``page`` at a
         time and each parsed only when the iteration reaches it: a caller that works on each
         object as it comes finds it still in the CPU's caches, and holds few at once."""
         ...

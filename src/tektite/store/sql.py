@@ -36,7 +36,6 @@ from tektite.store.base import (
     ListResult,
     MetadataPatch,
     MetadataPatches,
-    Partition,
     PatchResults,
     UpdateResults,
 )
@@ -452,21 +451,50 @@ class SQLStore:
         continue_token: str | None = None,
         order: Literal["name", "-created"] = "name",
         owner_uid: str | None = None,
-        partition: Partition | None = None,
     ) -> ListResult:
         rows, rv, token, remaining = self._list_rows(
-            kind, namespace, label_selector, limit, continue_token, order, owner_uid, partition
+            kind, namespace, label_selector, limit, continue_token, order, owner_uid
         )
         return ListResult([_loads(r[4]) for r in rows], rv, token, remaining)
 
-    def scan(self, kind: str, partition: Partition | None = None, page: int = SCAN_PAGE) -> Iterator[JSON]:
+    def scan(self, kind: str, page: int = SCAN_PAGE) -> Iterator[JSON]:
         token: str | None = None
         while True:
-            rows, _, token, _ = self._list_rows(kind, limit=page, continue_token=token, partition=partition)
+            rows, _, token, _ = self._list_rows(kind, limit=page, continue_token=token, count=False)
             for row in rows:
                 yield _loads(row[4])
             if not token:
                 return
+
+    def keys(self, kind: str, group_label: str | None = None) -> Sequence[tuple[str, str, str | None]]:
+        """``(namespace, name, value of the label group_label or None)`` of every object of
+        ``kind``, in name order, without reading a body: processes that share out a kind's
+        objects (a Chains backlog) plan with it, then read their share with :meth:`get_many`."""
+        group = (
+            sa.select(labels.c.value)
+            .where(labels.c.obj_pk == objects.c.pk, labels.c.key == group_label)
+            .scalar_subquery()
+            if group_label
+            else sa.null()
+        )
+        query = (
+            sa.select(objects.c.namespace, objects.c.name, group)
+            .where(objects.c.kind == kind)
+            .order_by(objects.c.namespace, objects.c.name)
+        )
+        with self.engine.connect() as conn:
+            return [(r[0], r[1], r[2]) for r in conn.execute(query)]
+
+    def get_many(self, kind: str, namespace: str | None, names: Sequence[str]) -> Iterator[JSON]:
+        """The objects of ``kind`` in ``namespace`` named in ``names`` (those that exist), in name
+        order, read 500 at a time and each parsed when the iteration reaches it."""
+        ns = _ns(kind, namespace)
+        wanted = sorted(set(names))
+        for i in range(0, len(wanted), 500):
+            with self.engine.connect() as conn:
+                rows = conn.execute(_ROWS, {"k": kind, "ns": ns, "names": wanted[i : i + 500]}).all()
+            for row in sorted(rows, key=lambda r: r.name):
+                yield _loads(row.body)
 
     def _list_rows(
         self,
@@ -477,11 +505,10 @@ class SQLStore:
         continue_token: str | None = None,
         order: Literal["name", "-created"] = "name",
         owner_uid: str | None = None,
-        partition: Partition | None = None,
+        count: bool = True,
     ) -> tuple[Sequence[Any], int, str | None, int | None]:
         """``list`` before its bodies are parsed: the rows (``[4]`` is the body text), the
-        resourceVersion, the continue token and the remaining count (None with a partition,
-        whose other parts' rows are left out here without being parsed)."""
+        resourceVersion, the continue token and the remaining count (None unless ``count``)."""
         conds: list[Any] = [objects.c.kind == kind]
         if namespace not in (None, ALL_NAMESPACES):
             conds.append(objects.c.namespace == _ns(kind, namespace))
@@ -518,17 +545,8 @@ class SQLStore:
                         sa.and_(objects.c.created == key[0], objects.c.pk < key[1]),
                     )
                 )
-        group = (
-            sa.select(labels.c.value)
-            .where(labels.c.obj_pk == objects.c.pk, labels.c.key == partition.group_label)
-            .scalar_subquery()
-            if partition is not None and partition.group_label
-            else sa.null()
-        )
         query = (
-            sa.select(
-                objects.c.pk, objects.c.namespace, objects.c.name, objects.c.created, objects.c.body, group
-            )
+            sa.select(objects.c.pk, objects.c.namespace, objects.c.name, objects.c.created, objects.c.body)
             .where(*conds)
             .order_by(*order_by)
         )
@@ -544,14 +562,13 @@ class SQLStore:
                 last = rows[-1]
                 key_out = [last.namespace, last.name] if order == "name" else [last.created, last.pk]
                 token = base64.urlsafe_b64encode(_dumps(key_out).encode()).decode()
-                remaining = (
-                    conn.execute(sa.select(sa.func.count()).select_from(objects).where(*conds)).scalar_one()
-                    - limit
-                    if partition is None
-                    else None
-                )
-        if partition is not None:  # the others' bodies are never parsed
-            rows = [r for r in rows if partition.has(r[1], r[2], r[5])]
+                if count:
+                    remaining = (
+                        conn.execute(
+                            sa.select(sa.func.count()).select_from(objects).where(*conds)
+                        ).scalar_one()
+                        - limit
+                    )
         return rows, int(rv), token, remaining
 
     def update(self, obj: JSON, *, status_only: bool = False) -> JSON:

@@ -288,8 +288,8 @@ def test_sync_signs_a_few_runs_at_a_time_as_it_reads_them(
     real_scan = cluster.store.scan
     signed_when_read: list[int] = []
 
-    def scan(kind: str, partition: Any = None) -> Iterator[JSON]:
-        for obj in real_scan(kind, partition, page=3):  # pages of 3 runs
+    def scan(kind: str) -> Iterator[JSON]:
+        for obj in real_scan(kind, page=3):  # pages of 3 runs
             if kind == "TaskRun":
                 runs = cluster.store.list("TaskRun").items
                 signed_when_read.append(sum(A.SIGNED in ann(r) for r in runs))

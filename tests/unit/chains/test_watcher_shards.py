@@ -1,13 +1,15 @@
-"""``sync`` shares a backlog among forked processes: every run signed and marked exactly once, a
-PipelineRun with its children, the parent's counters and summary adding up, a failed shard done
-again, and no fork where it is not safe."""
+"""``sync`` shares a backlog among forked processes that claim chunks of it: every run signed and
+marked exactly once, a PipelineRun with its children, the parent's counters and summary adding up,
+what a failed process left done again, and no fork where it is not safe."""
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +22,15 @@ from test_watcher_pipelinerun import pipelinerun
 
 from tektite.chains import annotations as A
 from tektite.chains.keys import HOME_KEY
-from tektite.chains.watcher import ChainsWatcher, shard_of
+from tektite.chains.watcher import ChainsWatcher
 from tektite.controller.cluster import Cluster
+from tektite.store.sql import SQLStore
 
 __all__ = ["cluster"]
 
 JSON = dict[str, Any]
 RUNS = 24
+SHARD_INDEX = -1  # set in a forked child by the forks fixture
 
 
 @pytest.fixture()
@@ -38,10 +42,12 @@ def forks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     pids = tmp_path / "pids"
     real = ChainsWatcher._run_shard
 
-    def recorded(self: ChainsWatcher, index: int, shards: int, out: int) -> Any:
+    def recorded(self: ChainsWatcher, index: int, *args: Any) -> Any:
+        global SHARD_INDEX
+        SHARD_INDEX = index  # this process's (a forked child's) own copy
         with pids.open("a") as f:
             f.write(f"{os.getpid()} {index}\n")
-        return real(self, index, shards, out)
+        return real(self, index, *args)
 
     monkeypatch.setattr(ChainsWatcher, "_run_shard", recorded)
     return pids
@@ -89,32 +95,48 @@ def test_a_sharded_sync_signs_every_run_once_pipelineruns_with_their_children(
     assert count("PipelineRun", "marked_signed") - before[1] == 1
 
 
-def test_a_pipelinerun_and_its_taskruns_are_in_one_shard() -> None:
-    pr = {"kind": "PipelineRun", "metadata": {"name": "p", "namespace": "ns"}}
-    child = {
-        "kind": "TaskRun",
-        "metadata": {"name": "p-a", "namespace": "ns", "labels": {"tekton.dev/pipelineRun": "p"}},
-    }
-    other = {"kind": "TaskRun", "metadata": {"name": "p", "namespace": "other"}}
-    assert shard_of(pr) == shard_of(child) != shard_of(other)
-
-
-def test_a_failed_shard_is_signed_by_the_parent(
-    cluster: Cluster, forks: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_backlog_is_cut_in_chunks_a_pipelinerun_with_its_taskruns_taskruns_first(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     backlog(cluster)
-    real = ChainsWatcher._sync_here
+    monkeypatch.setattr(ChainsWatcher, "CHUNKS_PER_PROCESS", 4)
+    chunks = make_watcher(cluster)._chunks(2)
+    runs = [(kind, name) for chunk in chunks for kind, _, names in chunk for name in names]
+    expected = [("TaskRun", f"build-{i:02d}") for i in range(RUNS)]
+    assert sorted(runs) == sorted([*expected, ("TaskRun", "p-a"), ("TaskRun", "p-b"), ("PipelineRun", "p")])
+    assert len(chunks) == 1  # at least SCAN_STEP (32) runs per chunk
+    monkeypatch.setattr("tektite.chains.watcher.SCAN_STEP", 4)
+    chunks = make_watcher(cluster)._chunks(2)  # 27 runs: about 27 // 8 + 1 = 4 per chunk
+    assert 6 <= len(chunks) <= 8 and all(sum(len(n) for _, _, n in c) <= 6 for c in chunks)
+    [with_p] = [c for c in chunks if ("PipelineRun", "default", ["p"]) in c]
+    assert [kind for kind, _, _ in with_p] == ["TaskRun", "PipelineRun"]  # TaskRuns first
+    assert {"p-a", "p-b"} <= set(with_p[0][2])
 
-    def dies_in_shard_one(self: ChainsWatcher) -> Any:
-        if self._shard == (1, 2):
-            os._exit(3)
-        return real(self)
 
-    monkeypatch.setattr(ChainsWatcher, "_sync_here", dies_in_shard_one)
-    summary = make_watcher(cluster).sync(workers=2)
+def test_what_a_failed_process_left_is_signed_by_the_parent(
+    cluster: Cluster, forks: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    backlog(cluster)
+    monkeypatch.setattr("tektite.chains.watcher.SCAN_STEP", 4)  # small chunks: several to claim
+    real = SQLStore.get_many
+    first = [True]
+
+    def dies_in_the_second_process(self: SQLStore, *args: Any) -> Any:
+        if SHARD_INDEX == 1:
+            os._exit(3)  # with a chunk claimed and nothing of it signed
+        if first[0]:  # the first process waits: the second claims a chunk meanwhile
+            first[0] = False
+            time.sleep(0.3)
+        return real(self, *args)
+
+    monkeypatch.setattr(SQLStore, "get_many", dies_in_the_second_process)
+    with caplog.at_level(logging.WARNING, logger="tektite.chains"):
+        summary = make_watcher(cluster).sync(workers=2)
+    assert "a signing process failed (wait status 768); signing what is left here" in caplog.text
     assert (summary.signed, summary.failed) == (RUNS + 3, 0)
     for i in range(RUNS):
         assert ann(get(cluster, "TaskRun", f"build-{i:02d}"))[A.SIGNED] == "true"
+    assert ann(get(cluster, "PipelineRun", "p"))[A.SIGNED] == "true"
 
 
 def test_no_fork_with_other_threads_a_pkcs11_signer_or_a_small_backlog(
