@@ -290,7 +290,7 @@ class ChainsWatcher:
             except TektiteError:
                 pass  # each run's signing reports it
         chunks = self._chunks(shards)
-        log.info("chains: sharing the backlog (%d chunks) among %d processes", len(chunks), shards)
+        log.info("chains: sharing the backlog among %d processes (%d chunks)", shards, len(chunks))
         claims, tokens = os.pipe()  # every chunk's number, read by one child each
         os.write(tokens, b"".join(n.to_bytes(CLAIM_BYTES, "little") for n in range(len(chunks))))
         os.close(tokens)
@@ -323,7 +323,7 @@ class ChainsWatcher:
         return summary
 
     CHUNKS_PER_PROCESS = 8
-    MAX_CHUNKS = 4096  # their numbers fill a pipe's buffer at most halfway
+    MAX_CHUNKS = 4096  # their numbers take 8 KiB of a pipe's 64 KiB buffer: written before any read
 
     def _chunks(self, shards: int) -> list[Chunk]:
         """The runs of the store in chunks of about equal size, for ``shards`` processes to
