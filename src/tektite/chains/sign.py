@@ -20,8 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from tektite.chains.annotations import short_key
 from tektite.chains.config import ChainsConfig
 from tektite.chains.dsse import Envelope, sign_envelope
@@ -31,6 +29,7 @@ from tektite.chains.formats.objects import Result
 from tektite.chains.signing import Signer
 from tektite.chains.simplesigning import simple_signing_payload
 from tektite.chains.storage import SIMPLESIGNING, Backend, StorageContext, StorageItem
+from tektite.core.jsontext import compact_json
 from tektite.errors import TektiteError
 
 __all__ = ["SignOutcome", "sign_run", "statement_bytes"]
@@ -52,9 +51,8 @@ class SignOutcome:
 
 
 def statement_bytes(statement: JSON) -> bytes:
-    """The payload Chains signs: the statement as compact JSON (``json.Marshal``); orjson writes
-    the same bytes as ``json.dumps(separators=(",", ":"), ensure_ascii=False)``, much faster."""
-    return orjson.dumps(statement, option=orjson.OPT_NON_STR_KEYS)
+    """The payload Chains signs: the statement as compact JSON (``json.Marshal``)."""
+    return compact_json(statement)
 
 
 def _store(

@@ -20,6 +20,7 @@ from sqlalchemy import event as sa_event
 
 from tektite.api.scheme import KINDS
 from tektite.core.conditions import STATUS_LABEL, now, status_word
+from tektite.core.jsontext import compact_json
 from tektite.core.selectors import parse_selector
 from tektite.errors import AlreadyExists, Conflict, NotFound, TektiteError
 from tektite.store.base import (
@@ -254,9 +255,8 @@ _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
 
 def _dumps(obj: Any) -> str:
-    """Compact JSON text (orjson: the same bytes as ``json.dumps(separators=(",", ":"),
-    ensure_ascii=False)`` for these objects, ~15x faster - every store write encodes an object)."""
-    return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS).decode()
+    """Compact JSON text (every store write encodes an object)."""
+    return compact_json(obj).decode()
 
 
 _loads = orjson.loads
