@@ -237,13 +237,6 @@ class ChainsWatcher:
     def _sync_here(self, feed: Callable[[Callable[[], None]], None] | None = None) -> SyncSummary:
         """Sign what ``feed`` queues (default: :meth:`_scan`, every run of the store); ``feed``
         calls the function it is given every few runs, which signs what is queued."""
-        self._own_reads = not self._threads and not self._hooked
-        try:
-            return self._sync_queue(feed or self._scan)
-        finally:
-            self._own_reads = False
-
-    def _sync_queue(self, feed: Callable[[Callable[[], None]], None]) -> SyncSummary:
         summary = SyncSummary()
 
         def drain() -> None:
@@ -252,9 +245,13 @@ class ChainsWatcher:
                     summary.signed += action == Action.SIGNED
                     summary.failed += action == Action.FAILED
 
-        feed(drain)  # a few runs are signed before more are read
-        self.queue.close()
-        drain()  # what the pages' runs queued again (parents, retries)
+        self._own_reads = not self._threads and not self._hooked
+        try:
+            (feed or self._scan)(drain)  # a few runs are signed before more are read
+            self.queue.close()
+            drain()  # what the runs queued again (parents, retries)
+        finally:
+            self._own_reads = False
         summary.left = len(self.queue)
         return summary
 
