@@ -99,14 +99,13 @@ def test_the_backlog_is_cut_in_chunks_a_pipelinerun_with_its_taskruns_taskruns_f
     cluster: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     backlog(cluster)
-    monkeypatch.setattr(ChainsWatcher, "CHUNKS_PER_PROCESS", 4)
-    chunks = make_watcher(cluster)._chunks(2)
+    chunks = make_watcher(cluster)._chunks()
     runs = [(kind, name) for chunk in chunks for kind, _, names in chunk for name in names]
     expected = [("TaskRun", f"build-{i:02d}") for i in range(RUNS)]
     assert sorted(runs) == sorted([*expected, ("TaskRun", "p-a"), ("TaskRun", "p-b"), ("PipelineRun", "p")])
     assert len(chunks) == 1  # at least SCAN_STEP (32) runs per chunk
     monkeypatch.setattr("tektite.chains.watcher.SCAN_STEP", 4)
-    chunks = make_watcher(cluster)._chunks(2)  # 27 runs: about 27 // 8 + 1 = 4 per chunk
+    chunks = make_watcher(cluster)._chunks()  # 27 runs: about SCAN_STEP (4) per chunk
     assert 6 <= len(chunks) <= 8 and all(sum(len(n) for _, _, n in c) <= 6 for c in chunks)
     [with_p] = [c for c in chunks if ("PipelineRun", "default", ["p"]) in c]
     assert [kind for kind, _, _ in with_p] == ["TaskRun", "PipelineRun"]  # TaskRuns first
