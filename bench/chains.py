@@ -4,13 +4,14 @@
 
 1. A real TaskRun is run once by the engine (process executor) in a scratch home and copied
    ``--runs`` times into a fresh store (new names and uids), each finished and unsigned.
-2. **floor**: DSSE envelopes per second over that run's statement, same key, one thread (the best
-   of five timings of ``--runs`` envelopes).
+2. **floor**: DSSE envelopes per second over that run's statement, same key, one thread
+   (``--runs`` envelopes).
 3. **watcher**: ``ChainsWatcher.sync()`` over the store: each run read, formatted, signed, its
    ``tekton`` annotations and ``chains.tekton.dev/signed`` written (a compare-and-swap merge patch).
    As ``tektite chains run --once`` does, the backlog is shared among one forked process per CPU
-   (``TEKTITE_CHAINS_WORKERS``); the same sync in one process is measured too, on a second store
-   filled the same way.
+   (``TEKTITE_CHAINS_WORKERS``); the same sync in one process is measured too.
+   (2) and (3) are timed side by side in ``--tries`` rounds (default 5), each sync on its own copy
+   of the filled store; each figure is the best of its rounds, and the ratio is of the bests.
 4. the parts of (3) one at a time (format, sign, store update) to show where the time goes, and
    how late an asyncio loop runs while the watcher's worker thread signs (its cost to an engine).
 """
@@ -70,7 +71,7 @@ spec:
       script: echo tests passed
 """
 CONFIG = {"artifacts.oci.storage": "", "artifacts.taskrun.storage": "tekton"}
-FLOOR_TRIES = 5
+TRIES = 5
 
 
 def real_taskrun(home: Path) -> JSON:
@@ -117,12 +118,13 @@ def rate(n: int, seconds: float) -> float:
     return n / seconds if seconds > 0 else float("inf")
 
 
-def measure(runs: int, fmt: str) -> JSON:
+def measure(runs: int, fmt: str, tries: int) -> JSON:
     scratch = Path(tempfile.mkdtemp(prefix="tektite-bench-chains-"))
     try:
         run = real_taskrun(scratch / "engine")
         settle_heap()  # as `tektite run`, `serve` and `chains run` do once they are set up
-        cluster = Cluster(scratch / "home")
+        backlog = scratch / "backlog"
+        cluster = Cluster(backlog)
         fill(cluster, run, runs, fmt)
         settings = ChainsSettings(cluster.getter())
         config = settings.config()
@@ -134,43 +136,55 @@ def measure(runs: int, fmt: str) -> JSON:
         statements = [formatter.format(r, config, []) for r in runs_list]
         format_rate = rate(runs, time.perf_counter() - start)
         payload = statement_bytes(statements[0])
+        del statements, runs_list  # the bench's own piles are not the watcher's: no GC work for it
+        shards = ChainsWatcher(cluster, notify=lambda m: None)._shards(shard_count())
+        cluster.close()  # copied, whole, for each timed sync
 
-        floor = 0.0
-        for _ in range(FLOOR_TRIES):  # the best of a few: one stall would make the ratio look better
+        # Rounds of: the floor, the sync shared among processes, the sync in one process, each
+        # sync on its own copy of the backlog. Each figure is the best of its rounds: the floor's
+        # worst timings would flatter the ratio, the watcher's would wrong it, and this VM's
+        # speed drifts by minutes, so the three are timed side by side in every round.
+        floors: list[float] = []
+        shared: list[float] = []
+        single: list[float] = []
+        for i in range(tries):
             start = time.perf_counter()
             for _ in range(runs):
                 sign_envelope(payload, signer)
-            floor = max(floor, rate(runs, time.perf_counter() - start))
-        del statements, runs_list  # the bench's own piles are not the watcher's: no GC work for it
-
-        one = Cluster(scratch / "one-process")
-        fill(one, run, runs, fmt)  # the same backlog again
-        shards = ChainsWatcher(cluster, notify=lambda m: None)._shards(shard_count())
-        watcher_rate = timed_sync(cluster, runs)
-        one_process_rate = timed_sync(one, runs, workers=1)
-        one.close()
+            floors.append(rate(runs, time.perf_counter() - start))
+            shared.append(timed_sync(backlog, scratch / f"shared-{i}", runs))
+            single.append(timed_sync(backlog, scratch / f"single-{i}", runs, workers=1))
+        floor, watcher_rate, one_process_rate = max(floors), max(shared), max(single)
 
         # a plain update of the same size, for comparison: what the store costs alone
-        signed = cluster.store.list("TaskRun").items
+        cluster = Cluster(copy_of(backlog, scratch / "updates"))
+        ChainsWatcher(cluster, notify=lambda m: None).sync()  # signed: the size the marks leave
+        items = cluster.store.list("TaskRun").items
         start = time.perf_counter()
-        for obj in signed:
+        for obj in items:
             obj["metadata"]["annotations"]["bench"] = "x"
             cluster.store.update(obj)
         update_rate = rate(runs, time.perf_counter() - start)
-        del signed
+        del items
+        cluster.close()
 
         lag = loop_lag(scratch / "lag", run, runs, fmt)
-        cluster.close()
         return {
             "runs": runs,
             "format": fmt,
             "payload_bytes": len(payload),
+            "tries": tries,
             "floor_dsse_signatures_per_s": round(floor),
             "watcher_runs_per_s": round(watcher_rate),
             "watcher_processes": shards,
             "ratio_to_floor": round(watcher_rate / floor, 4),
             "watcher_one_process_runs_per_s": round(one_process_rate),
             "one_process_ratio_to_floor": round(one_process_rate / floor, 4),
+            "ranges": {
+                "floor": [round(min(floors)), round(max(floors))],
+                "watcher": [round(min(shared)), round(max(shared))],
+                "one_process": [round(min(single)), round(max(single))],
+            },
             "parts": {
                 "format_per_s": round(format_rate),
                 "store_update_per_s": round(update_rate),
@@ -181,13 +195,24 @@ def measure(runs: int, fmt: str) -> JSON:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def timed_sync(cluster: Cluster, runs: int, workers: int | None = None) -> float:
-    watcher = ChainsWatcher(cluster, notify=lambda m: None)
-    start = time.perf_counter()
-    summary = watcher.sync(workers)
-    seconds = time.perf_counter() - start
-    assert summary.signed == runs and summary.failed == 0, summary
-    return rate(runs, seconds)
+def copy_of(home: Path, to: Path) -> Path:
+    shutil.copytree(home, to)
+    return to
+
+
+def timed_sync(backlog: Path, home: Path, runs: int, workers: int | None = None) -> float:
+    """Runs/s of one sync over a fresh copy of ``backlog`` (removed afterwards)."""
+    cluster = Cluster(copy_of(backlog, home))
+    try:
+        watcher = ChainsWatcher(cluster, notify=lambda m: None)
+        start = time.perf_counter()
+        summary = watcher.sync(workers)
+        seconds = time.perf_counter() - start
+        assert summary.signed == runs and summary.failed == 0, summary
+        return rate(runs, seconds)
+    finally:
+        cluster.close()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def loop_lag(home: Path, run: JSON, n: int, fmt: str) -> JSON:
@@ -234,9 +259,10 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--format", default="in-toto")
+    parser.add_argument("--tries", type=int, default=TRIES, help="rounds; each figure is the best of them")
     parser.add_argument("--json", action="store_true", help="one JSON object instead of text")
     args = parser.parse_args()
-    result = measure(args.runs, args.format)
+    result = measure(args.runs, args.format, args.tries)
     if args.json:
         print(json.dumps(result))
         return
@@ -252,6 +278,12 @@ def main() -> None:
     print(
         f"  the same in one process:                     {result['watcher_one_process_runs_per_s']:>8} runs/s"
         f"  ({result['one_process_ratio_to_floor']:.1%})"
+    )
+    ranges = result["ranges"]
+    print(
+        f"  over {result['tries']} rounds: floor {ranges['floor'][0]}-{ranges['floor'][1]}, watcher "
+        f"{ranges['watcher'][0]}-{ranges['watcher'][1]}, one process {ranges['one_process'][0]}-"
+        f"{ranges['one_process'][1]} (each figure above is the best)"
     )
     parts = result["parts"]
     print(f"  format alone:                                {parts['format_per_s']:>8} /s")
