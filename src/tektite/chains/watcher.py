@@ -274,11 +274,12 @@ class ChainsWatcher:
 
     def _sync_sharded(self, shards: int) -> SyncSummary:
         """Fork ``shards`` processes that share the backlog: it is cut into small chunks (a
-        PipelineRun and its TaskRuns in one, see :meth:`_chunks`), and each process claims the next chunk when it is done with one, so a
-        process that runs slower (a busier CPU, bigger runs) takes fewer. Each signs its chunks'
-        runs, marking them with compare-and-swap as this thread would. This process holds the
-        lease meanwhile, and adds up their summaries and counters. A process that fails leaves
-        its runs to this one, which signs whatever is left."""
+        PipelineRun and its TaskRuns in one, see :meth:`_chunks`), and each process claims the
+        next chunk when it is done with one, so a process that runs slower (a busier CPU, bigger
+        runs) takes fewer. Each signs its chunks' runs, marking them with compare-and-swap as
+        this thread would. This process holds the lease meanwhile, and adds up their summaries
+        and counters. A process that fails leaves its runs to this one, which signs whatever is
+        left."""
         config = self.settings.config()
         for signer in config.artifacts.signers():
             try:  # the home key is made (and announced) once, here, not by every child
@@ -321,9 +322,9 @@ class ChainsWatcher:
     MAX_CHUNKS = 4096  # their numbers take 8 KiB of a pipe's 64 KiB buffer: written before any read
 
     def _chunks(self) -> list[Chunk]:
-        """The runs of the store in chunks of about equal size, for ``shards`` processes to
-        claim: a PipelineRun in the same chunk as its TaskRuns (its signing reads them, its mark
-        releases them), and in a chunk TaskRuns before PipelineRuns. Planned from the keys alone
+        """The runs of the store in chunks of about equal size, for the processes to claim: a
+        PipelineRun in the same chunk as its TaskRuns (its signing reads them, its mark releases
+        them), and in a chunk TaskRuns before PipelineRuns. Planned from the keys alone
         (``SQLStore.keys``: no body is read here)."""
         keys = self.store.keys  # type: ignore[attr-defined]
         groups: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
@@ -334,7 +335,7 @@ class ChainsWatcher:
         total = sum(len(t) + len(p) for t, p in groups.values())
         # As small as the signing step, up to MAX_CHUNKS: the processes finish within one chunk of
         # each other, so the last one alone is the time a core idles (2,000 runs on 2 CPUs: 15 ms
-        # with ~8 chunks per process, 4 ms with these), and a claim costs one query of names.
+        # with ~8 chunks per process, 3-4 ms with these), and a claim costs one query of names.
         size = max(SCAN_STEP, total // self.MAX_CHUNKS + 1)
         chunks: list[Chunk] = []
         current: dict[tuple[str, str], list[str]] = {}
