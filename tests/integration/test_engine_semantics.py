@@ -706,3 +706,37 @@ spec:
     # what ran used the host's directories
     [result] = tr["status"]["results"]
     assert result["value"].startswith(str(tmp_path))
+
+
+def test_a_new_engine_fails_the_runs_a_dead_one_was_running_and_starts_the_queued_ones(
+    tmp_path: Path,
+) -> None:
+    """An engine's start reads only the runs not finished (the store's status index), and of
+    those fails the ones whose pod died with the old engine and runs the ones never started."""
+    cluster = Cluster(tmp_path)
+    spec = "spec: {taskSpec: {steps: [{image: bash, script: echo hi}]}}"
+    made = {
+        name: cluster.store.create(
+            cluster.admit(
+                load(f"apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata: {{name: {name}}}\n{spec}")[0]
+            ).obj
+        )
+        for name in ("lost", "queued", "old")
+    }
+    running = {"type": "Succeeded", "status": "Unknown", "reason": "Running"}
+    cluster.store.update({**made["lost"], "status": {"podName": "lost-pod", "conditions": [running]}})
+    done = {"type": "Succeeded", "status": "True", "reason": "Succeeded"}
+    old = cluster.store.update({**made["old"], "status": {"conditions": [done]}})
+
+    async def restart() -> JSON:
+        engine = Engine(cluster, select_executor("process")[0])
+        await engine.start()
+        try:
+            return await asyncio.wait_for(engine.wait("TaskRun", "queued"), 60)
+        finally:
+            await engine.stop()
+
+    assert cond(asyncio.run(restart()))["reason"] == "Succeeded"
+    lost = cluster.store.get("TaskRun", "lost")
+    assert cond(lost)["status"] == "False" and "its pod was lost" in cond(lost)["message"]
+    assert cluster.store.get("TaskRun", "old") == old  # not touched

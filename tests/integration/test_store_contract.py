@@ -146,6 +146,115 @@ def test_label_index_follows_changed_added_and_removed_labels_and_the_run_status
     assert names("tektite.dev/status=Succeeded") == ["a"]
 
 
+def _finished(obj: JSON) -> JSON:
+    return {**obj, "status": {"conditions": [{"type": "Succeeded", "status": "True", "reason": "Succeeded"}]}}
+
+
+def test_chains_pending_selects_the_runs_the_chains_watcher_may_act_on_through_every_write(
+    store: SQLStore,
+) -> None:
+    """``tektite.dev/chains=pending``: how the watcher finds its work at start without reading
+    every run kept. It follows creates, updates, deletes and metadata patches with and without
+    the caller's copy; the other selector forms answer as for a label."""
+
+    def pending(selector: str = "tektite.dev/chains=pending") -> list[str]:
+        return sorted(o["metadata"]["name"] for o in store.list("TaskRun", label_selector=selector).items)
+
+    def mark(
+        obj: JSON, *, base: bool, annotations: dict[str, str | None], finalizers: tuple[str, ...]
+    ) -> JSON:
+        m = obj["metadata"]
+        patch = MetadataPatch(
+            "TaskRun",
+            m["name"],
+            m["namespace"],
+            m["resourceVersion"],
+            annotations,
+            finalizers,
+            obj if base else None,
+        )
+        assert isinstance(store.patch_metadata_many([patch])[0], int)
+        return store.try_get("TaskRun", m["name"]) or {}
+
+    fin = "chains.tekton.dev"
+    running = store.create(tr("running"))  # in progress, no Chains finalizer yet: it gets one
+    store.create(tr("held", finalizers=[fin]))  # in progress and held: nothing to do yet
+    assert pending() == ["running"]
+    running = mark(running, base=False, annotations={}, finalizers=(fin,))
+    assert pending() == []
+    store.update(_finished(store.get("TaskRun", "held")))  # finished: to sign
+    running = store.update(_finished(running))
+    assert pending() == ["held", "running"]
+    signed = {"chains.tekton.dev/signed": "true"}
+    running = mark(running, base=True, annotations=signed, finalizers=(fin,))  # signed, still held
+    assert pending() == ["held", "running"]
+    mark(running, base=True, annotations={}, finalizers=())
+    mark(
+        store.get("TaskRun", "held"),
+        base=False,
+        annotations={"chains.tekton.dev/signed": "failed"},
+        finalizers=(),
+    )
+    assert pending() == []
+    store.create(_finished(tr("old", annotations={"chains.tekton.dev/signed": "true"})))
+    store.create(tr("doomed", finalizers=[fin]))
+    store.delete("TaskRun", "doomed")  # deleted before it finished: the watcher lets it go
+    assert pending() == ["doomed"] and store.get("TaskRun", "doomed")["metadata"]["deletionTimestamp"]
+    mark(store.get("TaskRun", "doomed"), base=True, annotations={}, finalizers=())  # the last: gone
+    assert pending() == [] and store.try_get("TaskRun", "doomed") is None
+    store.create(tr("new"))
+    assert pending("tektite.dev/chains") == pending("tektite.dev/chains in (pending)") == ["new"]
+    everything = ["new", "old", "running", "held"]
+    assert pending("!tektite.dev/chains") == pending("tektite.dev/chains!=pending") == sorted(everything[1:])
+    assert pending("tektite.dev/chains=other") == [] and pending("tektite.dev/chains notin (pending)") != []
+    assert [k[1] for k in store.keys("TaskRun", None, "tektite.dev/chains=pending")] == ["new"]
+    assert [
+        o["metadata"]["name"] for o in store.scan("TaskRun", label_selector="tektite.dev/chains=pending")
+    ] == ["new"]
+
+
+def test_a_database_from_before_the_derived_index_gets_it_when_opened(tmp_path: Path) -> None:
+    """A home an older tektite wrote: no ``chains_pending`` column, no derived status labels, the
+    old label index. Opening it derives everything once, so its unsigned runs are found."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = SQLStore(url)
+    store.create(_finished(tr("unsigned")))
+    store.create(_finished(tr("signed", annotations={"chains.tekton.dev/signed": "true"})))
+    store.create(tr("running", finalizers=["chains.tekton.dev"]))
+    store.close()
+    with sa.create_engine(url).begin() as conn:  # as the older version left it
+        conn.exec_driver_sql("DROP INDEX ix_objects_chains_pending")
+        conn.exec_driver_sql("ALTER TABLE objects DROP COLUMN chains_pending")
+        conn.exec_driver_sql("DROP INDEX ix_labels_obj_key")
+        conn.exec_driver_sql("CREATE INDEX ix_labels_obj ON labels (obj_pk)")
+        conn.exec_driver_sql("DELETE FROM labels WHERE key = 'tektite.dev/status'")
+        conn.exec_driver_sql("DROP TABLE store_info")
+    store = SQLStore(url)
+    try:
+        names = lambda sel: [o["metadata"]["name"] for o in store.list("TaskRun", label_selector=sel).items]  # noqa: E731
+        assert names("tektite.dev/chains=pending") == ["unsigned"]
+        assert (
+            names("tektite.dev/status=Pending") == ["running"]
+            and len(names("tektite.dev/status=Succeeded")) == 2
+        )
+        with store.engine.connect() as conn:
+            indexes = {
+                r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index'")
+            }
+            plan = conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN DELETE FROM labels WHERE obj_pk = 1 AND key = 'tektite.dev/status'"
+            ).all()
+        assert (
+            "ix_labels_obj" not in indexes and {"ix_labels_obj_key", "ix_objects_chains_pending"} <= indexes
+        )
+        # one run's label found by the run, not by walking every run's label of that key
+        assert "ix_labels_obj_key (obj_pk=? AND key=?)" in str(plan)
+        store.create(_finished(tr("later")))
+        assert names("tektite.dev/chains=pending") == ["later", "unsigned"]
+    finally:
+        store.close()
+
+
 def test_owner_cascade_and_finalizers(store: SQLStore) -> None:
     parent = store.create(
         {"apiVersion": "tekton.dev/v1", "kind": "PipelineRun", "metadata": {"name": "p"}, "spec": {}}

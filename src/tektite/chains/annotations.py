@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from tektite.core.conditions import is_done
+from tektite.core.derived import CHAINS_FINALIZERS, CHAINS_SIGNED
 
 __all__ = [
     "ERROR",
@@ -33,11 +34,11 @@ __all__ = [
 ]
 
 PREFIX = "chains.tekton.dev/"
-SIGNED = PREFIX + "signed"
+SIGNED = CHAINS_SIGNED  # the store derives tektite.dev/chains from it (tektite.core.derived)
 RETRIES = PREFIX + "retries"
 ERROR = PREFIX + "error"
 MAX_RETRIES = 3
-FINALIZERS = {"TaskRun": "chains.tekton.dev", "PipelineRun": "chains.tekton.dev/pipelinerun"}
+FINALIZERS = CHAINS_FINALIZERS
 _ALWAYS_MANAGED = ("", "tekton.dev/pipeline")
 
 JSON = dict[str, Any]

@@ -75,6 +75,8 @@ USER_ERROR = "[User error] "
 # A label the store indexes for every run (derived from its status, never stored in the object), so
 # "failed runs" is an indexed query: `tektite get pr -l tektite.dev/status=Failed`.
 STATUS_LABEL = "tektite.dev/status"
+# the label selector of runs not finished yet (the store indexes STATUS_LABEL, see status_word)
+UNFINISHED = f"{STATUS_LABEL} in (Pending,Running)"
 _CANCELLED = frozenset({TaskRunReason.CANCELLED, PipelineRunReason.CANCELLED, "PipelineRunCancelled"})
 _TIMED_OUT = frozenset({TaskRunReason.TIMEOUT, PipelineRunReason.TIMEOUT})
 _PENDING = frozenset({TaskRunReason.PENDING, PipelineRunReason.PENDING})

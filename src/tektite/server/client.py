@@ -200,10 +200,10 @@ class RemoteStore:
             meta.get("remainingItemCount"),
         )
 
-    def scan(self, kind: str, page: int = SCAN_PAGE) -> Iterator[JSON]:
+    def scan(self, kind: str, page: int = SCAN_PAGE, label_selector: str | None = None) -> Iterator[JSON]:
         token: str | None = None
         while True:
-            listed = self.list(kind, limit=page, continue_token=token)
+            listed = self.list(kind, label_selector=label_selector, limit=page, continue_token=token)
             yield from listed.items
             token = listed.continue_token
             if not token:

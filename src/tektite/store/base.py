@@ -140,9 +140,9 @@ class Store(Protocol):
         """Objects of ``kind`` in pages of ``limit``."""
         ...
 
-    def scan(self, kind: str, page: int = SCAN_PAGE) -> Iterator[JSON]:
-        """Every object of ``kind``, in name order, read ``page`` at a
-        time and each parsed only when the iteration reaches it: a caller that works on each
+    def scan(self, kind: str, page: int = SCAN_PAGE, label_selector: str | None = None) -> Iterator[JSON]:
+        """Every object of ``kind`` (that ``label_selector`` selects), in name order, read ``page``
+        at a time and each parsed only when the iteration reaches it: a caller that works on each
         object as it comes finds it still in the CPU's caches, and holds few at once."""
         ...
 

@@ -17,9 +17,18 @@ from typing import Any, Literal, NamedTuple
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
+from sqlalchemy.schema import CreateIndex
 
 from tektite.api.scheme import KINDS
-from tektite.core.conditions import STATUS_LABEL, now, status_word
+from tektite.core.conditions import now
+from tektite.core.derived import (
+    CHAINS_LABEL,
+    DERIVED_KEYS,
+    DERIVED_KINDS,
+    DERIVED_VERSION,
+    chains_pending,
+    derived_labels,
+)
 from tektite.core.jsontext import compact_json
 from tektite.core.selectors import parse_selector
 from tektite.errors import AlreadyExists, Conflict, NotFound, TektiteError
@@ -54,8 +63,20 @@ objects = sa.Table(
     sa.Column("rv", sa.BigInteger, nullable=False),
     sa.Column("created", sa.String(40), nullable=False),
     sa.Column("body", sa.Text, nullable=False),
+    # 1 while the run may need the Chains watcher (tektite.core.derived.chains_pending), else 0;
+    # selected as the label tektite.dev/chains=pending. A column and not a label row: the mark of
+    # a signed run clears it in the same UPDATE that writes the mark.
+    sa.Column("chains_pending", sa.SmallInteger, nullable=False, server_default="0"),
     sa.UniqueConstraint("kind", "namespace", "name", name="uq_object_key"),
     sa.Index("ix_objects_kind_created", "kind", "created", "pk"),
+    sa.Index(
+        "ix_objects_chains_pending",
+        "kind",
+        "namespace",
+        "name",
+        sqlite_where=sa.text("chains_pending = 1"),
+        postgresql_where=sa.text("chains_pending = 1"),
+    ),
 )
 
 labels = sa.Table(
@@ -65,8 +86,13 @@ labels = sa.Table(
     sa.Column("key", sa.String(317), nullable=False),
     sa.Column("value", sa.String(63), nullable=False),
     sa.Index("ix_labels_kv", "key", "value", "obj_pk"),
-    sa.Index("ix_labels_obj", "obj_pk"),
+    # An object's labels, and one of them: without "key" here SQLite looks one up by key in
+    # ix_labels_kv, through every object's row of that key (20,000 runs: 2.5 ms to change a run's
+    # status label; a keys() with a group label, quadratic).
+    sa.Index("ix_labels_obj_key", "obj_pk", "key", "value"),
 )
+# what a database from before ix_labels_obj_key has instead (dropped when the store opens it)
+_OLD_INDEXES = ("ix_labels_obj",)
 
 owners = sa.Table(
     "owners",
@@ -92,6 +118,14 @@ counter = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("rv", sa.BigInteger, nullable=False),
+)
+
+# Facts about the database itself: "derived-labels" is the DERIVED_VERSION its run labels follow.
+store_info = sa.Table(
+    "store_info",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(255), nullable=False),
 )
 
 EVENT_RETENTION = 100_000
@@ -126,13 +160,14 @@ _OBJECT_INSERT = (
         rv=sa.bindparam("rv"),
         created=sa.bindparam("created"),
         body=sa.bindparam("body"),
+        chains_pending=sa.bindparam("chains_pending"),
     )
     .returning(objects.c.pk)
 )
 _OBJECT_UPDATE = (
     objects.update()
     .where(objects.c.pk == sa.bindparam("b_pk"))
-    .values(rv=sa.bindparam("b_rv"), body=sa.bindparam("b_body"))
+    .values(rv=sa.bindparam("b_rv"), body=sa.bindparam("b_body"), chains_pending=sa.bindparam("b_pending"))
 )
 _LABELS_DELETE = labels.delete().where(labels.c.obj_pk == sa.bindparam("b_pk"))
 _LABEL_DELETE = labels.delete().where(
@@ -188,22 +223,13 @@ class _Compiled:
         cur.close()
 
 
-# SQLite's json_patch is RFC 7386: the patch is merged in SQLite, the body never comes to Python.
-# An object being deleted is left to the general path (removing its last finalizer deletes it).
-# A patch that leaves the finalizers alone cannot delete anything, and skips that test (SQLite
-# parses the whole body for json_extract, ~6 us).
-_SQLITE_PATCH_KEEPING_FINALIZERS = (
-    "UPDATE objects SET rv = ?, body = json_patch(body, ?) WHERE kind = ? AND namespace = ? AND name = ? "
-    "AND rv = ?"
-)
-_SQLITE_PATCH = (
-    _SQLITE_PATCH_KEEPING_FINALIZERS + " AND json_extract(body, '$.metadata.deletionTimestamp') IS NULL"
-)
-# A patch with the caller's copy of the object (MetadataPatch.base): the body is written whole,
-# SQLite parses no JSON (json_patch parses the body and the patch and writes the result: ~1/10 of
-# what signing a run costs, measured with callgrind).
+# SQLite's fast path of a metadata patch: the object with the patch applied is written whole. The
+# caller's copy is used when it has one (MetadataPatch.base), else the row read here (only at the
+# patch's resourceVersion: otherwise the general path answers Conflict or NotFound).
+_SQLITE_READ_AT = "SELECT body FROM objects WHERE kind = ? AND namespace = ? AND name = ? AND rv = ?"
 _SQLITE_WRITE_PATCHED = (
-    "UPDATE objects SET rv = ?, body = ? WHERE kind = ? AND namespace = ? AND name = ? AND rv = ?"
+    "UPDATE objects SET rv = ?, body = ?, chains_pending = ? WHERE kind = ? AND namespace = ? AND name = ? "
+    "AND rv = ?"
 )
 # Its MODIFIED event points at the object's row ("@<pk>") instead of holding a second copy of the
 # body: while the row is at the event's resourceVersion, the row's body is the event's. SQLite's
@@ -281,11 +307,41 @@ def _ns(kind: str, namespace: str | None) -> str:
 
 
 def _indexed_labels(obj: JSON) -> dict[str, str]:
-    """The object's labels, plus the derived ``tektite.dev/status`` of runs."""
-    labels = dict((obj.get("metadata") or {}).get("labels") or {})
-    if obj.get("kind") in ("TaskRun", "PipelineRun"):
-        labels.setdefault(STATUS_LABEL, status_word(obj))
-    return labels
+    """The object's labels, and those the store derives from runs (``tektite.core.derived``)."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return {**labels, **derived_labels(obj)}
+
+
+def _pending(obj: JSON) -> int:
+    """The row's ``chains_pending``."""
+    return 1 if obj.get("kind") in DERIVED_KINDS and chains_pending(obj) else 0
+
+
+def _selected(label_selector: str | None) -> list[Any]:
+    """The conditions on ``objects`` of a label selector (each term a lookup in the label index,
+    or for ``tektite.dev/chains`` in the partial index of the rows it selects)."""
+    conds: list[Any] = []
+    for req in parse_selector(label_selector):
+        if req.key == CHAINS_LABEL:  # "pending" on the runs whose row says so, absent on the rest
+            when_pending, otherwise = req.matches({CHAINS_LABEL: "pending"}), req.matches({})
+            if when_pending != otherwise:
+                # a literal: SQLite uses a partial index only for a WHERE it can see implies its own
+                conds.append(objects.c.chains_pending == sa.literal_column("1" if when_pending else "0"))
+            elif not when_pending:
+                conds.append(sa.false())
+            continue
+        sub = sa.select(labels.c.obj_pk).where(labels.c.key == req.key)
+        if req.op in ("=", "!="):
+            sub_eq = sub.where(labels.c.value == req.values[0])
+            conds.append(objects.c.pk.in_(sub_eq) if req.op == "=" else objects.c.pk.not_in(sub_eq))
+        elif req.op in ("in", "notin"):
+            sub_in = sub.where(labels.c.value.in_(req.values))
+            conds.append(objects.c.pk.in_(sub_in) if req.op == "in" else objects.c.pk.not_in(sub_in))
+        elif req.op == "exists":
+            conds.append(objects.c.pk.in_(sub))
+        else:
+            conds.append(objects.c.pk.not_in(sub))
+    return conds
 
 
 def _not_found(kind: str, name: str, namespace: str) -> NotFound:
@@ -313,11 +369,75 @@ class SQLStore:
         metadata.create_all(self.engine)
         self._q = _Statements(self.engine.dialect)
         with self.engine.begin() as conn:
+            self._upgrade(conn)
             if self.engine.dialect.name == "sqlite":
                 for trigger in _SQLITE_TRIGGERS:
                     conn.exec_driver_sql(trigger)
             if conn.execute(sa.select(counter.c.rv).where(counter.c.id == 1)).first() is None:
                 conn.execute(counter.insert().values(id=1, rv=0))
+        self._derive()
+
+    @staticmethod
+    def _upgrade(conn: sa.Connection) -> None:
+        """Bring a database an older tektite made up to this schema (create_all only makes the
+        tables missing, with their indexes): columns, then indexes. What goes into the new
+        columns is derived by :meth:`_derive`."""
+        if "chains_pending" not in {c["name"] for c in sa.inspect(conn).get_columns("objects")}:
+            add = "ADD COLUMN chains_pending SMALLINT NOT NULL DEFAULT 0"
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"ALTER TABLE objects {add.replace('COLUMN', 'COLUMN IF NOT EXISTS')}")
+            else:
+                try:
+                    conn.exec_driver_sql(f"ALTER TABLE objects {add}")
+                except sa.exc.OperationalError as err:  # another process opening it added it first
+                    if "duplicate column" not in str(err):
+                        raise
+        for table in (objects, labels):
+            for index in table.indexes:
+                conn.execute(CreateIndex(index, if_not_exists=True))
+        for name in _OLD_INDEXES:
+            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
+
+    def _derive(self, page: int = SCAN_PAGE) -> None:
+        """Derive the labels and ``chains_pending`` of every run again when the database's were
+        derived by another version of ``tektite.core.derived`` (or none: a database from before
+        it). Once per change, a page of runs at a time, in one transaction: a reader sees the old
+        index or the new."""
+        version = sa.select(store_info.c.value).where(store_info.c.key == "derived-labels")
+        with self.engine.connect() as conn:
+            if conn.execute(version).scalar() == DERIVED_VERSION:
+                return
+        with self._lock, self.engine.begin() as conn:
+            if conn.execute(version).scalar() == DERIVED_VERSION:
+                return  # another process did it meanwhile
+            for kind in sorted(DERIVED_KINDS):
+                last = 0
+                while rows := conn.execute(
+                    sa.select(objects.c.pk, objects.c.body)
+                    .where(objects.c.kind == kind, objects.c.pk > last)
+                    .order_by(objects.c.pk)
+                    .limit(page)
+                ).all():
+                    last = rows[-1].pk
+                    runs = [(r.pk, _loads(r.body)) for r in rows]
+                    conn.execute(
+                        labels.delete().where(
+                            labels.c.obj_pk.in_([pk for pk, _ in runs]), labels.c.key.in_(DERIVED_KEYS)
+                        )
+                    )
+                    derived = [
+                        {"obj_pk": pk, "key": k, "value": v}
+                        for pk, run in runs
+                        for k, v in derived_labels(run).items()
+                    ]
+                    if derived:
+                        self._q.labels_insert.run_many(conn, derived)
+                    conn.execute(
+                        objects.update().where(objects.c.pk == sa.bindparam("b_pk")),
+                        [{"b_pk": pk, "chains_pending": _pending(run)} for pk, run in runs],
+                    )
+            conn.execute(store_info.delete().where(store_info.c.key == "derived-labels"))
+            conn.execute(store_info.insert().values(key="derived-labels", value=DERIVED_VERSION))
 
     # -- internals ------------------------------------------------------------------------
     def _next_rv(self, conn: sa.Connection, n: int = 1) -> int:
@@ -420,6 +540,7 @@ class SQLStore:
                 "rv": rv,
                 "created": meta["creationTimestamp"],
                 "body": text,
+                "chains_pending": _pending(obj),
             }
             pk = self._q.object_insert.first(conn, row)[0]
             self._write_indexes(conn, int(pk), obj)
@@ -457,19 +578,24 @@ class SQLStore:
         )
         return ListResult([_loads(r[4]) for r in rows], rv, token, remaining)
 
-    def scan(self, kind: str, page: int = SCAN_PAGE) -> Iterator[JSON]:
+    def scan(self, kind: str, page: int = SCAN_PAGE, label_selector: str | None = None) -> Iterator[JSON]:
         token: str | None = None
         while True:
-            rows, _, token, _ = self._list_rows(kind, limit=page, continue_token=token, count=False)
+            rows, _, token, _ = self._list_rows(
+                kind, label_selector=label_selector, limit=page, continue_token=token, count=False
+            )
             for row in rows:
                 yield _loads(row[4])
             if not token:
                 return
 
-    def keys(self, kind: str, group_label: str | None = None) -> Sequence[tuple[str, str, str | None]]:
+    def keys(
+        self, kind: str, group_label: str | None = None, label_selector: str | None = None
+    ) -> Sequence[tuple[str, str, str | None]]:
         """``(namespace, name, value of the label group_label or None)`` of every object of
-        ``kind``, in name order, without reading a body: processes that share out a kind's
-        objects (a Chains backlog) plan with it, then read their share with :meth:`get_many`."""
+        ``kind`` (that ``label_selector`` selects), in name order, without reading a body:
+        processes that share out a kind's objects (a Chains backlog) plan with it, then read their
+        share with :meth:`get_many`."""
         group = (
             sa.select(labels.c.value)
             .where(labels.c.obj_pk == objects.c.pk, labels.c.key == group_label)
@@ -479,7 +605,7 @@ class SQLStore:
         )
         query = (
             sa.select(objects.c.namespace, objects.c.name, group)
-            .where(objects.c.kind == kind)
+            .where(objects.c.kind == kind, *_selected(label_selector))
             .order_by(objects.c.namespace, objects.c.name)
         )
         with self.engine.connect() as conn:
@@ -512,18 +638,7 @@ class SQLStore:
         conds: list[Any] = [objects.c.kind == kind]
         if namespace not in (None, ALL_NAMESPACES):
             conds.append(objects.c.namespace == _ns(kind, namespace))
-        for req in parse_selector(label_selector):
-            sub = sa.select(labels.c.obj_pk).where(labels.c.key == req.key)
-            if req.op in ("=", "!="):
-                sub_eq = sub.where(labels.c.value == req.values[0])
-                conds.append(objects.c.pk.in_(sub_eq) if req.op == "=" else objects.c.pk.not_in(sub_eq))
-            elif req.op in ("in", "notin"):
-                sub_in = sub.where(labels.c.value.in_(req.values))
-                conds.append(objects.c.pk.in_(sub_in) if req.op == "in" else objects.c.pk.not_in(sub_in))
-            elif req.op == "exists":
-                conds.append(objects.c.pk.in_(sub))
-            else:
-                conds.append(objects.c.pk.not_in(sub))
+        conds += _selected(label_selector)
         if owner_uid is not None:
             conds.append(objects.c.pk.in_(sa.select(owners.c.obj_pk).where(owners.c.owner_uid == owner_uid)))
         order_by: list[Any] = (
@@ -606,7 +721,7 @@ class SQLStore:
                     rv = top - len(ready) + 1 + n
                     new["metadata"]["resourceVersion"] = str(rv)
                     text = _dumps(new)
-                    rows.append({"b_pk": row.pk, "b_rv": rv, "b_body": text})
+                    rows.append({"b_pk": row.pk, "b_rv": rv, "b_body": text, "b_pending": _pending(new)})
                     evts.append({"rv": rv, "kind": new.get("kind", ""), "type": "MODIFIED", "body": text})
                     self._write_indexes(conn, row.pk, new, old)
                 self._q.object_update.run_many(conn, rows)
@@ -662,16 +777,16 @@ class SQLStore:
         """SQLite's fast path: whether the patch was applied (else the general path does it)."""
         base = patch.base
         if base is None:
-            cur.execute(
-                _SQLITE_PATCH if patch.finalizers is not None else _SQLITE_PATCH_KEEPING_FINALIZERS,
-                (rv, _dumps(patch.document(str(rv))), *where, patch.resource_version),
-            )
-        elif patch.finalizers is None or not (base.get("metadata") or {}).get("deletionTimestamp"):
-            body = _dumps(patch.applied_to(base, str(rv)))
-            cur.execute(_SQLITE_WRITE_PATCHED, (rv, body, *where, patch.resource_version))
-        else:
+            row = cur.execute(_SQLITE_READ_AT, (*where, patch.resource_version)).fetchone()
+            if row is None:
+                return False  # changed or gone: the general path says which
+            base = _loads(row[0])
+        if patch.finalizers is not None and (base.get("metadata") or {}).get("deletionTimestamp"):
             return False  # it may remove the last finalizer of an object being deleted
-        return bool(cur.rowcount == 1)
+        new = patch.applied_to(base, str(rv))
+        args = (rv, _dumps(new), _pending(new), *where, patch.resource_version)
+        cur.execute(_SQLITE_WRITE_PATCHED, args)
+        return bool(cur.rowcount == 1)  # a metadata patch changes no label, derived or not
 
     def _patch_one(
         self, conn: sa.Connection, patch: MetadataPatch, namespace: str
@@ -788,7 +903,9 @@ class SQLStore:
             evts.extend(self._delete_rows(conn, row.pk, new, rv))
         else:
             text = _dumps(new)
-            self._q.object_update.run(conn, {"b_pk": row.pk, "b_rv": rv, "b_body": text})
+            self._q.object_update.run(
+                conn, {"b_pk": row.pk, "b_rv": rv, "b_body": text, "b_pending": _pending(new)}
+            )
             self._write_indexes(conn, row.pk, new, old)
             evts.append(self._event(conn, rv, "MODIFIED", new, text))
         self._prune_events(conn, rv)
@@ -830,7 +947,11 @@ class SQLStore:
             if not meta.get("deletionTimestamp"):
                 meta["deletionTimestamp"] = now()
                 meta["resourceVersion"] = str(rv)
-                conn.execute(objects.update().where(objects.c.pk == pk).values(rv=rv, body=_dumps(body)))
+                conn.execute(
+                    objects.update()
+                    .where(objects.c.pk == pk)
+                    .values(rv=rv, body=_dumps(body), chains_pending=_pending(body))
+                )
                 evts.append(self._event(conn, rv, "MODIFIED", body))
             result.pending.append(body)
             return

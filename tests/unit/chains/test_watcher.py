@@ -288,8 +288,8 @@ def test_sync_signs_a_few_runs_at_a_time_as_it_reads_them(
     real_scan = cluster.store.scan
     signed_when_read: list[int] = []
 
-    def scan(kind: str) -> Iterator[JSON]:
-        for obj in real_scan(kind, page=3):  # pages of 3 runs
+    def scan(kind: str, label_selector: str | None = None) -> Iterator[JSON]:
+        for obj in real_scan(kind, page=3, label_selector=label_selector):  # pages of 3 runs
             if kind == "TaskRun":
                 runs = cluster.store.list("TaskRun").items
                 signed_when_read.append(sum(A.SIGNED in ann(r) for r in runs))
@@ -299,6 +299,28 @@ def test_sync_signs_a_few_runs_at_a_time_as_it_reads_them(
     assert make_watcher(cluster).sync(workers=1).signed == 5
     assert signed_when_read == [0, 0, 2, 2, 4]  # two signed before the next two are read
     assert all(ann(get(cluster, "TaskRun", f"build-{i}"))[A.SIGNED] == "true" for i in range(5))
+
+
+def test_a_start_reads_only_the_runs_that_wait_for_chains(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A home's signed history is not read again by each watcher start (each `tektite run`):
+    the store's index of runs that wait (tektite.dev/chains=pending) says which to read."""
+    for i in range(3):
+        finished_taskrun(cluster, f"old-{i}")
+    assert make_watcher(cluster).sync(workers=1).signed == 3
+    finished_taskrun(cluster, "new")
+    real_scan, read = cluster.store.scan, []
+
+    def scan(kind: str, label_selector: str | None = None) -> Iterator[JSON]:
+        for obj in real_scan(kind, label_selector=label_selector):
+            read.append(obj["metadata"]["name"])
+            yield obj
+
+    monkeypatch.setattr(cluster.store, "scan", scan)
+    assert make_watcher(cluster).sync(workers=1).signed == 1
+    assert read == ["new"]
+    assert ann(get(cluster, "TaskRun", "new"))[A.SIGNED] == "true"
 
 
 def test_a_changed_storage_config_is_used_by_the_same_watcher(cluster: Cluster) -> None:

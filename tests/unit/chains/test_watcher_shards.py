@@ -112,6 +112,14 @@ def test_the_backlog_is_cut_in_chunks_a_pipelinerun_with_its_taskruns_taskruns_f
     assert {"p-a", "p-b"} <= set(with_p[0][2])
 
 
+def test_the_backlog_holds_only_the_runs_that_wait_for_chains(cluster: Cluster) -> None:
+    backlog(cluster)
+    make_watcher(cluster).sync(workers=1)
+    finished_taskrun(cluster, "new")
+    chunks = make_watcher(cluster)._chunks()
+    assert [(kind, names) for chunk in chunks for kind, _, names in chunk] == [("TaskRun", ["new"])]
+
+
 def test_what_a_failed_process_left_is_signed_by_the_parent(
     cluster: Cluster, forks: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
