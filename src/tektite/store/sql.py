@@ -69,14 +69,12 @@ objects = sa.Table(
     sa.Column("chains_pending", sa.SmallInteger, nullable=False, server_default="0"),
     sa.UniqueConstraint("kind", "namespace", "name", name="uq_object_key"),
     sa.Index("ix_objects_kind_created", "kind", "created", "pk"),
-    sa.Index(
-        "ix_objects_chains_pending",
-        "kind",
-        "namespace",
-        "name",
-        sqlite_where=sa.text("chains_pending = 1"),
-        postgresql_where=sa.text("chains_pending = 1"),
-    ),
+)
+# Partial indexes, in SQL both SQLite and PostgreSQL take (declared on the table with
+# sqlite_where/postgresql_where, SQLAlchemy would import its PostgreSQL dialects at every start).
+_PARTIAL_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS ix_objects_chains_pending ON objects (kind, namespace, name) "
+    "WHERE chains_pending = 1",
 )
 
 labels = sa.Table(
@@ -395,6 +393,8 @@ class SQLStore:
         for table in (objects, labels):
             for index in table.indexes:
                 conn.execute(CreateIndex(index, if_not_exists=True))
+        for ddl in _PARTIAL_INDEXES:
+            conn.exec_driver_sql(ddl)
         for name in _OLD_INDEXES:
             conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
 
