@@ -17,6 +17,7 @@ class TModel(BaseModel):
         extra="forbid",
         validate_default=False,
         ser_json_inf_nan="constants",
+        defer_build=True,
     )
 
     def dump(self) -> dict[str, Any]:
@@ -27,7 +28,7 @@ class TModel(BaseModel):
 class Loose(BaseModel):
     """A Kubernetes struct tektite passes through without interpreting every field."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
 
 
 JSON = dict[str, Any]
