@@ -16,27 +16,24 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
 
 from tektite.chains.annotations import SIGNED, short_key
-from tektite.chains.dsse import Envelope
 from tektite.chains.formats import FORMAT_NAMES, format_run
-from tektite.chains.keys import SignerSource
-from tektite.chains.settings import ChainsSettings
-from tektite.chains.signing import Signer
-from tektite.chains.signing.cosign import ENCRYPTED_PEM_TYPES
-from tektite.chains.signing.keyfiles import public_key_of_keyfile, read_password, write_keypair
 from tektite.chains.storage.tekton import TektonEntry, read_entries
-from tektite.chains.watcher import ChainsWatcher
 from tektite.cli.common import STATE, err, out, settle_heap
 from tektite.controller.cluster import Cluster
 from tektite.errors import FieldError, NotFound, TektiteError, ValidationError, VerificationError
-from tektite.oci.auth import DockerConfig
-from tektite.verify import load_policy, load_public_key, verify_envelope, verify_signature
-from tektite.verify.oci import PREDICATE_TYPES, verify_attestation, verify_image
+
+if TYPE_CHECKING:
+    from tektite.chains.keys import SignerSource
+    from tektite.chains.signing import Signer
+
+# Signing, verification, the registry client and the watcher are imported by the commands that use
+# them: every tektite command registers these, and importing them all cost ~250 ms at each start.
 
 JSON = dict[str, Any]
 
@@ -104,6 +101,9 @@ def _find_run(cluster: Cluster, name: str, kind: str | None) -> JSON:
 
 
 def _signers(cluster: Cluster) -> tuple[SignerSource, Any]:
+    from tektite.chains.keys import SignerSource
+    from tektite.chains.settings import ChainsSettings
+
     settings = ChainsSettings(cluster.getter())
     return SignerSource(cluster.home, settings, notify=err), settings.config()
 
@@ -190,6 +190,9 @@ def signature(name: Annotated[str, typer.Argument(help="run name")], kind: KindO
 
 def verify_entry(entry: TektonEntry, own: bool, key: Any) -> str:
     """Check one stored entry; return what was verified, raise VerificationError saying what failed."""
+    from tektite.chains.dsse import Envelope
+    from tektite.verify import verify_envelope, verify_signature
+
     if own:
         envelope = Envelope.from_json(entry.signature)
         signed = verify_envelope(envelope, key)
@@ -214,6 +217,8 @@ def verify_run(
     own, entries = _entries(run)
     artifact = run["kind"].lower()
     if key is not None:
+        from tektite.verify import load_public_key
+
         try:
             keys = dict.fromkeys(("own", "oci"), load_public_key(key.read_bytes(), source=str(key)))
         except OSError as exc:
@@ -252,6 +257,8 @@ def run_watcher(
     ] = None,
 ) -> None:
     """The Chains watcher as its own process: signs every finished run of this home."""
+    from tektite.chains.watcher import ChainsWatcher
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     chains_log = logging.getLogger("tektite.chains")
@@ -282,6 +289,8 @@ def keys_generate(
     force: Annotated[bool, typer.Option("--force", help="replace existing files")] = False,
 ) -> None:
     """Write a cosign-compatible key pair (password from $COSIGN_PASSWORD or a prompt)."""
+    from tektite.chains.signing.keyfiles import read_password, write_keypair
+
     key_path, pub_path = write_keypair(Path(prefix), read_password(confirm=True), force=force)
     err(f"Private key written to {key_path}")
     err(f"Public key written to {pub_path}")
@@ -290,6 +299,9 @@ def keys_generate(
 @keys_app.command("public-key")
 def keys_public_key(keyfile: Annotated[Path, typer.Argument(help="a cosign.key or PEM private key")]) -> None:
     """Print the PEM public key of a private key file."""
+    from tektite.chains.signing.cosign import ENCRYPTED_PEM_TYPES
+    from tektite.chains.signing.keyfiles import public_key_of_keyfile, read_password
+
     try:
         pem = keyfile.read_bytes()
     except OSError as exc:
@@ -324,6 +336,9 @@ def verify(
     repository: RepoOpt = None,
 ) -> None:
     """cosign verify: check the image's signatures (sha256-<hex>.sig) with a public key."""
+    from tektite.oci.auth import DockerConfig
+    from tektite.verify.oci import verify_image
+
     payloads = verify_image(
         image,
         _public_key(key),
@@ -343,13 +358,21 @@ def verify_attestation_cmd(
     image: Annotated[str, typer.Argument(help="image reference")],
     key: Annotated[Path, typer.Option("--key", help="public key PEM (cosign.pub)")],
     type_: Annotated[
-        str, typer.Option("--type", help="predicate type: " + ", ".join(PREDICATE_TYPES) + " or a URI")
+        str,
+        typer.Option(
+            "--type",
+            help="predicate type: a cosign shorthand (slsaprovenance, slsaprovenance1, spdx, ...) or a URI",
+        ),
     ] = "custom",
     policy: Annotated[Path | None, typer.Option("--policy", help="policy YAML (docs/policy.md)")] = None,
     insecure: InsecureOpt = False,
     repository: RepoOpt = None,
 ) -> None:
     """cosign verify-attestation: check the image's attestations (sha256-<hex>.att), then a policy."""
+    from tektite.oci.auth import DockerConfig
+    from tektite.verify import load_policy
+    from tektite.verify.oci import verify_attestation
+
     statements = verify_attestation(
         image,
         _public_key(key),

@@ -26,7 +26,6 @@ from tektite.cli.common import (
 from tektite.cli.follow import Follower
 from tektite.cli.objects import describe_run
 from tektite.cli.preflight import check_references
-from tektite.cli.session import engine_session
 from tektite.controller.cluster import Cluster
 from tektite.controller.pruning import Retention, protection, select
 from tektite.core.conditions import get_condition, is_done, succeeded
@@ -122,6 +121,8 @@ async def _follow(
 ) -> list[JSON]:
     if _remote_logs(cluster) is not None:  # --server: the server runs the engine and has the logs
         return await _follow_remote(cluster, runs, show_logs, timeout)
+    from tektite.cli.session import engine_session  # the engine and Chains: only commands that run
+
     async with engine_session(cluster, executor) as engine:
         del engine
         followers = [

@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from tektite.cli.common import STATE, err, out, settle_heap, table
-from tektite.server.serve import ServeOptions, serve
 from tektite.server.tokens import ADMIN_TOKEN_FILE, Role, TokenStore
 
 token_app = typer.Typer(help="Bearer tokens for `tektite serve`: create, list, delete.", no_args_is_help=True)
@@ -44,6 +43,8 @@ def serve_command(
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit():
         raise typer.BadParameter(f'expected HOST:PORT, found "{listen}"', param_hint="--listen")
+    from tektite.server.serve import ServeOptions, serve  # the web stack: only this command
+
     cluster = STATE.cluster()
     tokens = TokenStore(cluster.home)
     bootstrap = tokens.bootstrap()

@@ -19,9 +19,8 @@ import yaml
 from tektite.cli.common import STATE, age, err, out, table
 from tektite.errors import TektiteError
 from tektite.triggers import records
-from tektite.triggers.app import PORT_ANNOTATION
 from tektite.triggers.curl import parse_curl
-from tektite.triggers.sink import Incoming, Sink
+from tektite.triggers.templates import PORT_ANNOTATION
 
 JSON = dict[str, Any]
 
@@ -260,6 +259,8 @@ def el_send(
             headers.append((k.strip(), v.strip()))
         if body and not any(k.lower() == "content-type" for k, _ in headers):
             headers.append(("Content-Type", "application/json"))
+    from tektite.triggers.sink import Incoming, Sink  # HTTP clients: only this command
+
     sink = Sink(STATE.cluster())
     try:
         url = f"http://localhost/el/{STATE.namespace}/{name}"

@@ -26,10 +26,10 @@ from starlette.routing import Route
 from tektite.controller.cluster import Cluster
 from tektite.errors import NotFound, TektiteError
 from tektite.triggers.sink import Incoming, Sink
+from tektite.triggers.templates import PORT_ANNOTATION
 
 log = logging.getLogger("tektite.triggers")
 
-PORT_ANNOTATION = "triggers.tektite.dev/port"
 MAX_BODY = 25 * 1024 * 1024  # GitHub's largest webhook payload
 CE_ACCEPTED = "dev.tekton.event.triggers.accepted.v1"
 

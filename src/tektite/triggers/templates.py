@@ -23,6 +23,7 @@ OLD_ESCAPE_ANNOTATION = "triggers.tekton.dev/old-escape-quotes"
 EVENTLISTENER_LABEL = "triggers.tekton.dev/eventlistener"
 TRIGGER_LABEL = "triggers.tekton.dev/trigger"
 EVENTID_LABEL = "triggers.tekton.dev/triggers-eventid"
+PORT_ANNOTATION = "triggers.tektite.dev/port"  # an EventListener's own port (triggers.app)
 
 _UID_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' generateName alphabet
 
