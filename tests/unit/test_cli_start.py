@@ -44,3 +44,10 @@ def test_the_commands_are_all_registered_still() -> None:
 
     names = set(get_command(app).commands)  # type: ignore[attr-defined]
     assert {"run", "serve", "chains", "keys", "verify", "verify-attestation", "eventlistener"} <= names
+
+
+def test_python_dash_m_tektite_is_the_command() -> None:
+    from tektite import __version__
+
+    done = subprocess.run([sys.executable, "-m", "tektite", "version"], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == f"tektite {__version__}"
