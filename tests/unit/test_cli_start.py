@@ -37,6 +37,13 @@ def test_a_command_starts_without_importing(imported: list[str], module: str) ->
     assert not [m for m in imported if m == module or m.startswith(module + ".")]
 
 
+def test_an_engine_starts_without_the_http_client() -> None:
+    """``tektite run`` starts an engine; only a remote resolution (git, http) needs httpx."""
+    code = "import sys, tektite.cli.session; print('httpx' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
 def test_the_commands_are_all_registered_still() -> None:
     from typer.main import get_command
 

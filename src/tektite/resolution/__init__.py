@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from tektite.api.loader import load_text
 from tektite.api.params import ResolverRef
 from tektite.api.structure import parse
@@ -123,6 +121,8 @@ def _http(params: dict[str, str], kind: str, namespace: str, secret_getter: Gett
         if not secret or key not in (secret.get("data") or {}):
             raise ResolutionError(f'http resolver: secret "{secret_name}" with key "{key}" not found')
         auth = (params["http-username"], base64.b64decode(secret["data"][key]).decode())
+    import httpx  # only here: every engine start would pay its import (~80 ms)
+
     try:
         resp = httpx.get(url, auth=auth, timeout=60, follow_redirects=True)
         resp.raise_for_status()
