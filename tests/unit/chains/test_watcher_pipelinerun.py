@@ -13,6 +13,7 @@ from tektite.chains import annotations as A
 from tektite.chains.watcher import Action
 from tektite.controller.cluster import Cluster
 from tektite.core.conditions import set_condition
+from tektite.core.derived import CHAINS_PENDING
 from tektite.store.base import MetadataPatch
 
 __all__ = ["cluster"]
@@ -116,6 +117,9 @@ def test_children_first_then_the_pipelinerun_then_children_are_released(cluster:
     assert statement["predicate"]["buildType"] == "tekton.dev/v1/PipelineRun"
     # deep inspection read the children's type-hinted images
     assert {s["name"] for s in statement["subject"]} == {"registry.test/app-a", "registry.test/app-b"}
+    # all settled: the next watcher start reads none of them (tektite.core.derived)
+    waiting = [cluster.store.list(k, label_selector=CHAINS_PENDING).items for k in ("TaskRun", "PipelineRun")]
+    assert waiting == [[], []]
 
 
 def test_deleting_a_pipelinerun_waits_for_its_signature_and_keeps_its_children(cluster: Cluster) -> None:
