@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -11,10 +11,13 @@ from tektite.cli.common import (
     STATE,
     ago,
     duration,
+    each_listed,
+    err,
     kind_arg,
     load_files,
     out,
     print_objects,
+    rows_for,
     run_status,
     table,
 )
@@ -61,9 +64,17 @@ def get(
         print_objects(k, [store.get(k.kind, name, STATE.namespace)], output, single=True)
         return
     ns = "*" if all_namespaces else STATE.namespace
-    items = store.list(k.kind, ns, label_selector=selector).items
-    if k.kind in ("TaskRun", "PipelineRun"):
-        items.sort(key=lambda o: o["metadata"].get("creationTimestamp", ""), reverse=True)
+    order: Literal["name", "-created"] = "-created" if k.kind in ("TaskRun", "PipelineRun") else "name"
+    if output in (None, "", "wide"):  # a table: each page becomes rows before the next is read
+        wide = output == "wide"
+        pages = [rows_for(k, page, wide) for page in each_listed(store, k.kind, ns, selector, order)]
+        rows = [row for _, page_rows in pages for row in page_rows]
+        if not rows:
+            err(f"No {k.plural} found")
+            return
+        out(table(rows, pages[0][0]))
+        return
+    items = store.list(k.kind, ns, label_selector=selector, order=order).items
     print_objects(k, items, output)
 
 

@@ -14,6 +14,7 @@ from tektite.cli.common import (
     STATE,
     ago,
     duration,
+    each_listed,
     err,
     load_files,
     out,
@@ -345,11 +346,10 @@ def _run_group(kind: str) -> typer.Typer:
     def latest(name: str | None, last: bool) -> str:
         if name and not last:
             return name
-        items = STATE.cluster().store.list(kind, STATE.namespace).items
-        if not items:
+        newest = STATE.cluster().store.list(kind, STATE.namespace, order="-created", limit=1).items
+        if not newest:
             raise TektiteError(f"no {kind}s found in namespace {STATE.namespace}")
-        items.sort(key=lambda o: o["metadata"].get("creationTimestamp", ""))
-        return str(items[-1]["metadata"]["name"])
+        return str(newest[0]["metadata"]["name"])
 
     @group.command("list")
     def list_(
@@ -357,26 +357,21 @@ def _run_group(kind: str) -> typer.Typer:
         limit: Annotated[int | None, typer.Option("--limit")] = None,
     ) -> None:
         """List runs, newest first."""
-        res = STATE.cluster().store.list(
-            kind, STATE.namespace, label_selector=label, order="-created", limit=limit
+        store = STATE.cluster().store
+        pages = (
+            [store.list(kind, STATE.namespace, label_selector=label, order="-created", limit=limit).items]
+            if limit
+            else each_listed(store, kind, STATE.namespace, label, order="-created")
         )
-        if not res.items:
+        rows = [
+            [o["metadata"]["name"], ago((o.get("status") or {}).get("startTime")), duration(o), run_status(o)]
+            for page in pages
+            for o in page
+        ]
+        if not rows:
             err(f"No {kind}s found")
             return
-        out(
-            table(
-                [
-                    [
-                        o["metadata"]["name"],
-                        ago((o.get("status") or {}).get("startTime")),
-                        duration(o),
-                        run_status(o),
-                    ]
-                    for o in res.items
-                ],
-                ["NAME", "STARTED", "DURATION", "STATUS"],
-            )
-        )
+        out(table(rows, ["NAME", "STARTED", "DURATION", "STATUS"]))
 
     @group.command("describe")
     def describe_(

@@ -69,6 +69,9 @@ objects = sa.Table(
     sa.Column("chains_pending", sa.SmallInteger, nullable=False, server_default="0"),
     sa.UniqueConstraint("kind", "namespace", "name", name="uq_object_key"),
     sa.Index("ix_objects_kind_created", "kind", "created", "pk"),
+    # a namespace's objects newest first (listing runs): without it each page, and its count of
+    # what remains, read every row of the kind to check its namespace
+    sa.Index("ix_objects_kind_ns_created", "kind", "namespace", "created", "pk"),
 )
 # Partial indexes, in SQL both SQLite and PostgreSQL take (declared on the table with
 # sqlite_where/postgresql_where, SQLAlchemy would import its PostgreSQL dialects at every start).
@@ -653,13 +656,9 @@ class SQLStore:
                 raise TektiteError(f'invalid continue token "{continue_token}"') from None
             if order == "name":
                 conds.append(sa.tuple_(objects.c.namespace, objects.c.name) > sa.tuple_(*key))
-            else:
-                conds.append(
-                    sa.or_(
-                        objects.c.created < key[0],
-                        sa.and_(objects.c.created == key[0], objects.c.pk < key[1]),
-                    )
-                )
+            else:  # a row value, as for names: SQLite ranges over ix_objects_kind_created with it (an
+                # OR of the two cases made each page's query and count walk every row of the kind)
+                conds.append(sa.tuple_(objects.c.created, objects.c.pk) < sa.tuple_(*key))
         query = (
             sa.select(objects.c.pk, objects.c.namespace, objects.c.name, objects.c.created, objects.c.body)
             .where(*conds)
