@@ -172,3 +172,25 @@ def test_running_gauge_keeps_the_newest_state_when_events_arrive_out_of_order(tm
         assert RUNNING_TR._value.get() == 0.0
     finally:
         store.close()
+
+
+def test_running_gauge_starts_from_the_runs_in_progress_in_the_store(tmp_path: Path) -> None:
+    """A server starting on a home counts the runs already in progress (it reads only the
+    unfinished ones: the store's status index), not the finished or the queued ones."""
+    from tektite.server.metrics import RUNNING_PR, RUNNING_TR, RunningTracker
+    from tektite.store.sql import SQLStore
+
+    store = SQLStore(f"sqlite:///{tmp_path / 'store.db'}")
+    started = {"startTime": "2026-11-22T10:00:00Z"}
+    running = {"conditions": [{"type": "Succeeded", "status": "Unknown", "reason": "Running"}], **started}
+    done = {"conditions": [{"type": "Succeeded", "status": "True", "reason": "Succeeded"}], **started}
+    for name, status in (("a", running), ("b", running), ("c", done), ("d", {})):
+        store.create({"kind": "TaskRun", "metadata": {"name": name}, "spec": {}, "status": status})
+    store.create({"kind": "PipelineRun", "metadata": {"name": "p"}, "spec": {}, "status": done})
+    tracker = RunningTracker(store)
+    try:
+        tracker.start()
+        assert (RUNNING_TR._value.get(), RUNNING_PR._value.get()) == (2.0, 0.0)
+    finally:
+        tracker.stop()
+        store.close()

@@ -28,7 +28,7 @@ from typing import Any
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from tektite.core.conditions import get_condition, is_done, parse_time
+from tektite.core.conditions import UNFINISHED, get_condition, is_done, parse_time
 from tektite.store.base import Event, Store
 
 JSON = dict[str, Any]
@@ -168,8 +168,8 @@ class RunningTracker:
 
     def start(self) -> None:
         self._unsubscribe = self.store.subscribe(self.on_event)
-        for kind in self.running:
-            for obj in self.store.list(kind).items:
+        for kind in self.running:  # only the unfinished ones count (an indexed query: see UNFINISHED)
+            for obj in self.store.list(kind, label_selector=UNFINISHED).items:
                 self._update(kind, obj, deleted=False)
         self._publish()
 
