@@ -36,6 +36,13 @@ class State:
             self._cluster = remote_cluster(self.server, self.token) if self.server else Cluster(self.home)
         return self._cluster
 
+    def forget_cluster(self) -> None:
+        """Close the cluster of a previous command in this process (tests, a program calling
+        :func:`tektite.cli.main.main` more than once): each command opens its own ``--home``."""
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
 
 def remote_cluster(url: str, token: str | None) -> Cluster:
     """A Cluster whose store is the server's API. Its home is a private scratch directory whose

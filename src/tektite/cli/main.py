@@ -85,6 +85,7 @@ _register_optional()
 
 
 def main(argv: list[str] | None = None) -> int:
+    STATE.forget_cluster()
     try:
         rv = app(args=argv, standalone_mode=False)
         if isinstance(rv, int):
