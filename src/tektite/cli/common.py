@@ -174,8 +174,8 @@ def each_listed(
     order: Literal["name", "-created"] = "name",
 ) -> Iterator[list[JSON]]:
     """The objects of a listing, a page at a time: a command that turns each page into table rows
-    before reading the next holds only the rows (20,000 runs kept: 3.8 s and 620 MB for the
-    whole list at once, most of it the garbage collector walking what was already parsed)."""
+    before reading the next holds only the rows (20,000 runs kept: 645 MB for the whole list at
+    once, 90 MB this way)."""
     token: str | None = None
     while True:
         page = store.list(
