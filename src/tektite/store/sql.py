@@ -75,10 +75,10 @@ objects = sa.Table(
 )
 # Partial indexes, in SQL both SQLite and PostgreSQL take (declared on the table with
 # sqlite_where/postgresql_where, SQLAlchemy would import its PostgreSQL dialects at every start).
-_PARTIAL_INDEXES = (
-    "CREATE INDEX IF NOT EXISTS ix_objects_chains_pending ON objects (kind, namespace, name) "
-    "WHERE chains_pending = 1",
-)
+_PARTIAL_INDEXES = {
+    "ix_objects_chains_pending": "CREATE INDEX IF NOT EXISTS ix_objects_chains_pending ON objects "
+    "(kind, namespace, name) WHERE chains_pending = 1",
+}
 
 labels = sa.Table(
     "labels",
@@ -383,7 +383,8 @@ class SQLStore:
         """Bring a database an older tektite made up to this schema (create_all only makes the
         tables missing, with their indexes): columns, then indexes. What goes into the new
         columns is derived by :meth:`_derive`."""
-        if "chains_pending" not in {c["name"] for c in sa.inspect(conn).get_columns("objects")}:
+        inspector = sa.inspect(conn)
+        if "chains_pending" not in {c["name"] for c in inspector.get_columns("objects")}:
             add = "ADD COLUMN chains_pending SMALLINT NOT NULL DEFAULT 0"
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql(f"ALTER TABLE objects {add.replace('COLUMN', 'COLUMN IF NOT EXISTS')}")
@@ -393,13 +394,19 @@ class SQLStore:
                 except sa.exc.OperationalError as err:  # another process opening it added it first
                     if "duplicate column" not in str(err):
                         raise
+        # only what is missing: on PostgreSQL even CREATE INDEX IF NOT EXISTS of an index that
+        # exists locks the table against writes for a moment, at every start of every command
+        present = {ix["name"] for table in ("objects", "labels") for ix in inspector.get_indexes(table)}
         for table in (objects, labels):
             for index in table.indexes:
-                conn.execute(CreateIndex(index, if_not_exists=True))
-        for ddl in _PARTIAL_INDEXES:
-            conn.exec_driver_sql(ddl)
+                if index.name not in present:
+                    conn.execute(CreateIndex(index, if_not_exists=True))
+        for name, ddl in _PARTIAL_INDEXES.items():
+            if name not in present:
+                conn.exec_driver_sql(ddl)
         for name in _OLD_INDEXES:
-            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
+            if name in present:
+                conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
 
     def _derive(self, page: int = SCAN_PAGE) -> None:
         """Derive the labels and ``chains_pending`` of every run again when the database's were
