@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from tektite.cli.common import STATE
 from tektite.cli.main import main
 from tektite.controller.cluster import Cluster
 from tektite.core.conditions import set_condition
@@ -22,10 +21,7 @@ JSON = dict[str, Any]
 
 
 def cli(home: Path, *args: str) -> int:
-    if STATE._cluster is not None:  # the CLI caches its cluster per process; each test has a home
-        STATE._cluster.close()
-        STATE._cluster = None
-    return main(["--home", str(home), *args])
+    return main(["--home", str(home), *args])  # each call opens its own home (main forgets the last)
 
 
 def finished_taskrun(name: str = "build", results: list[JSON] | None = None) -> JSON:

@@ -25,11 +25,16 @@ HEAVY = [
 ]
 
 
-@pytest.fixture(scope="module")
-def imported() -> list[str]:
-    code = "import json, sys, tektite.cli.main; print(json.dumps(sorted(sys.modules)))"
+def modules_after(module: str) -> list[str]:
+    """Every module a fresh interpreter has loaded once it imported ``module``."""
+    code = f"import json, sys, {module}; print(json.dumps(sorted(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return list(json.loads(done.stdout))
+
+
+@pytest.fixture(scope="module")
+def imported() -> list[str]:
+    return modules_after("tektite.cli.main")
 
 
 @pytest.mark.parametrize("module", HEAVY)
@@ -39,9 +44,7 @@ def test_a_command_starts_without_importing(imported: list[str], module: str) ->
 
 def test_an_engine_starts_without_the_http_client() -> None:
     """``tektite run`` starts an engine; only a remote resolution (git, http) needs httpx."""
-    code = "import sys, tektite.cli.session; print('httpx' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "False"
+    assert "httpx" not in modules_after("tektite.cli.session")
 
 
 def test_the_commands_are_all_registered_still() -> None:

@@ -8,16 +8,17 @@ from typing import Annotated, Any, Literal
 import typer
 
 from tektite.cli.common import (
+    LIST_PAGE,
     STATE,
     ago,
     duration,
-    each_listed,
     err,
+    headers_for,
     kind_arg,
     load_files,
     out,
     print_objects,
-    rows_for,
+    row_for,
     run_status,
     table,
 )
@@ -65,14 +66,13 @@ def get(
         return
     ns = "*" if all_namespaces else STATE.namespace
     order: Literal["name", "-created"] = "-created" if k.kind in ("TaskRun", "PipelineRun") else "name"
-    if output in (None, "", "wide"):  # a table: each page becomes rows before the next is read
+    if output in (None, "", "wide"):  # a table: each object becomes its row as it is read
         wide = output == "wide"
-        pages = [rows_for(k, page, wide) for page in each_listed(store, k.kind, ns, selector, order)]
-        rows = [row for _, page_rows in pages for row in page_rows]
+        rows = [row_for(k, o, wide) for o in store.scan(k.kind, LIST_PAGE, selector, ns, order)]
         if not rows:
             err(f"No {k.plural} found")
             return
-        out(table(rows, pages[0][0]))
+        out(table(rows, headers_for(k, wide)))
         return
     items = store.list(k.kind, ns, label_selector=selector, order=order).items
     print_objects(k, items, output)

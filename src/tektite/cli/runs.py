@@ -11,10 +11,10 @@ from typing import Annotated, Any
 import typer
 
 from tektite.cli.common import (
+    LIST_PAGE,
     STATE,
     ago,
     duration,
-    each_listed,
     err,
     load_files,
     out,
@@ -358,15 +358,14 @@ def _run_group(kind: str) -> typer.Typer:
     ) -> None:
         """List runs, newest first."""
         store = STATE.cluster().store
-        pages = (
-            [store.list(kind, STATE.namespace, label_selector=label, order="-created", limit=limit).items]
+        runs = (
+            store.list(kind, STATE.namespace, label_selector=label, order="-created", limit=limit).items
             if limit
-            else each_listed(store, kind, STATE.namespace, label, order="-created")
+            else store.scan(kind, LIST_PAGE, label, STATE.namespace, order="-created")
         )
         rows = [
             [o["metadata"]["name"], ago((o.get("status") or {}).get("startTime")), duration(o), run_status(o)]
-            for page in pages
-            for o in page
+            for o in runs
         ]
         if not rows:
             err(f"No {kind}s found")

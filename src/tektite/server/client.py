@@ -200,10 +200,19 @@ class RemoteStore:
             meta.get("remainingItemCount"),
         )
 
-    def scan(self, kind: str, page: int = SCAN_PAGE, label_selector: str | None = None) -> Iterator[JSON]:
+    def scan(
+        self,
+        kind: str,
+        page: int = SCAN_PAGE,
+        label_selector: str | None = None,
+        namespace: str | None = ALL_NAMESPACES,
+        order: Literal["name", "-created"] = "name",
+    ) -> Iterator[JSON]:
         token: str | None = None
         while True:
-            listed = self.list(kind, label_selector=label_selector, limit=page, continue_token=token)
+            listed = self.list(
+                kind, namespace, label_selector=label_selector, limit=page, continue_token=token, order=order
+            )
             yield from listed.items
             token = listed.continue_token
             if not token:

@@ -588,11 +588,18 @@ class SQLStore:
         )
         return ListResult([_loads(r[4]) for r in rows], rv, token, remaining)
 
-    def scan(self, kind: str, page: int = SCAN_PAGE, label_selector: str | None = None) -> Iterator[JSON]:
+    def scan(
+        self,
+        kind: str,
+        page: int = SCAN_PAGE,
+        label_selector: str | None = None,
+        namespace: str | None = ALL_NAMESPACES,
+        order: Literal["name", "-created"] = "name",
+    ) -> Iterator[JSON]:
         token: str | None = None
         while True:
             rows, _, token, _ = self._list_rows(
-                kind, label_selector=label_selector, limit=page, continue_token=token, count=False
+                kind, namespace, label_selector, page, token, order, count=False
             )
             for row in rows:
                 yield _loads(row[4])
