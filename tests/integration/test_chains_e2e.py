@@ -457,3 +457,77 @@ def test_oci_round_trip_through_a_real_registry(registry: str, home: Path, tmp_p
     assert wrong.returncode == 1 and "no valid signature" in wrong.stderr
     wrong_att = tektite(home, "verify-attestation", image, "--key", str(tmp_path / "other.pub"), check=False)
     assert wrong_att.returncode == 1 and "no valid attestation" in wrong_att.stderr
+
+
+@pytest.mark.registry
+def test_sigstore_bundle_referrers_round_trip_through_a_real_registry(
+    registry: str, home: Path, tmp_path: Path
+) -> None:
+    """``storage.oci.encoding-format: sigstore-bundle``: the run's image signature and attestation
+    are Sigstore bundles referring to the image (the referrers tag schema on this registry);
+    securesystemslib verifies both envelopes, and tektite's verbs read them."""
+    image = push_random_image(registry, "chains/bundled", tag="v1")
+    name, digest = image.split("@")
+    (tmp_path / "config.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: chains-config, namespace: tekton-chains}\n"
+        "data:\n  artifacts.taskrun.storage: tekton,oci\n  artifacts.oci.storage: oci\n"
+        "  storage.oci.encoding-format: sigstore-bundle\n"
+    )
+    tektite(home, "apply", "-f", str(tmp_path / "config.yaml"))
+    task = tmp_path / "task.yaml"
+    task.write_text(TASKRUN.format(name="bundled", wait="", url=name, digest=digest))
+    tektite(home, "run", "-f", str(task), "--executor", "process", "-q")
+    assert annotations(home, "TaskRun", "bundled")["chains.tekton.dev/signed"] == "true"
+    pub = tmp_path / "cosign.pub"
+    pub.write_bytes(public_key_pem(home))
+    key = serialization.load_pem_public_key(pub.read_bytes())
+
+    base = f"http://{registry}/v2/chains/bundled"
+    tags = httpx.get(f"{base}/tags/list").json()["tags"]
+    assert sorted(tags) == sorted(["v1", digest.replace(":", "-")])  # no .sig / .att tags
+    index = httpx.get(
+        f"{base}/manifests/{digest.replace(':', '-')}",
+        headers={"Accept": "application/vnd.oci.image.index.v1+json"},
+    ).json()
+    kinds = {}
+    for entry in index["manifests"]:
+        manifest = httpx.get(f"{base}/manifests/{entry['digest']}", headers={"Accept": OCI_MANIFEST}).json()
+        assert manifest["subject"]["digest"] == digest
+        [layer] = manifest["layers"]
+        bundle = json.loads(httpx.get(f"{base}/blobs/{layer['digest']}").content)
+        envelope = bundle["dsseEnvelope"]
+        keyid = envelope["signatures"][0]["keyid"]
+        if envelope["payloadType"] == "application/vnd.in-toto+json":
+            attestation = json.loads(json.dumps(envelope))  # from_dict below empties what it reads
+        assert keyid in SslibEnvelope.from_dict(dict(envelope)).verify(  # type: ignore[arg-type]
+            [SSlibKey.from_crypto(key, keyid=keyid)], 1
+        )
+        kinds[manifest["annotations"]["dev.sigstore.bundle.predicateType"]] = envelope["payloadType"]
+    assert kinds == {
+        "https://sigstore.dev/cosign/sign/v1": "application/vnd.dev.cosign.simplesigning.v1+json",
+        "https://slsa.dev/provenance/v0.2": "application/vnd.in-toto+json",
+    }
+
+    [payload] = [
+        json.loads(x) for x in tektite(home, "verify", name + ":v1", "--key", str(pub)).stdout.splitlines()
+    ]
+    assert payload["critical"]["image"]["docker-manifest-digest"] == digest
+    attested = tektite(home, "verify-attestation", image, "--key", str(pub), "--type", "slsaprovenance")
+    [statement] = [json.loads(line) for line in attested.stdout.splitlines()]
+    assert statement["subject"] == [{"name": name, "digest": {"sha256": digest.split(":")[1]}}]
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    other = tmp_path / "other.pub"
+    other.write_bytes(
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    wrong = tektite(home, "verify-attestation", image, "--key", str(other), check=False)
+    assert wrong.returncode == 1 and "no valid attestation" in wrong.stderr
+    # a payload changed after signing: securesystemslib rejects it
+    tampered = dict(attestation, payload=base64.b64encode(b'{"_type":"evil"}').decode())
+    tampered["signatures"] = [dict(sig) for sig in attestation["signatures"]]
+    with pytest.raises(SslibVerificationError):
+        SslibEnvelope.from_dict(tampered).verify([SSlibKey.from_crypto(key, keyid=keyid)], 1)  # type: ignore[arg-type]

@@ -332,7 +332,7 @@ class _Parser:
         used = (
             set(artifacts.taskruns.storage) | set(artifacts.pipelineruns.storage) | set(artifacts.oci.storage)
         )
-        encoding = self.one_of("storage.oci.encoding-format", ("dsse",), ("sigstore-bundle",))
+        encoding = self.one_of("storage.oci.encoding-format", ("dsse", "sigstore-bundle"))
         docdb_url = self.values["storage.docdb.url"]
         if docdb_url:
             scheme = urlsplit(docdb_url).scheme

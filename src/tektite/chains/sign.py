@@ -27,7 +27,7 @@ from tektite.chains.formats import get_formatter
 from tektite.chains.formats.artifacts import oci_images
 from tektite.chains.formats.objects import Result
 from tektite.chains.signing import Signer
-from tektite.chains.simplesigning import simple_signing_payload
+from tektite.chains.simplesigning import SIMPLE_SIGNING_MEDIA_TYPE, simple_signing_payload
 from tektite.chains.storage import SIMPLESIGNING, Backend, StorageContext, StorageItem
 from tektite.core.jsontext import compact_json
 from tektite.errors import TektiteError
@@ -112,6 +112,8 @@ def _images(
     if not images:
         return
     signer = signer_for(artifact.signer)
+    # a Sigstore bundle holds a DSSE envelope: the simple-signing payload signed over its PAE too
+    bundles = config.storage.oci_encoding_format == "sigstore-bundle" and "oci" in artifact.storage
     for image in images:
         payload = simple_signing_payload(image.repository_name, image.digest)
         signature = signer.sign(payload)
@@ -123,6 +125,7 @@ def _images(
             payload_format=SIMPLESIGNING,
             image=f"{image.repository_name}@{image.digest}",
             public_key=signer.public_key(),
+            envelope=sign_envelope(payload, signer, SIMPLE_SIGNING_MEDIA_TYPE).to_json() if bundles else b"",
         )
         stored, errors = _store(item, artifact.storage, backend_for, ctx)
         out.stored += stored

@@ -21,9 +21,10 @@ from typing import Any
 
 from tektite.errors import SigningError
 
-__all__ = ["COSIGN_SIGNATURE_TYPE", "repository_name", "simple_signing_payload"]
+__all__ = ["COSIGN_SIGNATURE_TYPE", "SIMPLE_SIGNING_MEDIA_TYPE", "repository_name", "simple_signing_payload"]
 
 COSIGN_SIGNATURE_TYPE = "cosign container image signature"
+SIMPLE_SIGNING_MEDIA_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
 _DOCKER_HUB = "index.docker.io"
 _DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-fA-F0-9]{32,}$")
 

@@ -335,7 +335,7 @@ def verify(
     insecure: InsecureOpt = False,
     repository: RepoOpt = None,
 ) -> None:
-    """cosign verify: check the image's signatures (sha256-<hex>.sig) with a public key."""
+    """cosign verify: check the image's signatures (sha256-<hex>.sig, and Sigstore bundle referrers) with a public key."""
     from tektite.oci.auth import DockerConfig
     from tektite.verify.oci import verify_image
 
@@ -368,7 +368,8 @@ def verify_attestation_cmd(
     insecure: InsecureOpt = False,
     repository: RepoOpt = None,
 ) -> None:
-    """cosign verify-attestation: check the image's attestations (sha256-<hex>.att), then a policy."""
+    """cosign verify-attestation: check the image's attestations (sha256-<hex>.att, and Sigstore bundle
+    referrers), then a policy."""
     from tektite.oci.auth import DockerConfig
     from tektite.verify import load_policy
     from tektite.verify.oci import verify_attestation

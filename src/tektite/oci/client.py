@@ -20,7 +20,7 @@ import httpx
 from tektite.errors import Forbidden, NotFound, TektiteError, Unauthorized
 from tektite.oci.auth import DockerConfig
 from tektite.oci.challenge import RegistryAuth
-from tektite.oci.manifest import MANIFEST_ACCEPT
+from tektite.oci.manifest import MANIFEST_ACCEPT, OCI_INDEX
 from tektite.oci.reference import DEFAULT_REGISTRY, ImageReference, parse_reference
 
 __all__ = ["ManifestInfo", "RegistryClient", "RegistryError", "api_host"]
@@ -229,11 +229,16 @@ class RegistryClient:
 
     def put_manifest(self, ref: ImageReference | str, content: bytes, media_type: str) -> str:
         """Push manifest bytes under ``ref``'s tag (or digest); returns the manifest digest."""
+        return self.push_manifest(ref, content, media_type)[0]
+
+    def push_manifest(self, ref: ImageReference | str, content: bytes, media_type: str) -> tuple[str, bool]:
+        """:meth:`put_manifest`, and whether the registry says it indexed the manifest's ``subject``
+        for its Referrers API (the ``OCI-Subject`` header of OCI distribution 1.1)."""
         ref = _as_ref(ref)
         digest = "sha256:" + hashlib.sha256(content).hexdigest()
         if ref.digest and ref.digest != digest:
             raise RegistryError(f"manifest {ref}: pushing content whose digest is {digest}")
-        self._request(
+        response = self._request(
             "PUT",
             ref,
             f"manifests/{ref.identifier}",
@@ -242,7 +247,26 @@ class RegistryClient:
             content=content,
             headers={"Content-Type": media_type},
         )
-        return digest
+        return digest, bool(response.headers.get("OCI-Subject"))
+
+    def referrers(self, ref: ImageReference | str, digest: str) -> bytes | None:
+        """The Referrers API's index of the manifests whose subject is ``digest`` in ``ref``'s
+        repository, or ``None`` when the registry has no Referrers API (then the referrers tag
+        schema, ``sha256-<hex>``, holds that index)."""
+        ref = _as_ref(ref)
+        response = self._request(
+            "GET",
+            ref,
+            f"referrers/{digest}",
+            f"referrers of {ref.name}@{digest}",
+            ok=(200, 404, 405),
+            headers={"Accept": OCI_INDEX},
+        )
+        if response.status_code != 200:
+            return None
+        if response.headers.get("Content-Type", "").split(";")[0].strip() != OCI_INDEX:
+            return None  # a registry answering something else on this path (an HTML page, ...)
+        return response.content
 
     # -- blobs ----------------------------------------------------------------------------------
 

@@ -1,23 +1,32 @@
 """``cosign verify`` / ``cosign verify-attestation`` with a public key, against Chains' ``oci`` storage.
 
-``verify_image`` resolves the image digest, reads ``sha256-<hex>.sig`` and accepts the image when at
-least one simple-signing layer verifies with the key *and* names the image's digest. It returns the
-verified payloads (what ``cosign verify`` prints). ``verify_attestation`` does the same over
-``sha256-<hex>.att``: DSSE envelopes whose signature verifies, whose in-toto statement has the image
-digest among its subjects and whose ``predicateType`` matches; then every match must pass ``policy``.
-When nothing verifies, :class:`VerificationError` lists, per stored layer, why it was rejected.
+``verify_image`` resolves the image digest, reads ``sha256-<hex>.sig`` and the image's Sigstore
+bundle referrers (``storage.oci.encoding-format: sigstore-bundle``, cosign v3's layout), and accepts
+the image when at least one simple-signing payload verifies with the key *and* names the image's
+digest. It returns the verified payloads (what ``cosign verify`` prints). ``verify_attestation``
+does the same over ``sha256-<hex>.att`` and the attestation bundles: DSSE envelopes whose signature
+verifies, whose in-toto statement has the image digest among its subjects and whose
+``predicateType`` matches; then every match must pass ``policy``. When nothing verifies,
+:class:`VerificationError` lists, per stored layer or referrer, why it was rejected.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from tektite.chains.dsse import Envelope
-from tektite.chains.simplesigning import COSIGN_SIGNATURE_TYPE
+from tektite.chains.simplesigning import COSIGN_SIGNATURE_TYPE, SIMPLE_SIGNING_MEDIA_TYPE
+from tektite.chains.storage.bundle import (
+    COSIGN_SIGN_PREDICATE,
+    ReferrerStorage,
+    StoredBundle,
+    bundle_envelope,
+)
 from tektite.chains.storage.oci import ATTESTATION_SUFFIX, SIGNATURE_SUFFIX, OCIStorage
 from tektite.errors import FieldError, ValidationError, VerificationError
 from tektite.oci.auth import DockerConfig
@@ -96,6 +105,30 @@ def _storage(
     return OCIStorage(client_factory or factory, repository=repository, insecure=insecure)
 
 
+def _referrers(
+    registry_auth: DockerConfig | None,
+    insecure: bool,
+    client_factory: Callable[[bool], RegistryClient] | None,
+    image: ImageReference,
+    signatures: bool,
+) -> list[StoredBundle]:
+    """The image's bundle referrers holding image signatures (``signatures``) or attestations."""
+
+    def factory(insecure_: bool) -> RegistryClient:
+        return RegistryClient(registry_auth, insecure=insecure_)
+
+    _, bundles = ReferrerStorage(client_factory or factory, insecure=insecure).read(image)
+    return [b for b in bundles if (b.predicate_type == COSIGN_SIGN_PREDICATE) == signatures]
+
+
+def _referrer_label(bundle: StoredBundle) -> str:
+    return f"referrer {bundle.manifest_digest[:19]}..."
+
+
+def _looked_in(storage: OCIStorage, image: ImageReference, suffix: str) -> str:
+    return f"looked for {storage.target(image, _digest(image), suffix)} and for Sigstore bundles referring to the image"
+
+
 def _digest(image: ImageReference) -> str:
     if not image.digest:  # read_* always pin the image; this guards the type, not a user error
         raise VerificationError(f"image {image} has no resolved digest")
@@ -141,9 +174,11 @@ def verify_image(
     key = _key(public_key)
     storage = _storage(registry_auth, insecure, repository, client_factory)
     image, layers = storage.read_signatures(image_ref)
-    if not layers:
-        where = storage.target(image, _digest(image), SIGNATURE_SUFFIX)
-        raise VerificationError(f"no signatures found for {image}", hint=f"looked for {where}")
+    bundles = _referrers(registry_auth, insecure, client_factory, image, signatures=True)
+    if not layers and not bundles:
+        raise VerificationError(
+            f"no signatures found for {image}", hint=_looked_in(storage, image, SIGNATURE_SUFFIX)
+        )
     verified: list[dict[str, Any]] = []
     problems: list[str] = []
     for i, layer in enumerate(layers):
@@ -155,6 +190,13 @@ def verify_image(
             verified.append(_check_simple_signing(layer.payload, image))
         except VerificationError as err:
             problems.append(f"{_label(i, layer.layer_digest)}: {err.message}")
+    for bundle in bundles:
+        try:
+            envelope = bundle_envelope(bundle.bundle)
+            payload = verify_envelope(envelope, key, payload_type=SIMPLE_SIGNING_MEDIA_TYPE)
+            verified.append(_check_simple_signing(payload, image))
+        except VerificationError as err:
+            problems.append(f"{_referrer_label(bundle)}: {err.message}")
     if not verified:
         raise VerificationError(f"no valid signature for {image}: " + "; ".join(problems))
     return verified
@@ -204,15 +246,21 @@ def verify_attestation(
     wanted = predicate_type_uri(predicate_type) if predicate_type else None
     storage = _storage(registry_auth, insecure, repository, client_factory)
     image, layers = storage.read_attestations(image_ref)
-    if not layers:
-        where = storage.target(image, _digest(image), ATTESTATION_SUFFIX)
-        raise VerificationError(f"no attestations found for {image}", hint=f"looked for {where}")
+    bundles = _referrers(registry_auth, insecure, client_factory, image, signatures=False)
+    if not layers and not bundles:
+        raise VerificationError(
+            f"no attestations found for {image}", hint=_looked_in(storage, image, ATTESTATION_SUFFIX)
+        )
+    stored: list[tuple[str, Callable[[], Envelope]]] = []
+    for i, layer in enumerate(layers):
+        stored.append((_label(i, layer.layer_digest), partial(Envelope.from_json, layer.envelope)))
+    for bundle in bundles:
+        stored.append((_referrer_label(bundle), partial(bundle_envelope, bundle.bundle)))
     matched: list[dict[str, Any]] = []
     problems: list[str] = []
-    for i, layer in enumerate(layers):
-        label = _label(i, layer.layer_digest)
+    for label, envelope in stored:
         try:
-            payload = verify_envelope(Envelope.from_json(layer.envelope), key)
+            payload = verify_envelope(envelope(), key)
             statement = _check_statement(payload, image)
         except VerificationError as err:
             problems.append(f"{label}: {err.message}")

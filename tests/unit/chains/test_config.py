@@ -102,7 +102,6 @@ def test_bad_value_names_key_expected_and_found(key: str, value: str, expected: 
         {"storage.archivista.url": "https://archivista.example"},
         {"storage.docdb.mongo-server-url-path": "/mnt/url"},
         {"storage.pubsub.provider": "kafka"},
-        {"storage.oci.encoding-format": "sigstore-bundle"},
         {"artifacts.taskrun.signer": "kms", "signers.kms.kmsref": "gcpkms://projects/p/keys/k"},
         {"signers.kms.kmsref": "hashivault://key"},
         {"signers.kms.auth.address": "https://vault.example"},
@@ -117,6 +116,15 @@ def test_documented_but_unimplemented_says_not_supported_yet(data: dict[str, str
     with pytest.raises(NotSupported) as err:
         ChainsConfig.from_configmap_data(data)
     assert "not supported yet" in str(err.value)
+
+
+def test_oci_encoding_format_is_dsse_or_sigstore_bundle() -> None:
+    assert ChainsConfig.from_configmap_data({}).storage.oci_encoding_format == "dsse"
+    cfg = ChainsConfig.from_configmap_data({"storage.oci.encoding-format": "sigstore-bundle"})
+    assert cfg.storage.oci_encoding_format == "sigstore-bundle"
+    with pytest.raises(ValidationError) as err:
+        ChainsConfig.from_configmap_data({"storage.oci.encoding-format": "protobuf"})
+    assert "storage.oci.encoding-format" in str(err.value) and "'protobuf'" in str(err.value)
 
 
 def test_kms_signer_accepts_pkcs11_and_requires_a_reference() -> None:

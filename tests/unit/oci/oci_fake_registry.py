@@ -3,6 +3,8 @@
 It serves one or more registry hosts, supports token auth (``auth="bearer"``: 401 with a
 ``Bearer realm`` challenge, tokens from ``https://auth.test/token`` given the right basic
 credentials) or basic auth, paginates tag lists, and can be told to serve corrupted content.
+With ``referrers_api=True`` it is an OCI 1.1 registry: it indexes a pushed manifest's ``subject``
+(answering ``OCI-Subject``) and serves ``GET /v2/<name>/referrers/<digest>``.
 Every request is recorded in ``requests`` and, as sent, in ``seen``.
 """
 
@@ -29,6 +31,7 @@ class FakeRegistry:
     page_size: int = 1000
     corrupt: bool = False
     refuse_schemes: tuple[str, ...] = ()
+    referrers_api: bool = False
     blobs: dict[tuple[str, str], bytes] = field(default_factory=dict)
     manifests: dict[tuple[str, str], tuple[bytes, str]] = field(default_factory=dict)
     tags: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -90,7 +93,8 @@ class FakeRegistry:
         path = request.url.path
         if path == "/v2/":
             return httpx.Response(200, json={})
-        for kind in ("/manifests/", "/blobs/uploads/", "/blobs/", "/tags/list"):
+        kinds = ("/manifests/", "/blobs/uploads/", "/blobs/", "/tags/list")
+        for kind in (*kinds, "/referrers/") if self.referrers_api else kinds:
             if kind in path:
                 name, _, rest = path.removeprefix("/v2/").partition(kind)
                 denied = self._authorized(request, name)
@@ -106,7 +110,11 @@ class FakeRegistry:
             self.manifests[(name, digest)] = (body, request.headers["Content-Type"])
             if not ref.startswith("sha256:"):
                 self.tags[(name, ref)] = digest
-            return httpx.Response(201, headers={"Docker-Content-Digest": digest})
+            headers = {"Docker-Content-Digest": digest}
+            subject = json.loads(body).get("subject") if self.referrers_api else None
+            if subject:
+                headers["OCI-Subject"] = subject["digest"]
+            return httpx.Response(201, headers=headers)
         digest = ref if ref.startswith("sha256:") else self.tags.get((name, ref), "")
         if (name, digest) not in self.manifests:
             return httpx.Response(404, json=_err("MANIFEST_UNKNOWN", "manifest unknown"))
@@ -134,6 +142,27 @@ class FakeRegistry:
             return httpx.Response(404, json=_err("BLOB_UNKNOWN", "blob unknown to registry"))
         data = self.blobs[(name, digest)] + (b"x" if self.corrupt else b"")
         return httpx.Response(200, content=b"" if request.method == "HEAD" else data)
+
+    def _referrers(self, request: httpx.Request, name: str, digest: str) -> httpx.Response:
+        found = []
+        for (repo, manifest_digest), (body, media_type) in self.manifests.items():
+            manifest = json.loads(body)
+            if repo == name and (manifest.get("subject") or {}).get("digest") == digest:
+                entry = {"mediaType": media_type, "digest": manifest_digest, "size": len(body)}
+                for key in ("artifactType", "annotations"):
+                    if manifest.get(key):
+                        entry[key] = manifest[key]
+                found.append(entry)
+        index = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": found,
+        }
+        return httpx.Response(
+            200,
+            headers={"Content-Type": "application/vnd.oci.image.index.v1+json"},
+            content=json.dumps(index).encode(),
+        )
 
     def _tags_list(self, request: httpx.Request, name: str, _: str) -> httpx.Response:
         names = sorted(t for (repo, t) in self.tags if repo == name)

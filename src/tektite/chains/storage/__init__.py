@@ -62,6 +62,9 @@ class StorageItem:
     chain: str = ""
     image: str = ""  # simplesigning: the image signed, repository@sha256:<hex>
     predicate_type: str = ""
+    # simplesigning with storage.oci.encoding-format sigstore-bundle: the payload's DSSE envelope
+    # (JSON), which the bundle carries instead of the raw signature
+    envelope: bytes = b""
     # the signer's public key (None: unsigned): the oci backend recognises its own earlier signature
     public_key: PublicKeyTypes | None = field(default=None, repr=False, compare=False)
 
@@ -121,7 +124,10 @@ def _tekton(env: BackendEnv) -> Backend:
 def _oci(env: BackendEnv) -> Backend:
     from tektite.chains.storage.ocibackend import OCIBackend
 
-    return OCIBackend(env.config.storage.oci_repository or None, env.config.storage.oci_repository_insecure)
+    storage = env.config.storage
+    return OCIBackend(
+        storage.oci_repository or None, storage.oci_repository_insecure, encoding=storage.oci_encoding_format
+    )
 
 
 def _docdb(env: BackendEnv) -> Backend:

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from tektite.chains.dsse import Envelope
 from tektite.chains.signing.base import signed_with
+from tektite.chains.simplesigning import SIMPLE_SIGNING_MEDIA_TYPE
 from tektite.errors import FieldError, NotFound, ValidationError, VerificationError
 from tektite.oci.client import RegistryClient, RegistryError
 from tektite.oci.manifest import OCI_CONFIG, OCI_MANIFEST, Descriptor, ImageManifest, descriptor_for
@@ -52,7 +53,6 @@ __all__ = [
     "cosign_tag",
 ]
 
-SIMPLE_SIGNING_MEDIA_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
 DSSE_MEDIA_TYPE = "application/vnd.dsse.envelope.v1+json"
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 CERTIFICATE_ANNOTATION = "dev.sigstore.cosign/certificate"

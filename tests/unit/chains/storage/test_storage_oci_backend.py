@@ -25,8 +25,12 @@ from securesystemslib.dsse import Envelope as SslibEnvelope
 from securesystemslib.exceptions import VerificationError as SslibVerificationError
 from securesystemslib.signer import SSlibKey
 
+from tektite.chains.dsse import sign_envelope
 from tektite.chains.keys import HOME_KEY
+from tektite.chains.signing.base import KeySigner
+from tektite.chains.simplesigning import SIMPLE_SIGNING_MEDIA_TYPE
 from tektite.chains.storage import BACKENDS, StorageContext, StorageItem
+from tektite.chains.storage.bundle import COSIGN_SIGN_PREDICATE, ReferrerStorage, bundle_envelope
 from tektite.chains.storage.oci import OCIStorage
 from tektite.chains.storage.ocibackend import OCIBackend, image_subjects
 from tektite.chains.watcher import Action
@@ -109,6 +113,28 @@ def test_storage_oci_repository_holds_them_instead(fake: Any) -> None:
     backend(fake, repository="reg.test/signatures").store(item, StorageContext(RUN))
     assert reader(fake).fetch_signatures(image) == []
     assert reader(fake, "reg.test/signatures").fetch_signatures(image) == [(b"{}", b"sig")]
+
+
+def test_sigstore_bundles_ignore_storage_oci_repository_and_say_so(
+    fake: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    image = push_image(fake)
+    signer = KeySigner("x509", ec.generate_private_key(ec.SECP256R1()))
+    client = lambda auth, insecure: RegistryClient(auth, transport=fake.transport())  # noqa: E731
+    with caplog.at_level("WARNING", logger="tektite.chains"):
+        bundles = OCIBackend("reg.test/signatures", False, client_factory=client, encoding="sigstore-bundle")
+    assert "storage.oci.repository (reg.test/signatures) is ignored" in caplog.text
+    payload = b'{"critical":{}}'
+    envelope = sign_envelope(payload, signer, SIMPLE_SIGNING_MEDIA_TYPE)
+    item = StorageItem(
+        "0123456789ab", payload, b"raw", "simplesigning", image=image, envelope=envelope.to_json()
+    )
+    bundles.store(item, StorageContext(RUN))
+    _, [stored] = ReferrerStorage(lambda insecure: RegistryClient(transport=fake.transport())).read(image)
+    assert stored.predicate_type == COSIGN_SIGN_PREDICATE and bundle_envelope(stored.bundle) == envelope
+    assert reader(fake, "reg.test/signatures").fetch_signatures(image) == []
+    with pytest.raises(TektiteError, match="no DSSE envelope"):
+        bundles.store(dataclasses.replace(item, envelope=b""), StorageContext(RUN))
 
 
 def test_the_runs_registry_credentials_are_used(fake: Any) -> None:
