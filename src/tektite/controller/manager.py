@@ -619,13 +619,14 @@ class Engine:
         return new
 
     # -- PipelineRuns ---------------------------------------------------------------------------
-    def resolve_pipeline(self, pr: JSON) -> JSON:
+    def resolve_pipeline(self, pr: JSON) -> tuple[JSON, JSON | None]:
+        """The PipelineRun's pipeline spec, and where a resolver found it (``refSource``)."""
         spec = pr.get("spec") or {}
         cached = (pr.get("status") or {}).get("pipelineSpec")
         if cached is not None:
-            return dict(cached)
+            return dict(cached), None
         if spec.get("pipelineSpec") is not None:
-            return dict(spec["pipelineSpec"])
+            return dict(spec["pipelineSpec"]), None
         ref = ResolverRef.model_validate(spec.get("pipelineRef") or {})
         resolved = resolve(
             ref,
@@ -635,7 +636,7 @@ class Engine:
             default_resolver=self.config.default_resolver_type,
             secret_getter=self.getter(),
         )
-        return resolved.obj.get("spec") or {}
+        return resolved.obj.get("spec") or {}, resolved.ref_source
 
     def _start_problem(self, pr: JSON, spec: JSON) -> tuple[str, str] | None:
         """What keeps a PipelineRun from starting, as (reason, message): a Task it names that
@@ -693,12 +694,15 @@ class Engine:
             return
         try:
             remote = bool((spec.get("pipelineRef") or {}).get("resolver")) and "pipelineSpec" not in status
-            pspec = (
+            pspec, ref_source = (
                 await asyncio.to_thread(self.resolve_pipeline, pr) if remote else self.resolve_pipeline(pr)
             )
         except TektiteError as exc:
             self._fail_pr(pr, "CouldntGetPipeline", str(exc.message))
             return
+        if ref_source and not status.get("startTime"):  # Tekton's status.provenance.refSource
+            provenance = {**(status.get("provenance") or {}), "refSource": ref_source}
+            pr = {**pr, "status": {**status, "provenance": provenance}}
         if not status.get("startTime"):
             problem = self._start_problem(pr, pspec)
             if problem:
