@@ -71,7 +71,7 @@ def _register_optional() -> None:
     """Command groups that live in higher layers register themselves if present."""
     import importlib
 
-    for module in ("tektite.cli.chains", "tektite.cli.serve", "tektite.cli.triggers"):
+    for module in ("tektite.cli.chains", "tektite.cli.serve", "tektite.cli.triggers", "tektite.cli.bundle"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

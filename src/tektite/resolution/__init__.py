@@ -1,8 +1,9 @@
 """Resolve ``taskRef`` / ``pipelineRef`` / step ``ref`` to objects: from the store or a resolver.
 
 Resolvers: ``cluster`` (the store), ``git`` (any URL ``git clone`` can reach, e.g. a local path
-or ``file://``), ``http`` (with optional digest and basic auth from a Secret). ``hub`` and
-``bundles`` need registries on the internet and answer "not supported yet".
+or ``file://``), ``http`` (with optional digest and basic auth from a Secret), ``bundles`` (Tekton
+Bundles in any OCI registry, :mod:`tektite.resolution.bundles`). ``hub`` needs Artifact Hub on the
+internet and answers "not supported yet".
 """
 
 from __future__ import annotations
@@ -101,10 +102,15 @@ def resolve(
         return _http(params, kind, namespace, secret_getter)
     if resolver == "git":
         return _git(params, kind)
-    if resolver in ("hub", "bundles"):
+    if resolver == "bundles":
+        from tektite.resolution.bundles import resolve_params  # the registry client: only when used
+
+        text, source, ref_source = resolve_params(params, kind, namespace, secret_getter)
+        return Resolved(_parse_one(text, source, kind, params.get("name")), ref_source, remote=True)
+    if resolver == "hub":
         raise NotSupported(
-            f'the "{resolver}" resolver is not supported yet (it needs a registry on the internet); '
-            "use the git, http or cluster resolver, or apply the object locally"
+            'the "hub" resolver is not supported yet (it needs Artifact Hub on the internet); '
+            "use the bundles, git, http or cluster resolver, or apply the object locally"
         )
     raise ResolutionError(f'unknown resolver "{resolver}"; expected one of: cluster, git, http, hub, bundles')
 
