@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tektite.chains.config import CONFIGMAP, ChainsConfig
-from tektite.controller.lookup import secret_data
+from tektite.core.secrets import secret_data
 
 __all__ = ["CHAINS_NAMESPACES", "SECRET_NAME", "ChainsSettings"]
 

@@ -10,7 +10,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from tektite.controller.lookup import Getter, RunSetupError, Secrets, configmap_data, secret_data
+from tektite.controller.lookup import Getter, RunSetupError, Secrets, configmap_data
+from tektite.core.secrets import secret_data
 
 JSON = dict[str, Any]
 

@@ -53,19 +53,6 @@ class Secrets:
             self.values.append(value)
 
 
-def secret_data(secret: JSON) -> dict[str, bytes]:
-    """A Secret's ``data`` (base64) and ``stringData`` as bytes."""
-    out: dict[str, bytes] = {}
-    for k, v in (secret.get("data") or {}).items():
-        try:
-            out[k] = base64.b64decode(v)
-        except ValueError:
-            out[k] = str(v).encode()
-    for k, v in (secret.get("stringData") or {}).items():
-        out[k] = str(v).encode()
-    return out
-
-
 def configmap_data(cm: JSON) -> dict[str, bytes]:
     out = {k: str(v).encode() for k, v in (cm.get("data") or {}).items()}
     for k, v in (cm.get("binaryData") or {}).items():

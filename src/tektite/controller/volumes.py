@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tektite.controller.lookup import Getter, Paths, RunSetupError, Secrets, configmap_data, secret_data
+from tektite.controller.lookup import Getter, Paths, RunSetupError, Secrets, configmap_data
+from tektite.core.secrets import secret_data
 from tektite.executor.plan import Mount
 
 JSON = dict[str, Any]

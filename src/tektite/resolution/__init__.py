@@ -8,8 +8,8 @@ internet and answers "not supported yet".
 
 from __future__ import annotations
 
-import base64
 import hashlib
+import json
 import os
 import subprocess
 import tempfile
@@ -21,6 +21,7 @@ from typing import Any
 from tektite.api.loader import load_text
 from tektite.api.params import ResolverRef
 from tektite.api.structure import parse
+from tektite.core.secrets import secret_data
 from tektite.errors import NotFound, NotSupported, TektiteError
 
 JSON = dict[str, Any]
@@ -86,15 +87,24 @@ def resolve(
         name = params.get("name")
         if not name:
             raise ResolutionError('cluster resolver: param "name" is required')
-        obj = get(_KIND_NAMES.get(target_kind, "Task"), name, ns)
+        if target_kind not in _KIND_NAMES:
+            raise ResolutionError(
+                f'cluster resolver: unknown or unsupported resource kind "{target_kind}"; '
+                "expected task, pipeline or stepaction"
+            )
+        obj = get(_KIND_NAMES[target_kind], name, ns)
         if obj is None:
             raise NotFound(f'cluster resolver: {target_kind} "{name}" not found in namespace "{ns}"')
         uid = (obj.get("metadata") or {}).get("uid", "")
+        # As Tekton's cluster resolver writes it: the kind as the param names it (its docs' example:
+        # /apis/tekton.dev/v1beta1/namespaces/default/task/a-simple-task@<uid>), and a digest of
+        # the object's spec as canonical JSON (keys sorted), which anyone holding the spec can recompute
+        spec_json = json.dumps(obj.get("spec"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return Resolved(
             obj,
             {
-                "uri": f"/apis/tekton.dev/v1/namespaces/{ns}/{target_kind}s/{name}@{uid}",
-                "digest": {"sha256": hashlib.sha256(str(obj.get("spec")).encode()).hexdigest()},
+                "uri": f"/apis/{obj.get('apiVersion') or 'tekton.dev/v1'}/namespaces/{ns}/{target_kind}/{name}@{uid}",
+                "digest": {"sha256": hashlib.sha256(spec_json.encode()).hexdigest()},
             },
             remote=True,
         )
@@ -124,9 +134,10 @@ def _http(params: dict[str, str], kind: str, namespace: str, secret_getter: Gett
         secret_name = params.get("http-password-secret")
         key = params.get("http-password-secret-key", "password")
         secret = secret_getter("Secret", secret_name, namespace) if secret_getter and secret_name else None
-        if not secret or key not in (secret.get("data") or {}):
+        data = secret_data(secret) if secret else {}
+        if key not in data:
             raise ResolutionError(f'http resolver: secret "{secret_name}" with key "{key}" not found')
-        auth = (params["http-username"], base64.b64decode(secret["data"][key]).decode())
+        auth = (params["http-username"], data[key].decode())
     import httpx  # only here: every engine start would pay its import (~80 ms)
 
     try:
@@ -162,7 +173,7 @@ def _git(params: dict[str, str], kind: str) -> Resolved:
     with tempfile.TemporaryDirectory(prefix="tektite-git-") as tmp:
         try:
             subprocess.run(
-                ["git", "clone", "--quiet", "--no-checkout", url, tmp],
+                ["git", "clone", "--quiet", "--bare", "--", url, tmp],  # bare: every branch a local ref
                 check=True,
                 capture_output=True,
                 env=env,

@@ -26,7 +26,7 @@ import httpx
 
 from tektite.api.triggers import EventListener, EventListenerSpec
 from tektite.controller.cluster import Cluster
-from tektite.controller.lookup import secret_data
+from tektite.core.secrets import secret_data
 from tektite.errors import NotFound, TektiteError
 from tektite.triggers import metrics, records
 from tektite.triggers.bindings import EventData, resolve_params

@@ -22,7 +22,7 @@ from tektite.chains.config import CONFIGMAP, ChainsConfig
 from tektite.chains.keys import HOME_KEY
 from tektite.chains.settings import CHAINS_NAMESPACES, SECRET_NAME
 from tektite.chains.signing import load_signer
-from tektite.controller.lookup import secret_data
+from tektite.core.secrets import secret_data
 from tektite.errors import TektiteError
 from tektite.store.base import Store
 from tektite.verify.keys import load_public_key
