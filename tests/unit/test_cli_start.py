@@ -53,7 +53,16 @@ def test_the_commands_are_all_registered_still() -> None:
     from tektite.cli.main import app
 
     names = set(get_command(app).commands)  # type: ignore[attr-defined]
-    assert {"run", "serve", "chains", "keys", "verify", "verify-attestation", "eventlistener", "bundle"} <= names
+    assert {
+        "run",
+        "serve",
+        "chains",
+        "keys",
+        "verify",
+        "verify-attestation",
+        "eventlistener",
+        "bundle",
+    } <= names
 
 
 def test_python_dash_m_tektite_is_the_command() -> None:
