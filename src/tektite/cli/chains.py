@@ -259,23 +259,44 @@ def run_watcher(
     """The Chains watcher as its own process: signs every finished run of this home."""
     from tektite.chains.watcher import ChainsWatcher
 
-    handler = logging.StreamHandler(sys.stderr)
+    # the watcher's log lines go to stderr while this command runs, and only then: called
+    # in-process (tests, embedding), the logger is left as it was found
+    handler = _CurrentStderr()
     handler.setFormatter(logging.Formatter("%(message)s"))
     chains_log = logging.getLogger("tektite.chains")
+    level, propagate = chains_log.level, chains_log.propagate
     chains_log.addHandler(handler)
     chains_log.setLevel(logging.INFO)
     chains_log.propagate = False
-    watcher = ChainsWatcher(STATE.cluster(), poll_interval=poll_interval, notify=err)
-    settle_heap()
-    if once:
-        summary = watcher.sync(workers)
-        err(f"chains: {summary.signed} signed, {summary.failed} failed")
-        raise typer.Exit(1 if summary.failed else 0)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    err(f"chains: watching {STATE.cluster().home} (identity {watcher.lease.identity})")
-    watcher.run_forever(stop)
+    try:
+        watcher = ChainsWatcher(STATE.cluster(), poll_interval=poll_interval, notify=err)
+        settle_heap()
+        if once:
+            summary = watcher.sync(workers)
+            err(f"chains: {summary.signed} signed, {summary.failed} failed")
+            raise typer.Exit(1 if summary.failed else 0)
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        err(f"chains: watching {STATE.cluster().home} (identity {watcher.lease.identity})")
+        watcher.run_forever(stop)
+    finally:
+        chains_log.removeHandler(handler)
+        chains_log.setLevel(level)
+        chains_log.propagate = propagate
+
+
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """A handler writing to ``sys.stderr`` as it is when a line is logged, not as it was when the
+    handler was made (a caller may have replaced it since, and closed the old one)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
 
 
 # -- tektite keys ... -------------------------------------------------------------------------------
