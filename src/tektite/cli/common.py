@@ -164,7 +164,7 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
 
 
 LIST_PAGE = 500  # objects a listing command reads per query (Store.scan: a table row each, then dropped)
-RUN_KINDS = ("TaskRun", "PipelineRun")
+RUN_KINDS = ("TaskRun", "PipelineRun", "CustomRun")  # kinds listed with run columns (as kubectl prints them)
 
 
 def headers_for(kind: Kind, wide: bool = False) -> list[str]:

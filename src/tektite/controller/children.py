@@ -305,7 +305,37 @@ def _child(
     trs: JSON = next(
         (s for s in pr_spec.get("taskRunSpecs") or [] if s.get("pipelineTaskName") == pt.name), {}
     )
-    if pt.pipeline_ref is not None or pt.pipeline_spec is not None:
+    api_version = "tekton.dev/v1"
+    if is_custom(pt):
+        kind, api_version = "CustomRun", "tekton.dev/v1beta1"
+        if pt.task_ref is not None:
+            ref = Substituter(tree).apply(pt.task_ref.dump())
+            child_spec["customRef"] = {k: ref[k] for k in ("apiVersion", "kind", "name") if ref.get(k)}
+        else:
+            assert pt.task_spec is not None
+            embedded = Substituter(tree, roots=("params",)).apply(
+                pt.task_spec.model_dump(by_alias=True, exclude_none=True)
+            )
+            md = embedded.get("metadata") or {}
+            labels.update(md.get("labels") or {})
+            annotations.update(md.get("annotations") or {})
+            child_spec["customSpec"] = {
+                k: embedded[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in embedded
+            }
+        if params:
+            child_spec["params"] = params
+        sa = trs.get("serviceAccountName") or template.get("serviceAccountName")
+        if sa:
+            child_spec["serviceAccountName"] = sa
+        if pt.retries:
+            child_spec["retries"] = pt.retries
+        timeout = _timeout(pr, pt, is_finally, config, elapsed)
+        if timeout:
+            child_spec["timeout"] = timeout
+        ws = _workspaces(pr, spec, pt)
+        if ws:
+            child_spec["workspaces"] = ws
+    elif pt.pipeline_ref is not None or pt.pipeline_spec is not None:
         kind = "PipelineRun"
         if pt.pipeline_ref is not None:
             child_spec["pipelineRef"] = Substituter(tree).apply(pt.pipeline_ref.dump())
@@ -354,7 +384,7 @@ def _child(
         labels.update(trs_meta.get("labels") or {})
         annotations.update(trs_meta.get("annotations") or {})
     return {
-        "apiVersion": "tekton.dev/v1",
+        "apiVersion": api_version,
         "kind": kind,
         "metadata": {
             "name": name,
@@ -365,6 +395,14 @@ def _child(
         },
         "spec": child_spec,
     }
+
+
+def is_custom(pt: PipelineTask) -> bool:
+    """A Custom Task: a ``taskRef`` with an ``apiVersion`` (Tekton: "using apiVersion will always
+    create a CustomRun"), or an embedded ``taskSpec`` with an ``apiVersion`` and ``kind``."""
+    if pt.task_ref is not None:
+        return bool(pt.task_ref.api_version)
+    return pt.task_spec is not None and bool(pt.task_spec.api_version or pt.task_spec.kind)
 
 
 def display_name(pt: PipelineTask, run: JSON, index: int) -> str | None:

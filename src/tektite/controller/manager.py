@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from tektite.api.params import Param, ParamSpec, ResolverRef
 from tektite.api.pipeline import PipelineSpec
+from tektite.controller import custom
 from tektite.controller import pipelinerun as prmod
 from tektite.controller import taskrun as trmod
 from tektite.controller.cluster import Cluster
@@ -203,8 +204,10 @@ class Engine:
         Only those are read (the store's derived, indexed status label), so a start costs the
         same with 100 or 100,000 finished runs kept.
         """
-        for kind in ("TaskRun", "PipelineRun"):
+        for kind in ("TaskRun", "PipelineRun", "CustomRun"):
             for obj in self.store.list(kind, label_selector=UNFINISHED).items:
+                if kind == "CustomRun" and not custom.handles(obj):
+                    continue  # another controller's (through the API)
                 if is_done(obj):
                     continue
                 key = (kind, obj["metadata"].get("namespace", "default"), obj["metadata"]["name"])
@@ -241,7 +244,7 @@ class Engine:
         if kind == "ServiceAccount":
             self._accounts.pop((ns, meta.get("name", "")), None)
             return
-        if kind not in ("TaskRun", "PipelineRun"):
+        if kind not in ("TaskRun", "PipelineRun", "CustomRun"):
             if evt.type == "DELETED":
                 self.cluster.cleanup(obj)
             return
@@ -265,7 +268,12 @@ class Engine:
             # progress writes need none.
             spec_status = (obj.get("spec") or {}).get("status")
             own = self._writing == key  # the engine's own status write: no second look needed
-            if not own and not (key in self.running and spec_status not in ("TaskRunCancelled", "Cancelled")):
+            if kind == "CustomRun":
+                if not own and not done and custom.handles(obj):
+                    self.enqueue(key)  # a built-in Custom Task's (see controller/custom.py)
+            elif not own and not (
+                key in self.running and spec_status not in ("TaskRunCancelled", "Cancelled")
+            ):
                 self.enqueue(key)
             if kind == "TaskRun" and key in self.queued:
                 self._seen[key] = obj
@@ -300,7 +308,14 @@ class Engine:
                 events = await asyncio.to_thread(
                     self.store.events_since,
                     self._last_rv,
-                    ("TaskRun", "PipelineRun", "ConfigMap", "PersistentVolumeClaim", "ServiceAccount"),
+                    (
+                        "TaskRun",
+                        "PipelineRun",
+                        "CustomRun",
+                        "ConfigMap",
+                        "PersistentVolumeClaim",
+                        "ServiceAccount",
+                    ),
                 )
             except TektiteError:  # events pruned meanwhile: what was cached may have changed
                 self._last_rv = self.store.current_resource_version()
@@ -317,6 +332,8 @@ class Engine:
             try:
                 if key[0] == "TaskRun":
                     await self.reconcile_taskrun(key)
+                elif key[0] == "CustomRun":
+                    self.reconcile_customrun(key)
                 else:
                     await self.reconcile_pipelinerun(key)
             except Conflict:
@@ -446,6 +463,18 @@ class Engine:
             return resolved.obj.get("spec") or {}
 
         return get
+
+    def reconcile_customrun(self, key: Key) -> None:
+        """A CustomRun of a built-in Custom Task (``controller/custom.py``); others are left to
+        their own controllers."""
+        obj = self.store.try_get(key[0], key[2], key[1])
+        if obj is None or is_done(obj) or not custom.handles(obj):
+            return
+        status, later = custom.reconcile(obj, time.time())
+        if status is not None:
+            self._write_status(obj, status)
+        if later is not None and self.loop is not None:
+            self.loop.call_later(later + 0.01, self.enqueue, key)
 
     async def reconcile_taskrun(self, key: Key) -> None:
         tr = self._seen.pop(key, None) or self.store.try_get(key[0], key[2], key[1])
@@ -744,6 +773,11 @@ class Engine:
             tasks = [*(pspec.get("tasks") or []), *(pspec.get("finally") or [])]
             if any("pipelineRef" in t or "pipelineSpec" in t for t in tasks):
                 kinds.append("PipelineRun")  # pipelines in pipelines
+            if any(
+                (t.get("taskRef") or {}).get("apiVersion") or (t.get("taskSpec") or {}).get("apiVersion")
+                for t in tasks
+            ):
+                kinds.append("CustomRun")  # custom tasks
             cached = {
                 (c["kind"], c["metadata"]["name"]): c
                 for kind in kinds
@@ -814,8 +848,10 @@ class Engine:
             if obj is None or is_done(obj):
                 return
             obj["spec"] = dict(obj.get("spec") or {})
-            obj["spec"]["status"] = "TaskRunCancelled" if kind == "TaskRun" else "Cancelled"
-            if kind == "TaskRun":
+            obj["spec"]["status"] = {"TaskRun": "TaskRunCancelled", "CustomRun": "RunCancelled"}.get(
+                kind, "Cancelled"
+            )
+            if kind in ("TaskRun", "CustomRun"):
                 obj["spec"]["statusMessage"] = message
             try:
                 self.store.update(obj)

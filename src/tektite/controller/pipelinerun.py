@@ -374,7 +374,7 @@ class Reconciler:
                 cond = get_condition(run)
                 if cond and cond.get("status") in ("True", "False"):
                     continue
-                if (run.get("spec") or {}).get("status") in ("TaskRunCancelled", "Cancelled"):
+                if (run.get("spec") or {}).get("status") in ("TaskRunCancelled", "Cancelled", "RunCancelled"):
                     continue
                 self.out.cancel.append((run["kind"], run["metadata"]["name"], message))
 

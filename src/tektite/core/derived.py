@@ -40,11 +40,11 @@ CHAINS_SIGNED = "chains.tekton.dev/signed"
 CHAINS_FINALIZERS = {"TaskRun": "chains.tekton.dev", "PipelineRun": "chains.tekton.dev/pipelinerun"}
 CHAINS_LABEL = "tektite.dev/chains"
 CHAINS_PENDING = f"{CHAINS_LABEL}=pending"  # the label selector of the runs the watcher may act on
-DERIVED_KINDS = frozenset(CHAINS_FINALIZERS)  # the kinds with derived labels
+DERIVED_KINDS = frozenset({*CHAINS_FINALIZERS, "CustomRun"})  # the kinds with derived labels
 DERIVED_KEYS = (STATUS_LABEL,)  # the label rows derived_labels writes
 # Changed whenever what is derived changes: a store opening a database derived by another version
 # derives everything again for every run (once).
-DERIVED_VERSION = "2"  # 1: tektite.dev/status; 2: tektite.dev/chains
+DERIVED_VERSION = "3"  # 1: tektite.dev/status; 2: tektite.dev/chains; 3: CustomRuns' status
 
 
 def chains_pending(obj: JSON) -> bool:
@@ -54,6 +54,8 @@ def chains_pending(obj: JSON) -> bool:
     Finished: it is not signed yet (``chains.tekton.dev/signed`` neither ``true`` nor ``failed``),
     or it still has the finalizer (its removal may wait for the parent PipelineRun's signing).
     """
+    if obj.get("kind") not in CHAINS_FINALIZERS:
+        return False  # Chains signs TaskRuns and PipelineRuns only
     meta = obj.get("metadata") or {}
     finalizer = CHAINS_FINALIZERS[obj["kind"]] in (meta.get("finalizers") or ())
     if not is_done(obj):

@@ -257,7 +257,10 @@ class Checker:
                 "expected exactly one of taskRef, taskSpec, pipelineRef, pipelineSpec",
                 found=", ".join(refs) if refs else "none",
             )
-        if pt.task_ref and not (pt.task_ref.name or pt.task_ref.resolver):
+        if pt.task_ref and pt.task_ref.api_version:  # a Custom Task: its name is optional
+            if not pt.task_ref.kind:
+                self.add((*path, "taskRef", "kind"), "a Custom Task reference (apiVersion) needs a kind")
+        elif pt.task_ref and not (pt.task_ref.name or pt.task_ref.resolver):
             self.add((*path, "taskRef"), "taskRef needs a name or a resolver")
         if pt.task_spec:
             self.task_spec((*path, "taskSpec"), pt.task_spec, check_refs=False)

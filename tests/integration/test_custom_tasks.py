@@ -1,0 +1,205 @@
+"""Custom Tasks through the real engine: a pipeline task with a custom ``taskRef`` (or an embedded
+custom ``taskSpec``) becomes a CustomRun; the built-in Wait task runs it; another kind's CustomRun
+waits for its own controller, whose status and results the PipelineRun then follows; a
+PipelineRun timeout cancels a CustomRun."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tektite.controller.cluster import Cluster
+from tektite.controller.manager import Engine
+from tektite.core.conditions import get_condition, now
+from tektite.executor import select_executor
+
+JSON = dict[str, Any]
+WAIT_REF = "taskRef: {apiVersion: wait.testing.tekton.dev/v1beta1, kind: Wait}"
+
+
+async def _run(home: Path, text: str, controller: Any = None, timeout: float = 60) -> tuple[Cluster, JSON]:
+    cluster = Cluster(home)
+    engine = Engine(cluster, select_executor("process")[0])
+    await engine.start()
+    try:
+        [doc] = [d for d in yaml.safe_load_all(text) if d]
+        pr = cluster.store.create(cluster.admit(doc).obj)
+        waiting = asyncio.ensure_future(engine.wait("PipelineRun", pr["metadata"]["name"]))
+        if controller is not None:
+            await controller(cluster)
+        return cluster, await asyncio.wait_for(waiting, timeout)
+    finally:
+        await engine.stop()
+
+
+def custom_runs(cluster: Cluster) -> dict[str, JSON]:
+    return {
+        c["metadata"]["labels"]["tekton.dev/pipelineTask"]: c for c in cluster.store.list("CustomRun").items
+    }
+
+
+def cond(obj: JSON) -> tuple[str, str]:
+    c = get_condition(obj) or {}
+    return c.get("status", ""), c.get("reason", "")
+
+
+def test_a_wait_task_runs_before_the_tasks_after_it(tmp_path: Path) -> None:
+    cluster, pr = asyncio.run(
+        _run(
+            tmp_path,
+            f"""
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {{name: waits}}
+spec:
+  pipelineSpec:
+    tasks:
+    - name: pause
+      {WAIT_REF}
+      params: [{{name: duration, value: 1s}}]
+    - name: embedded
+      taskSpec: {{apiVersion: wait.testing.tekton.dev/v1beta1, kind: Wait}}
+      params: [{{name: duration, value: 500ms}}]
+    - name: after
+      runAfter: [pause, embedded]
+      taskSpec:
+        steps: [{{name: s, image: busybox, script: echo after}}]
+""",
+        )
+    )
+    assert cond(pr) == ("True", "Succeeded")
+    runs = custom_runs(cluster)
+    assert runs["pause"]["apiVersion"] == "tekton.dev/v1beta1"
+    assert runs["pause"]["spec"]["customRef"] == {
+        "apiVersion": "wait.testing.tekton.dev/v1beta1",
+        "kind": "Wait",
+    }
+    assert runs["embedded"]["spec"]["customSpec"] == {
+        "apiVersion": "wait.testing.tekton.dev/v1beta1",
+        "kind": "Wait",
+    }
+    assert all(cond(r) == ("True", "DurationElapsed") for r in runs.values())
+    [after] = cluster.store.list("TaskRun").items
+    assert after["status"]["startTime"] >= runs["pause"]["status"]["completionTime"]
+    refs = {r["pipelineTaskName"]: (r["apiVersion"], r["kind"]) for r in pr["status"]["childReferences"]}
+    assert refs == {
+        "pause": ("tekton.dev/v1beta1", "CustomRun"),
+        "embedded": ("tekton.dev/v1beta1", "CustomRun"),
+        "after": ("tekton.dev/v1", "TaskRun"),
+    }
+
+
+def test_another_kinds_customrun_waits_for_its_controller_and_its_results_flow_on(tmp_path: Path) -> None:
+    async def approver(cluster: Cluster) -> None:
+        """What an external controller does through the API: find its CustomRun, finish it."""
+        for _ in range(400):
+            found = cluster.store.list("CustomRun").items
+            if found:
+                break
+            await asyncio.sleep(0.025)
+        [run] = found
+        assert run["spec"]["customRef"] == {
+            "apiVersion": "example.dev/v1beta1",
+            "kind": "Approval",
+            "name": "release",
+        }
+        assert run["spec"]["params"] == [{"name": "who", "value": "ops"}]
+        assert "status" not in run or not run["status"]  # no controller in tektite for this kind
+        await asyncio.sleep(0.3)
+        run["status"] = {
+            "startTime": now(),
+            "completionTime": now(),
+            "conditions": [{"type": "Succeeded", "status": "True", "reason": "Approved", "message": "ok"}],
+            "results": [{"name": "approver", "value": "alice"}],
+        }
+        cluster.store.update(run, status_only=True)
+
+    cluster, pr = asyncio.run(
+        _run(
+            tmp_path,
+            """
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: gated}
+spec:
+  pipelineSpec:
+    tasks:
+    - name: approve
+      taskRef: {apiVersion: example.dev/v1beta1, kind: Approval, name: release}
+      params: [{name: who, value: ops}]
+    - name: ship
+      params: [{name: by, value: $(tasks.approve.results.approver)}]
+      taskSpec:
+        params: [{name: by}]
+        results: [{name: said}]
+        steps: [{name: s, image: busybox, script: 'printf "approved by $(params.by)" > $(results.said.path)'}]
+""",
+            controller=approver,
+        )
+    )
+    assert cond(pr) == ("True", "Succeeded")
+    [ship] = cluster.store.list("TaskRun").items
+    assert ship["status"]["results"][0]["value"] == "approved by alice"
+
+
+def test_a_pipelinerun_timeout_cancels_its_customrun_and_a_wait_times_out_per_attempt(tmp_path: Path) -> None:
+    cluster, pr = asyncio.run(
+        _run(
+            tmp_path,
+            f"""
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {{name: slow}}
+spec:
+  timeouts: {{pipeline: 2s}}
+  pipelineSpec:
+    tasks:
+    - name: long
+      {WAIT_REF}
+      params: [{{name: duration, value: 1h}}]
+    - name: flaky
+      {WAIT_REF}
+      timeout: 300ms
+      retries: 1
+      params: [{{name: duration, value: 1h}}]
+""",
+        )
+    )
+    assert cond(pr) == ("False", "PipelineRunTimeout")
+    runs = custom_runs(cluster)
+    assert runs["long"]["spec"]["status"] == "RunCancelled"
+    assert cond(runs["long"]) == ("False", "CustomRunCancelled")
+    assert cond(runs["flaky"]) == ("False", "CustomRunTimedOut")
+    assert [cond({"status": s}) for s in runs["flaky"]["status"]["retriesStatus"]] == [
+        ("False", "CustomRunTimedOut")
+    ]
+
+
+def test_a_wait_customrun_made_while_no_engine_ran_is_picked_up_at_the_next_start(tmp_path: Path) -> None:
+    cluster = Cluster(tmp_path)
+    run = {
+        "apiVersion": "tekton.dev/v1beta1",
+        "kind": "CustomRun",
+        "metadata": {"name": "standalone", "namespace": "default"},
+        "spec": {
+            "customRef": {"apiVersion": "wait.testing.tekton.dev/v1beta1", "kind": "Wait"},
+            "params": [{"name": "duration", "value": "200ms"}],
+        },
+    }
+    cluster.store.create(cluster.admit(run).obj)
+    cluster.close()
+
+    async def later() -> JSON:
+        again = Cluster(tmp_path)
+        engine = Engine(again, select_executor("process")[0])
+        await engine.start()
+        try:
+            return await asyncio.wait_for(engine.wait("CustomRun", "standalone"), 30)
+        finally:
+            await engine.stop()
+            again.close()
+
+    assert cond(asyncio.run(later())) == ("True", "DurationElapsed")
