@@ -203,3 +203,32 @@ def test_a_wait_customrun_made_while_no_engine_ran_is_picked_up_at_the_next_star
             again.close()
 
     assert cond(asyncio.run(later())) == ("True", "DurationElapsed")
+
+
+def test_the_dashboard_draws_a_custom_task_with_its_status(tmp_path: Path) -> None:
+    from tektite.server.dashboard.detail import run_detail
+
+    cluster, _ = asyncio.run(
+        _run(
+            tmp_path,
+            f"""
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {{name: drawn}}
+spec:
+  pipelineSpec:
+    tasks:
+    - name: pause
+      {WAIT_REF}
+      params: [{{name: duration, value: 100ms}}]
+    - name: after
+      runAfter: [pause]
+      taskSpec:
+        steps: [{{name: s, image: busybox, script: "true"}}]
+""",
+        )
+    )
+    detail = run_detail(cluster, "PipelineRun", "drawn", "default")
+    nodes = {n["name"]: n for n in detail["graph"]["nodes"]}
+    assert nodes["pause"]["status"] == "Succeeded" and nodes["after"]["status"] == "Succeeded"
+    assert {c["kind"] for c in detail["children"]} == {"CustomRun", "TaskRun"}

@@ -88,7 +88,7 @@ def run_detail(cluster: Cluster, kind: str, name: str, namespace: str) -> JSON:
         declared = (pipeline_spec(obj) or {}).get("params") or []
         children = [
             c
-            for child_kind in ("TaskRun", "PipelineRun")
+            for child_kind in ("TaskRun", "PipelineRun", "CustomRun")
             for c in cluster.store.list(
                 child_kind, namespace, label_selector=f"tekton.dev/pipelineRun={name}"
             ).items
