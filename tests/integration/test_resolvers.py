@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -768,3 +769,54 @@ def test_e2e_cluster_task_from_another_namespace_runs_and_a_missing_one_fails(
     cond = condition(get_json(tektite_home, capsys, "taskrun", "missing"))
     assert cond["status"] == "False", cond
     assert cond["message"].endswith('cluster resolver: task "no-such-task" not found in namespace "catalog"')
+
+
+# -- the resolver cache -----------------------------------------------------------------------------
+
+
+def fan_out(name: str, repo: Repo, revision: str) -> str:
+    tasks = "".join(
+        f"""
+    - name: t{i}
+      taskRef:
+        resolver: git
+        params:
+        - {{name: url, value: "{repo.url}"}}
+        - {{name: revision, value: "{revision}"}}
+        - {{name: pathInRepo, value: task/hello.yaml}}"""
+        for i in range(3)
+    )
+    return f"""apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  name: {name}
+spec:
+  pipelineSpec:
+    tasks:{tasks}
+"""
+
+
+def test_a_pipelines_tasks_from_one_commit_are_fetched_once(
+    repo: Repo,
+    tektite_home: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three tasks resolved at once from the same commit: one ``git clone`` (the resolver cache,
+    auto mode: a commit cannot change). From a branch, which can: one clone each."""
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    clones = tmp_path / "clones.log"
+    real = shutil.which("git")
+    (shim / "git").write_text(f'#!/bin/sh\n[ "$1" = clone ] && echo "$@" >> {clones}\nexec {real} "$@"\n')
+    (shim / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim}{os.pathsep}{os.environ['PATH']}")
+
+    ran = tektite_run(tektite_home, tmp_path, capsys, fan_out("pinned", repo, repo.v1))
+    assert ran.rc == 0, ran.err
+    assert len(clones.read_text().splitlines()) == 1
+    clones.unlink()
+    ran = tektite_run(tektite_home, tmp_path, capsys, fan_out("moving", repo, "main"))
+    assert ran.rc == 0, ran.err
+    assert len(clones.read_text().splitlines()) == 3

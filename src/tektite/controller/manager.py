@@ -34,6 +34,7 @@ from tektite.core.params import enum_subset_problem
 from tektite.errors import AlreadyExists, Conflict, NotFound, TektiteError
 from tektite.executor.plan import ContainerState, Executor, PodResult
 from tektite.resolution import Resolved, resolve
+from tektite.resolution.cache import ResolverCache
 from tektite.store.base import Event
 
 log = logging.getLogger("tektite")
@@ -125,6 +126,7 @@ class Engine:
             self._spares = SpareRunDirs(cluster.paths.spare_runs_dir())
         self.queue: asyncio.Queue[Key] = asyncio.Queue()
         self.queued: set[Key] = set()
+        self.resolver_cache = ResolverCache()  # remote Tasks/Pipelines fetched once (resolution/cache.py)
         self.running: dict[Key, _Running] = {}
         self.finished_hooks: list[FinishedHook] = []
         # Called before a PipelineRun starts; a message keeps it pending (controller/concurrency.py).
@@ -448,6 +450,7 @@ class Engine:
             self.getter(),
             default_resolver=self.config.default_resolver_type,
             secret_getter=self.getter(),
+            cache=self.resolver_cache,
         )
         return resolved.obj.get("spec") or {}, resolved
 
@@ -459,6 +462,7 @@ class Engine:
                 namespace,
                 self.getter(),
                 secret_getter=self.getter(),
+                cache=self.resolver_cache,
             )
             return resolved.obj.get("spec") or {}
 
@@ -664,6 +668,7 @@ class Engine:
             self.getter(),
             default_resolver=self.config.default_resolver_type,
             secret_getter=self.getter(),
+            cache=self.resolver_cache,
         )
         return resolved.obj.get("spec") or {}, resolved.ref_source
 

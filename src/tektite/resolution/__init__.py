@@ -23,6 +23,7 @@ from tektite.api.params import ResolverRef
 from tektite.api.structure import parse
 from tektite.core.secrets import secret_data
 from tektite.errors import NotFound, NotSupported, TektiteError
+from tektite.resolution.cache import ResolverCache
 
 JSON = dict[str, Any]
 Getter = Callable[[str, str, str], JSON | None]  # (kind, name, namespace) -> object
@@ -69,8 +70,10 @@ def resolve(
     *,
     default_resolver: str = "",
     secret_getter: Getter | None = None,
+    cache: ResolverCache | None = None,
 ) -> Resolved:
-    """Resolve one reference. ``kind`` is ``task``, ``pipeline`` or ``stepaction``."""
+    """Resolve one reference. ``kind`` is ``task``, ``pipeline`` or ``stepaction``. With a
+    ``cache``, the git, bundles and cluster resolvers use it as their ``cache`` param says."""
     resolver = ref.resolver or (default_resolver if not ref.name else "")
     if not resolver:
         want = _KIND_NAMES[kind]
@@ -81,6 +84,26 @@ def resolve(
             raise NotFound(f'{want} "{ref.name}" not found in namespace "{namespace}"')
         return Resolved(obj)
     params = _params(ref)
+    if cache is not None and resolver in ("git", "bundles", "cluster"):
+        return cache.resolve(
+            resolver,
+            kind,
+            namespace,
+            params,
+            get,
+            lambda: _remote(resolver, params, kind, namespace, get, secret_getter),
+        )
+    return _remote(resolver, params, kind, namespace, get, secret_getter)
+
+
+def _remote(
+    resolver: str,
+    params: dict[str, str],
+    kind: str,
+    namespace: str,
+    get: Getter,
+    secret_getter: Getter | None,
+) -> Resolved:
     if resolver == "cluster":
         target_kind = params.get("kind", kind).lower()
         ns = params.get("namespace", namespace)
