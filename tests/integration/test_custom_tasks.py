@@ -232,3 +232,37 @@ spec:
     nodes = {n["name"]: n for n in detail["graph"]["nodes"]}
     assert nodes["pause"]["status"] == "Succeeded" and nodes["after"]["status"] == "Succeeded"
     assert {c["kind"] for c in detail["children"]} == {"CustomRun", "TaskRun"}
+
+
+def test_customrun_commands_list_describe_cancel_and_delete(tmp_path: Path, capsys: Any) -> None:
+    from tektite.cli.common import STATE
+    from tektite.cli.main import main
+
+    home = tmp_path / "home"
+    (tmp_path / "cr.yaml").write_text(
+        "apiVersion: tekton.dev/v1beta1\nkind: CustomRun\nmetadata: {name: held}\n"
+        "spec:\n  customRef: {apiVersion: example.dev/v1beta1, kind: Approval}\n"
+    )
+
+    def tektite(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        rc = main(["--home", str(home), *args])
+        got = capsys.readouterr()
+        return rc, got.out, got.err
+
+    try:
+        assert tektite("apply", "-f", str(tmp_path / "cr.yaml"))[0] == 0
+        rc, out, _ = tektite("customrun", "list")
+        assert rc == 0 and "held" in out
+        rc, _, err = tektite("customrun", "logs", "held")
+        assert rc == 1 and "a CustomRun has no step logs" in err
+        rc, out, _ = tektite("customrun", "cancel", "held")
+        assert rc == 0 and "CustomRun cancelled: held" in out
+        spec = Cluster(home).store.get("CustomRun", "held", "default")["spec"]
+        assert (spec["status"], spec["statusMessage"]) == ("RunCancelled", "CustomRun cancelled by the user")
+        rc, _, err = tektite("customrun", "cancel", "held", "--grace", "stop")
+        assert rc == 1 and "--grace applies to PipelineRuns" in err
+        rc, out, _ = tektite("customrun", "delete", "held")
+        assert rc == 0 and 'CustomRun "held" deleted' in out
+    finally:
+        STATE.forget_cluster()

@@ -388,6 +388,8 @@ def _run_group(kind: str) -> typer.Typer:
         step: Annotated[list[str] | None, typer.Option("--step", "-s")] = None,
     ) -> None:
         """Show (and with -f follow) a run's step logs, prefixed like tkn."""
+        if kind == "CustomRun":
+            raise TektiteError("a CustomRun has no step logs: its controller runs it (see describe)")
         cluster = STATE.cluster()
         run_name = latest(name, last)
         cluster.store.get(kind, run_name, STATE.namespace)
@@ -422,14 +424,19 @@ def _run_group(kind: str) -> typer.Typer:
         obj = store.get(kind, name, STATE.namespace)
         if is_done(obj):
             raise TektiteError(f'{kind} "{name}" has already finished ({run_status(obj)}); nothing to cancel')
-        value = (
-            "TaskRunCancelled"
-            if kind == "TaskRun"
-            else {None: "Cancelled", "cancel": "CancelledRunFinally", "stop": "StoppedRunFinally"}.get(grace)
-        )
-        if value is None:
-            raise TektiteError(f'invalid --grace "{grace}"; expected cancel or stop')
+        if kind == "PipelineRun":
+            value = {None: "Cancelled", "cancel": "CancelledRunFinally", "stop": "StoppedRunFinally"}.get(
+                grace
+            )
+            if value is None:
+                raise TektiteError(f'invalid --grace "{grace}"; expected cancel or stop')
+        elif grace is not None:
+            raise TektiteError(f"--grace applies to PipelineRuns; a {kind} is cancelled at once")
+        else:
+            value = "TaskRunCancelled" if kind == "TaskRun" else "RunCancelled"
         obj["spec"]["status"] = value
+        if kind == "CustomRun":  # its controller reports this message (customruns.md, Cancellation)
+            obj["spec"]["statusMessage"] = "CustomRun cancelled by the user"
         store.update(obj)
         out(f"{kind} cancelled: {name}")
 
@@ -486,3 +493,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(tr, name="tr", hidden=True)
     app.add_typer(pr, name="pipelinerun")
     app.add_typer(pr, name="pr", hidden=True)
+    app.add_typer(_run_group("CustomRun"), name="customrun")

@@ -109,7 +109,7 @@ def protection(obj: JSON, chains_enabled: bool) -> str | None:
     if any(str(f).startswith("chains.tekton.dev") for f in meta.get("finalizers") or []):
         return "Chains holds it (finalizer)"
     signed = (meta.get("annotations") or {}).get(SIGNED)
-    if chains_enabled and signed not in ("true", "failed"):
+    if chains_enabled and obj.get("kind") in ("TaskRun", "PipelineRun") and signed not in ("true", "failed"):
         return "not signed by Chains yet"
     return None
 

@@ -88,6 +88,8 @@ def test_running_and_unsigned_runs_are_protected() -> None:
     assert protection(items[1], True) == "not signed by Chains yet"
     assert protection(items[1], False) is None  # without Chains, no signature is coming
     assert protection(items[2], False) is not None
+    # Chains signs TaskRuns and PipelineRuns only: a finished CustomRun waits for no signature
+    assert protection(run("custom", 400, kind="CustomRun", signed=None), True) is None
 
 
 def test_groups_per_pipeline_with_overrides_and_owned_taskruns_left_to_their_pipelinerun() -> None:
