@@ -48,11 +48,13 @@ def test_an_engine_starts_without_the_http_client() -> None:
 
 
 def test_the_commands_are_all_registered_still() -> None:
+    import typer
     from typer.main import get_command
 
     from tektite.cli.main import app
 
-    names = set(get_command(app).commands)  # type: ignore[attr-defined]
+    root = get_command(app)
+    names = set(root.list_commands(typer.Context(root)))
     assert {
         "run",
         "serve",
@@ -70,3 +72,17 @@ def test_python_dash_m_tektite_is_the_command() -> None:
 
     done = subprocess.run([sys.executable, "-m", "tektite", "version"], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip() == f"tektite {__version__}"
+
+
+def test_a_command_builds_only_itself() -> None:
+    """Typer reads every command's signature to build it: the root builds the one invoked."""
+    import typer
+    from typer.main import get_command
+
+    from tektite.cli.main import app
+
+    root = get_command(app)
+    assert dict(root.commands) == {}  # type: ignore[attr-defined]
+    assert root.get_command(typer.Context(root), "taskrun") is not None  # type: ignore[attr-defined]
+    assert set(root.commands) == {"taskrun"}  # type: ignore[attr-defined]
+    assert root.get_command(typer.Context(root), "no-such-command") is None  # type: ignore[attr-defined]
