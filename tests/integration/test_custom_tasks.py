@@ -266,3 +266,99 @@ def test_customrun_commands_list_describe_cancel_and_delete(tmp_path: Path, caps
         assert rc == 0 and 'CustomRun "held" deleted' in out
     finally:
         STATE.forget_cluster()
+
+
+GATED = """
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: NAME}
+spec:
+  pipelineSpec:
+    tasks:
+    - name: gate
+      taskRef: {apiVersion: tektite.dev/v1alpha1, kind: Approval}
+      params:
+      - {name: approvers, value: [alice, bob]}
+      - {name: description, value: deploy to prod}
+    - name: deploy
+      params: [{name: by, value: $(tasks.gate.results.approvedBy)}]
+      taskSpec:
+        params: [{name: by}]
+        results: [{name: said}]
+        steps: [{name: s, image: busybox, script: 'printf "deployed, approved by $(params.by)" > $(results.said.path)'}]
+"""
+
+
+def decide_with_the_cli(home: Path, *args: str) -> Any:
+    """``tektite customrun approve|reject`` as a person at a terminal would, once the gate waits."""
+    from tektite.cli.common import STATE
+    from tektite.cli.main import main
+
+    async def decide(cluster: Cluster) -> None:
+        for _ in range(400):
+            found = cluster.store.list("CustomRun").items
+            if found and (get_condition(found[0]) or {}).get("reason") == "WaitingForApproval":
+                break
+            await asyncio.sleep(0.025)
+        name = found[0]["metadata"]["name"]
+        msg = (get_condition(found[0]) or {}).get("message")
+        assert msg == "waiting for 1 more approval(s) from alice, bob: deploy to prod"
+        try:
+            rc = await asyncio.to_thread(main, ["--home", str(home), "customrun", *args[:1], name, *args[1:]])
+        finally:
+            STATE.forget_cluster()
+        assert rc == 0
+
+    return decide
+
+
+def test_an_approval_gate_holds_the_pipeline_until_an_approver_approves(tmp_path: Path) -> None:
+    cluster, pr = asyncio.run(
+        _run(
+            tmp_path,
+            GATED.replace("NAME", "ship"),
+            controller=decide_with_the_cli(tmp_path, "approve", "--as", "bob"),
+        )
+    )
+    assert cond(pr) == ("True", "Succeeded")
+    [deploy] = cluster.store.list("TaskRun").items
+    assert deploy["status"]["results"][0]["value"] == "deployed, approved by bob"
+    assert cond(custom_runs(cluster)["gate"]) == ("True", "Approved")
+
+
+def test_a_rejection_fails_the_pipeline_and_nothing_after_the_gate_runs(tmp_path: Path) -> None:
+    cluster, pr = asyncio.run(
+        _run(
+            tmp_path,
+            GATED.replace("NAME", "stopped"),
+            controller=decide_with_the_cli(tmp_path, "reject", "--as", "alice", "-m", "freeze week"),
+        )
+    )
+    assert cond(pr)[0] == "False"
+    assert cond(custom_runs(cluster)["gate"]) == ("False", "Rejected")
+    assert "rejected by alice: freeze week" in get_condition(custom_runs(cluster)["gate"])["message"]  # type: ignore[index]
+    assert cluster.store.list("TaskRun").items == []
+
+
+def test_only_an_approver_may_decide(tmp_path: Path, capsys: Any) -> None:
+    from tektite.cli.common import STATE
+    from tektite.cli.main import main
+
+    home = tmp_path / "home"
+    (tmp_path / "gate.yaml").write_text(
+        "apiVersion: tekton.dev/v1beta1\nkind: CustomRun\nmetadata: {name: gate}\n"
+        "spec:\n  customRef: {apiVersion: tektite.dev/v1alpha1, kind: Approval}\n"
+        "  params: [{name: approvers, value: [alice]}]\n"
+    )
+    try:
+        assert main(["--home", str(home), "apply", "-f", str(tmp_path / "gate.yaml")]) == 0
+        capsys.readouterr()
+        assert main(["--home", str(home), "customrun", "approve", "gate", "--as", "mallory"]) == 1
+        assert (
+            'mallory is not an approver of CustomRun "gate"; its approvers: alice' in capsys.readouterr().err
+        )
+        assert main(["--home", str(home), "customrun", "approve", "gate", "--as", "alice"]) == 0
+        assert main(["--home", str(home), "customrun", "reject", "gate", "--as", "alice"]) == 1
+        assert "alice has already decided" in capsys.readouterr().err
+    finally:
+        STATE.forget_cluster()

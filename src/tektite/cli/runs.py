@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import os
 import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -30,7 +31,7 @@ from tektite.cli.preflight import check_references
 from tektite.controller.cluster import Cluster
 from tektite.controller.pruning import Retention, protection, select
 from tektite.core.conditions import get_condition, is_done, succeeded
-from tektite.errors import TektiteError
+from tektite.errors import Conflict, TektiteError
 
 JSON = dict[str, Any]
 
@@ -472,7 +473,79 @@ def _run_group(kind: str) -> typer.Typer:
             else:
                 out(f'{kind} "{n}" deleted')
 
+    if kind == "CustomRun":
+        _approval_commands(group)
     return group
+
+
+def _approval_commands(group: typer.Typer) -> None:
+    """``approve`` / ``reject`` for the built-in Approval Custom Task (controller/custom.py)."""
+
+    def decide(name: str, decision: str, who: str | None, message: str | None) -> None:
+        import getpass
+        import json as jsonlib
+
+        from tektite.controller import custom
+        from tektite.core.conditions import now
+
+        user = who or os.environ.get("USER") or getpass.getuser()
+        store = STATE.cluster().store
+        for _ in range(5):
+            obj = store.get("CustomRun", name, STATE.namespace)
+            if custom.target(obj) != custom.APPROVAL:
+                group_, kind_ = custom.target(obj)
+                raise TektiteError(
+                    f'CustomRun "{name}" runs {kind_} ({group_ or "no API group"}), not an Approval; '
+                    "nothing to approve"
+                )
+            if is_done(obj):
+                raise TektiteError(f'CustomRun "{name}" has already finished ({run_status(obj)})')
+            approvers = custom.approval_params(obj.get("spec") or {})[0]
+            if approvers and user not in approvers:
+                raise TektiteError(
+                    f'{user} is not an approver of CustomRun "{name}"; its approvers: {", ".join(approvers)}',
+                    hint="--as NAME decides as one of them",
+                )
+            made = custom.decisions(obj)
+            if any(d.get("name") == user for d in made):
+                raise TektiteError(f'{user} has already decided on CustomRun "{name}"')
+            entry = {
+                "name": user,
+                "decision": decision,
+                "time": now(),
+                **({"message": message} if message else {}),
+            }
+            notes = obj["metadata"].setdefault("annotations", {})
+            notes[custom.APPROVALS_ANNOTATION] = jsonlib.dumps([*made, entry], separators=(",", ":"))
+            try:
+                store.update(obj)
+            except Conflict:
+                continue
+            out(f"CustomRun {name}: {decision}d by {user}")
+            return
+        raise TektiteError(f'CustomRun "{name}" kept changing; try again')
+
+    @group.command("approve")
+    def approve(
+        name: str,
+        who: Annotated[
+            str | None, typer.Option("--as", help="decide as this approver (default: $USER)")
+        ] = None,
+        message: Annotated[str | None, typer.Option("--message", "-m")] = None,
+    ) -> None:
+        """Approve an Approval CustomRun (a manual approval gate)."""
+        decide(name, "approve", who, message)
+
+    @group.command("reject")
+    def reject(
+        name: str,
+        who: Annotated[
+            str | None, typer.Option("--as", help="decide as this approver (default: $USER)")
+        ] = None,
+        message: Annotated[str | None, typer.Option("--message", "-m")] = None,
+    ) -> None:
+        """Reject an Approval CustomRun: the run fails, and its PipelineRun with it."""
+        decide(name, "reject", who, message)
 
 
 def _chains_enabled(cluster: Cluster) -> bool:

@@ -12,22 +12,40 @@ Beta" of pipelines.md's known Custom Tasks). It succeeds once its ``duration`` p
 duration) has elapsed, and follows the CustomRun contract: ``timeout`` bounds each attempt
 (``CustomRunTimedOut``), ``retries`` re-run a timed-out attempt (each recorded in
 ``status.retriesStatus``), and ``spec.status: RunCancelled`` ends it (``CustomRunCancelled``).
+
+Built in too: **Approval** (``tektite.dev/v1alpha1``, kind ``Approval``), a manual approval gate.
+It waits until ``numberOfApprovalsRequired`` (default 1) distinct people among ``approvers`` (any
+one, when empty) approve it, or one of them rejects it. ``tektite customrun approve|reject NAME``
+records a decision in the annotation ``tektite.dev/approvals`` (a JSON list of ``{name, decision,
+message, time}``), which this controller reads; result ``approvedBy`` lists who approved.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from datetime import datetime
 from typing import Any
 
 from tektite.core.conditions import get_condition, now, set_condition
 from tektite.core.durations import DurationError, parse_duration
 
-__all__ = ["WAIT", "handles", "reconcile", "target"]
+__all__ = [
+    "APPROVAL",
+    "APPROVALS_ANNOTATION",
+    "WAIT",
+    "approval_params",
+    "decisions",
+    "handles",
+    "reconcile",
+    "target",
+]
 
 JSON = dict[str, Any]
 
 WAIT = ("wait.testing.tekton.dev", "Wait")
+APPROVAL = ("tektite.dev", "Approval")
+APPROVALS_ANNOTATION = "tektite.dev/approvals"
 CANCELLED = "RunCancelled"
 
 
@@ -41,7 +59,7 @@ def target(obj: JSON) -> tuple[str, str]:
 
 def handles(obj: JSON) -> bool:
     """Whether the engine reconciles this CustomRun (a built-in Custom Task)."""
-    return obj.get("kind") == "CustomRun" and target(obj) == WAIT
+    return obj.get("kind") == "CustomRun" and target(obj) in (WAIT, APPROVAL)
 
 
 def _seconds(ts: str | None) -> float | None:
@@ -72,18 +90,23 @@ def _duration(spec: JSON) -> tuple[float | None, str]:
 
 
 def reconcile(obj: JSON, now_ts: float) -> tuple[JSON | None, float | None]:
-    """One look at a Wait CustomRun: its new status (``None``: unchanged) and in how many seconds
-    to look again (``None``: not before something changes)."""
+    """One look at a built-in CustomRun: its new status (``None``: unchanged) and in how many
+    seconds to look again (``None``: not before something changes)."""
     spec = obj.get("spec") or {}
-    old = obj.get("status") or {}
     cond = get_condition(obj)
     if cond is not None and cond.get("status") in ("True", "False"):
         return None, None
-    status = copy.deepcopy(old)
+    status = copy.deepcopy(obj.get("status") or {})
     if spec.get("status") == CANCELLED:
         message = spec.get("statusMessage") or f'CustomRun "{obj["metadata"]["name"]}" was cancelled'
         status.setdefault("startTime", now())
         return _failed(status, "CustomRunCancelled", message), None
+    if target(obj) == APPROVAL:
+        return _approval(obj, spec, status, now_ts)
+    return _wait(obj, spec, status, now_ts)
+
+
+def _wait(obj: JSON, spec: JSON, status: JSON, now_ts: float) -> tuple[JSON | None, float | None]:
     if spec.get("customSpec") is not None and (spec["customSpec"].get("spec") or {}):
         return _failed(
             status, "InvalidSpec", 'the Wait task takes no spec; give it the param "duration"'
@@ -124,6 +147,83 @@ def reconcile(obj: JSON, now_ts: float) -> tuple[JSON | None, float | None]:
     if timeout and timeout < wait:
         remaining = min(remaining, timeout - elapsed)
     return None, max(remaining, 0.0)
+
+
+def approval_params(spec: JSON) -> tuple[list[str], int, str, str]:
+    """(approvers, approvals required, description, what is wrong or "")."""
+    params = {p.get("name"): p.get("value") for p in spec.get("params") or [] if isinstance(p, dict)}
+    unexpected = sorted(
+        str(k) for k in params if k not in ("approvers", "numberOfApprovalsRequired", "description")
+    )
+    if unexpected:
+        return (
+            [],
+            0,
+            "",
+            f"unknown params {', '.join(unexpected)}; expected approvers, numberOfApprovalsRequired, description",
+        )
+    approvers = params.get("approvers") or []
+    if isinstance(approvers, str):
+        approvers = [a.strip() for a in approvers.split(",") if a.strip()]
+    if not isinstance(approvers, list) or not all(isinstance(a, str) for a in approvers):
+        return [], 0, "", 'param "approvers" must be an array of names'
+    raw = params.get("numberOfApprovalsRequired", "1")
+    try:
+        required = int(str(raw))
+    except ValueError:
+        required = 0
+    if required < 1 or (approvers and required > len(set(approvers))):
+        most = f" and at most {len(set(approvers))} (the approvers named)" if approvers else ""
+        return [], 0, "", f'param "numberOfApprovalsRequired" is {raw!r}; expected a number from 1{most}'
+    description = params.get("description") or ""
+    return list(dict.fromkeys(approvers)), required, str(description), ""
+
+
+def decisions(obj: JSON) -> list[JSON]:
+    """The decisions recorded on an Approval CustomRun (its ``tektite.dev/approvals`` annotation)."""
+    text = ((obj.get("metadata") or {}).get("annotations") or {}).get(APPROVALS_ANNOTATION)
+    try:
+        found = json.loads(text) if text else []
+    except ValueError:
+        return []
+    return [d for d in found if isinstance(d, dict)] if isinstance(found, list) else []
+
+
+def _approval(obj: JSON, spec: JSON, status: JSON, now_ts: float) -> tuple[JSON | None, float | None]:
+    approvers, required, description, problem = approval_params(spec)
+    if problem:
+        return _failed(status, "InvalidParams", problem), None
+    try:
+        timeout = parse_duration(str(spec["timeout"])) if spec.get("timeout") else 0.0
+    except DurationError:
+        return _failed(
+            status, "InvalidTimeout", f"spec.timeout {spec.get('timeout')!r} is not a duration"
+        ), None
+    first = "startTime" not in status
+    status.setdefault("startTime", now())
+    counted = [d for d in decisions(obj) if not approvers or d.get("name") in approvers]
+    rejected = next((d for d in counted if d.get("decision") == "reject"), None)
+    if rejected is not None:
+        why = f": {rejected['message']}" if rejected.get("message") else ""
+        return _failed(status, "Rejected", f"rejected by {rejected.get('name')}{why}"), None
+    approved = list(dict.fromkeys(str(d.get("name")) for d in counted if d.get("decision") == "approve"))
+    if len(approved) >= required:
+        status["completionTime"] = now()
+        status["results"] = [{"name": "approvedBy", "value": ",".join(approved)}]
+        set_condition(status, "True", "Approved", f"approved by {', '.join(approved)}")
+        return status, None
+    started = _seconds(status.get("startTime")) or now_ts
+    if timeout and now_ts - started >= timeout:
+        return _failed(status, "CustomRunTimedOut", f"no decision within {spec['timeout']}"), None
+    who = ", ".join(approvers) if approvers else "anyone"
+    message = f"waiting for {required - len(approved)} more approval(s) from {who}"
+    if description:
+        message += f": {description}"
+    cond = get_condition({"status": status}) or {}
+    changed = first or cond.get("message") != message
+    if changed:
+        set_condition(status, "Unknown", "WaitingForApproval", message)
+    return (status if changed else None), (max(timeout - (now_ts - started), 0.0) if timeout else None)
 
 
 def spec_duration(spec: JSON) -> str:

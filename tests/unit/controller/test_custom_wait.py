@@ -5,6 +5,7 @@ and clear failures for bad params."""
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -121,4 +122,81 @@ def test_a_finished_wait_is_left_alone() -> None:
 def test_bad_params_fail_the_run_saying_what_is_wrong(run: JSON, reason: str, says: str) -> None:
     status, later = custom.reconcile(run, T0)
     assert condition(status) == ("False", reason) and later is None
+    assert status and says in status["conditions"][0]["message"]
+
+
+# -- the Approval gate ----------------------------------------------------------------------------
+
+
+def approval_run(decided: list[JSON] | None = None, **params: Any) -> JSON:
+    obj: JSON = {
+        "apiVersion": "tekton.dev/v1beta1",
+        "kind": "CustomRun",
+        "metadata": {"name": "gate", "namespace": "default", "annotations": {}},
+        "spec": {
+            "customRef": {"apiVersion": "tektite.dev/v1alpha1", "kind": "Approval"},
+            "params": [{"name": k, "value": v} for k, v in params.items()],
+        },
+    }
+    if decided is not None:
+        obj["metadata"]["annotations"]["tektite.dev/approvals"] = json.dumps(decided)
+    return obj
+
+
+def test_an_approval_waits_saying_for_whom() -> None:
+    run = approval_run(approvers=["alice", "bob", "carol"], numberOfApprovalsRequired="2", description="prod")
+    status, later = custom.reconcile(run, T0)
+    assert condition(status) == ("Unknown", "WaitingForApproval") and later is None
+    assert (
+        status
+        and status["conditions"][0]["message"]
+        == "waiting for 2 more approval(s) from alice, bob, carol: prod"
+    )
+
+
+def test_enough_distinct_approvers_approve_it_and_others_do_not_count() -> None:
+    decided = [
+        {"name": "alice", "decision": "approve"},
+        {"name": "mallory", "decision": "approve"},  # not an approver
+        {"name": "alice", "decision": "approve"},  # counted once
+    ]
+    params = {"approvers": ["alice", "bob"], "numberOfApprovalsRequired": "2"}
+    status, _ = custom.reconcile(approval_run(decided, **params), T0)
+    assert condition(status) == ("Unknown", "WaitingForApproval")
+    status, _ = custom.reconcile(
+        approval_run([*decided, {"name": "bob", "decision": "approve"}], **params), T0
+    )
+    assert condition(status) == ("True", "Approved")
+    assert status and status["results"] == [{"name": "approvedBy", "value": "alice,bob"}]
+
+
+def test_one_rejection_fails_it_with_the_reason() -> None:
+    decided = [{"name": "bob", "decision": "reject", "message": "not on a Friday"}]
+    status, _ = custom.reconcile(approval_run(decided, approvers=["alice", "bob"]), T0)
+    assert condition(status) == ("False", "Rejected")
+    assert status and status["conditions"][0]["message"] == "rejected by bob: not on a Friday"
+
+
+def test_without_approvers_anyone_may_decide_and_a_timeout_ends_the_wait() -> None:
+    status, _ = custom.reconcile(approval_run([{"name": "dave", "decision": "approve"}]), T0)
+    assert condition(status) == ("True", "Approved")
+    waiting = approval_run()
+    waiting["spec"]["timeout"] = "1h"
+    waiting["status"] = started(waiting, 3600)["status"]
+    status, _ = custom.reconcile(waiting, T0)
+    assert condition(status) == ("False", "CustomRunTimedOut")
+
+
+@pytest.mark.parametrize(
+    ("params", "says"),
+    [
+        ({"approvers": ["a"], "numberOfApprovalsRequired": "2"}, "expected a number from 1 and at most 1"),
+        ({"numberOfApprovalsRequired": "many"}, "'many'"),
+        ({"approvers": [1, 2]}, "must be an array of names"),
+        ({"quorum": "2"}, "unknown params quorum"),
+    ],
+)
+def test_bad_approval_params_fail_it(params: JSON, says: str) -> None:
+    status, _ = custom.reconcile(approval_run(**params), T0)
+    assert condition(status) == ("False", "InvalidParams")
     assert status and says in status["conditions"][0]["message"]
