@@ -254,6 +254,8 @@ def test_customrun_commands_list_describe_cancel_and_delete(tmp_path: Path, caps
         assert tektite("apply", "-f", str(tmp_path / "cr.yaml"))[0] == 0
         rc, out, _ = tektite("customrun", "list")
         assert rc == 0 and "held" in out
+        rc, out, _ = tektite("customrun", "describe", "held")
+        assert rc == 0 and "Custom Task:       Approval (example.dev/v1beta1)" in out
         rc, _, err = tektite("customrun", "logs", "held")
         assert rc == 1 and "a CustomRun has no step logs" in err
         rc, out, _ = tektite("customrun", "cancel", "held")

@@ -137,6 +137,12 @@ def describe_run(obj: JSON) -> str:
         lines.append(f"Service Account:   {spec.get('serviceAccountName') or 'default'}")
         if spec.get("timeout"):
             lines.append(f"Timeout:           {spec['timeout']}")
+    elif obj["kind"] == "CustomRun":
+        custom = spec.get("customRef") or spec.get("customSpec") or {}
+        named = f" {custom['name']}" if custom.get("name") else ""
+        lines.append(f"Custom Task:       {custom.get('kind', '')}{named} ({custom.get('apiVersion', '')})")
+        if spec.get("timeout"):
+            lines.append(f"Timeout:           {spec['timeout']}")
     else:
         ref = (spec.get("pipelineRef") or {}).get("name")
         lines.append(f"Pipeline Ref:      {ref or '(embedded)'}")
