@@ -521,6 +521,43 @@ def test_cli_with_server_talks_to_the_api(served: Served, tmp_path: Path) -> Non
     assert denied.returncode == 1 and "401" in denied.stderr and "Traceback" not in denied.stderr
 
 
+def test_an_approval_gate_is_decided_through_the_api(served: Served, tmp_path: Path) -> None:
+    """``tektite customrun approve`` against ``tektite serve``: a view token may not decide, an
+    edit token may, and the server's engine then marks the gate approved."""
+    gate = {
+        "apiVersion": "tekton.dev/v1beta1",
+        "kind": "CustomRun",
+        "metadata": {"name": "remote-gate", "namespace": "default"},
+        "spec": {
+            "customRef": {"apiVersion": "tektite.dev/v1alpha1", "kind": "Approval"},
+            "params": [{"name": "approvers", "value": ["alice"]}],
+        },
+    }
+    base = "/apis/tekton.dev/v1beta1/namespaces/default/customruns"
+    with served.client(served.edit) as editor:
+        assert editor.post(base, json=gate).status_code == 201
+
+    def cli(token: str, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "TEKTITE_SERVER": served.url, "TEKTITE_TOKEN": token,
+               "TEKTITE_CA_FILE": str(served.ca), "TEKTITE_HOME": str(tmp_path / "client")}  # fmt: skip
+        return subprocess.run([sys.executable, "-m", "tektite.cli.main", *args],
+                              capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+
+    refused = cli(served.view, "customrun", "approve", "remote-gate", "--as", "alice")
+    assert refused.returncode == 1 and "forbidden" in refused.stderr.lower()
+    done = cli(served.edit, "customrun", "approve", "remote-gate", "--as", "alice", "-m", "ship it")
+    assert done.returncode == 0, done.stderr
+    with served.client(served.view) as viewer:
+        for _ in range(200):
+            got = viewer.get(f"{base}/remote-gate").json()
+            conds = (got.get("status") or {}).get("conditions") or []
+            if conds and conds[0]["status"] != "Unknown":
+                break
+            time.sleep(0.05)
+    assert (conds[0]["status"], conds[0]["reason"]) == ("True", "Approved")
+    assert got["status"]["results"] == [{"name": "approvedBy", "value": "alice"}]
+
+
 def _write(path: Path, obj: dict[str, Any]) -> Path:
     path.write_text(json.dumps(obj))
     return path
