@@ -525,27 +525,21 @@ def _approval_commands(group: typer.Typer) -> None:
             return
         raise TektiteError(f'CustomRun "{name}" kept changing; try again')
 
-    @group.command("approve")
-    def approve(
-        name: str,
-        who: Annotated[
-            str | None, typer.Option("--as", help="decide as this approver (default: $USER)")
-        ] = None,
-        message: Annotated[str | None, typer.Option("--message", "-m")] = None,
-    ) -> None:
-        """Approve an Approval CustomRun (a manual approval gate)."""
-        decide(name, "approve", who, message)
+    def command(decision: str, doc: str) -> None:
+        def decide_cmd(
+            name: str,
+            who: Annotated[
+                str | None, typer.Option("--as", help="decide as this approver (default: $USER)")
+            ] = None,
+            message: Annotated[str | None, typer.Option("--message", "-m")] = None,
+        ) -> None:
+            decide(name, decision, who, message)
 
-    @group.command("reject")
-    def reject(
-        name: str,
-        who: Annotated[
-            str | None, typer.Option("--as", help="decide as this approver (default: $USER)")
-        ] = None,
-        message: Annotated[str | None, typer.Option("--message", "-m")] = None,
-    ) -> None:
-        """Reject an Approval CustomRun: the run fails, and its PipelineRun with it."""
-        decide(name, "reject", who, message)
+        decide_cmd.__doc__ = doc
+        group.command(decision)(decide_cmd)
+
+    command("approve", "Approve an Approval CustomRun (a manual approval gate).")
+    command("reject", "Reject an Approval CustomRun: the run fails, and its PipelineRun with it.")
 
 
 def _chains_enabled(cluster: Cluster) -> bool:

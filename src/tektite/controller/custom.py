@@ -74,6 +74,18 @@ def _failed(status: JSON, reason: str, message: str) -> JSON:
     return status
 
 
+def _timeout(spec: JSON) -> float | None:
+    """``spec.timeout`` in seconds (0: none), or ``None`` when it is not a duration."""
+    try:
+        return parse_duration(str(spec["timeout"])) if spec.get("timeout") else 0.0
+    except DurationError:
+        return None
+
+
+def _bad_timeout(status: JSON, spec: JSON) -> JSON:
+    return _failed(status, "InvalidTimeout", f"spec.timeout {spec.get('timeout')!r} is not a duration")
+
+
 def _duration(spec: JSON) -> tuple[float | None, str]:
     """The ``duration`` param in seconds, or ``None`` and what is wrong with the params."""
     params = {p.get("name"): p.get("value") for p in spec.get("params") or [] if isinstance(p, dict)}
@@ -114,12 +126,9 @@ def _wait(obj: JSON, spec: JSON, status: JSON, now_ts: float) -> tuple[JSON | No
     wait, problem = _duration(spec)
     if wait is None:
         return _failed(status, "InvalidParams", problem), None
-    try:
-        timeout = parse_duration(str(spec["timeout"])) if spec.get("timeout") else 0.0
-    except DurationError:
-        return _failed(
-            status, "InvalidTimeout", f"spec.timeout {spec.get('timeout')!r} is not a duration"
-        ), None
+    timeout = _timeout(spec)
+    if timeout is None:
+        return _bad_timeout(status, spec), None
     started = _seconds(status.get("startTime"))
     if started is None:
         status["startTime"] = now()
@@ -193,12 +202,9 @@ def _approval(obj: JSON, spec: JSON, status: JSON, now_ts: float) -> tuple[JSON 
     approvers, required, description, problem = approval_params(spec)
     if problem:
         return _failed(status, "InvalidParams", problem), None
-    try:
-        timeout = parse_duration(str(spec["timeout"])) if spec.get("timeout") else 0.0
-    except DurationError:
-        return _failed(
-            status, "InvalidTimeout", f"spec.timeout {spec.get('timeout')!r} is not a duration"
-        ), None
+    timeout = _timeout(spec)
+    if timeout is None:
+        return _bad_timeout(status, spec), None
     first = "startTime" not in status
     status.setdefault("startTime", now())
     counted = [d for d in decisions(obj) if not approvers or d.get("name") in approvers]
