@@ -301,8 +301,14 @@ def test_credentials_come_from_the_secret_param(
         ([layer_of(TASK)] * 21, "greet", "has 21 layers; a Tekton Bundle holds at most 20 objects"),
         ([layer_of(TASK), layer_of(TASK)], "greet", "two layers hold task greet"),
         ([(b"not a tar", layer_of(TASK)[1])], "greet", "is not a tar archive"),
+        # ~10 KB compressed, 10 MiB + 1 inflated: refused before it is read
+        (
+            [(tar_gz("big", b" " * (10 * 1024 * 1024 + 1)), layer_of(TASK)[1])],
+            "greet",
+            "big is 10485761 bytes",
+        ),
     ],
-    ids=["unknown-name", "missing-annotation", "too-many-layers", "duplicate", "not-a-tar"],
+    ids=["unknown-name", "missing-annotation", "too-many-layers", "duplicate", "not-a-tar", "too-big"],
 )
 def test_a_bundle_that_breaks_the_contract_fails_the_run_saying_why(
     registry: str,

@@ -123,13 +123,10 @@ def _layer_text(data: bytes, layer: Descriptor, where: str) -> str:
         raise BundleError(
             f"bundle {where}: layer {layer.digest} is zstd-compressed ({layer.media_type}); not supported"
         )
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise BundleError(f"bundle {where}: layer {layer.digest} is not valid gzip: {exc}") from None
+    # read as a stream (gzip or not): only the first file, of at most MAX_OBJECT_BYTES, is
+    # decompressed, whatever the layer would expand to
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r|*") as tar:
             for member in tar:
                 if not member.isfile():
                     continue
@@ -140,7 +137,7 @@ def _layer_text(data: bytes, layer: Descriptor, where: str) -> str:
                 handle = tar.extractfile(member)
                 content = handle.read() if handle else b""
                 return content.decode("utf-8")
-    except (tarfile.TarError, UnicodeDecodeError) as exc:
+    except (tarfile.TarError, UnicodeDecodeError, OSError, EOFError) as exc:
         raise BundleError(
             f"bundle {where}: layer {layer.digest} is not a tar archive of a YAML/JSON object: {exc}"
         ) from None
