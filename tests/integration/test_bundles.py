@@ -220,6 +220,15 @@ def test_bundle_push_and_list_and_a_pipeline_resolved_from_a_bundle(
         found[notes["dev.tekton.image.name"]] = obj
     assert found == {"greet": TASK, "greetings": PIPELINE}
 
+    bad = tmp_path / "runs.yaml"
+    text = yaml.safe_dump_all(
+        [TASK, {"apiVersion": "tekton.dev/v1", "kind": "TaskRun", "metadata": {"name": "r"}}]
+    )
+    bad.write_text(text)
+    line = text.splitlines().index("---") + 2  # the TaskRun's first line
+    refused = tektite(home, "bundle", "push", ref, "-f", str(bad), check=False)
+    assert refused.returncode == 1 and f'{bad}:{line}: TaskRun "r": a bundle holds Tasks' in refused.stderr
+
     listed = tektite(home, "bundle", "list", ref).stdout.split()
     assert listed == ["task.tekton.dev/greet", "pipeline.tekton.dev/greetings"]
     printed = yaml.safe_load(tektite(home, "bundle", "list", ref, "task", "greet", "-o", "yaml").stdout)

@@ -48,7 +48,14 @@ def push(
     """Push Tasks, Pipelines and StepActions as a Tekton Bundle (one layer each, at most 20)."""
     from tektite.resolution.bundles import push_bundle
 
-    objects = [doc.obj for doc in load_files(files)]
+    docs = load_files(files)
+    for doc in docs:  # what the bundle contract allows, said with the file and line
+        if str(doc.obj.get("kind", "")).lower() not in ("task", "pipeline", "stepaction"):
+            raise TektiteError(
+                f"{doc.source.file}:{doc.source.doc_line}: {doc.describe()}: a bundle holds Tasks, "
+                "Pipelines and StepActions only"
+            )
+    objects = [doc.obj for doc in docs]
     pinned = push_bundle(
         reference,
         objects,
