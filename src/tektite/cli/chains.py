@@ -25,12 +25,12 @@ from tektite.chains.annotations import SIGNED, short_key
 from tektite.chains.formats import FORMAT_NAMES, format_run
 from tektite.chains.storage.tekton import TektonEntry, read_entries
 from tektite.cli.common import STATE, err, out, settle_heap
-from tektite.controller.cluster import Cluster
 from tektite.errors import FieldError, NotFound, TektiteError, ValidationError, VerificationError
 
 if TYPE_CHECKING:
     from tektite.chains.keys import SignerSource
     from tektite.chains.signing import Signer
+    from tektite.controller.cluster import Cluster
 
 # Signing, verification, the registry client and the watcher are imported by the commands that use
 # them: every tektite command registers these, and importing them all cost ~250 ms at each start.

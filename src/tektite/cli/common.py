@@ -9,15 +9,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from tektite.api.loader import Document, load_text
 from tektite.api.scheme import KINDS, Kind, find_kind, kind_names
-from tektite.controller.cluster import Cluster
 from tektite.core.conditions import get_condition, parse_time
 from tektite.errors import TektiteError
+
+if TYPE_CHECKING:
+    from tektite.controller.cluster import Cluster
 
 JSON = dict[str, Any]
 
@@ -33,6 +35,8 @@ class State:
 
     def cluster(self) -> Cluster:
         if self._cluster is None:
+            from tektite.controller.cluster import Cluster  # the store (SQLAlchemy): only when used
+
             self._cluster = remote_cluster(self.server, self.token) if self.server else Cluster(self.home)
         return self._cluster
 
@@ -53,6 +57,7 @@ def remote_cluster(url: str, token: str | None) -> Cluster:
     import shutil
     import tempfile
 
+    from tektite.controller.cluster import Cluster
     from tektite.server.client import RemoteStore
 
     scratch = Path(tempfile.mkdtemp(prefix="tektite-remote-"))

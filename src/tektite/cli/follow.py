@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tektite.controller.cluster import Cluster
 from tektite.core.conditions import get_condition, is_done
+
+if TYPE_CHECKING:
+    from tektite.controller.cluster import Cluster
 
 JSON = dict[str, Any]
 

@@ -7,7 +7,7 @@ import copy
 import os
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -28,10 +28,12 @@ from tektite.cli.common import (
 from tektite.cli.follow import Follower
 from tektite.cli.objects import describe_run
 from tektite.cli.preflight import check_references
-from tektite.controller.cluster import Cluster
 from tektite.controller.pruning import Retention, protection, select
 from tektite.core.conditions import get_condition, is_done, succeeded
 from tektite.errors import Conflict, TektiteError
+
+if TYPE_CHECKING:
+    from tektite.controller.cluster import Cluster
 
 JSON = dict[str, Any]
 
