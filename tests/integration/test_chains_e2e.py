@@ -389,23 +389,34 @@ def openssl_verify(pub_pem: bytes, signature: bytes, payload: bytes, tmp_path: P
     return done.returncode == 0 and "Verified OK" in done.stdout
 
 
-@pytest.mark.registry
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl (Debian package openssl)")
-def test_oci_round_trip_through_a_real_registry(registry: str, home: Path, tmp_path: Path) -> None:
-    image = push_random_image(registry, "chains/app", tag="v1")
+def sign_a_pushed_image(
+    registry: str, home: Path, tmp_path: Path, repository: str, run: str, config: str
+) -> tuple[str, Path]:
+    """Push an image (tag v1), ``tektite run`` a TaskRun whose results name it, with the oci storage
+    on (plus ``config`` lines of chains-config): the image, and the public key's file."""
+    image = push_random_image(registry, repository, tag="v1")
     name, digest = image.split("@")
     (tmp_path / "config.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: chains-config, namespace: tekton-chains}\n"
-        "data:\n  artifacts.taskrun.format: slsa/v1\n  artifacts.taskrun.storage: tekton,oci\n"
-        "  artifacts.oci.storage: oci\n"
+        "data:\n  artifacts.taskrun.storage: tekton,oci\n  artifacts.oci.storage: oci\n" + config
     )
     tektite(home, "apply", "-f", str(tmp_path / "config.yaml"))
     task = tmp_path / "task.yaml"
-    task.write_text(TASKRUN.format(name="push", wait="", url=name, digest=digest))
+    task.write_text(TASKRUN.format(name=run, wait="", url=name, digest=digest))
     tektite(home, "run", "-f", str(task), "--executor", "process", "-q")
-    assert annotations(home, "TaskRun", "push")["chains.tekton.dev/signed"] == "true"
+    assert annotations(home, "TaskRun", run)["chains.tekton.dev/signed"] == "true"
     pub = tmp_path / "cosign.pub"
     pub.write_bytes(public_key_pem(home))
+    return image, pub
+
+
+@pytest.mark.registry
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl (Debian package openssl)")
+def test_oci_round_trip_through_a_real_registry(registry: str, home: Path, tmp_path: Path) -> None:
+    image, pub = sign_a_pushed_image(
+        registry, home, tmp_path, "chains/app", "push", "  artifacts.taskrun.format: slsa/v1\n"
+    )
+    name, digest = image.split("@")
 
     verified = tektite(home, "verify", name + ":v1", "--key", str(pub))
     lines = verified.stdout.splitlines()
@@ -466,20 +477,15 @@ def test_sigstore_bundle_referrers_round_trip_through_a_real_registry(
     """``storage.oci.encoding-format: sigstore-bundle``: the run's image signature and attestation
     are Sigstore bundles referring to the image (the referrers tag schema on this registry);
     securesystemslib verifies both envelopes, and tektite's verbs read them."""
-    image = push_random_image(registry, "chains/bundled", tag="v1")
-    name, digest = image.split("@")
-    (tmp_path / "config.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: chains-config, namespace: tekton-chains}\n"
-        "data:\n  artifacts.taskrun.storage: tekton,oci\n  artifacts.oci.storage: oci\n"
-        "  storage.oci.encoding-format: sigstore-bundle\n"
+    image, pub = sign_a_pushed_image(
+        registry,
+        home,
+        tmp_path,
+        "chains/bundled",
+        "bundled",
+        "  storage.oci.encoding-format: sigstore-bundle\n",
     )
-    tektite(home, "apply", "-f", str(tmp_path / "config.yaml"))
-    task = tmp_path / "task.yaml"
-    task.write_text(TASKRUN.format(name="bundled", wait="", url=name, digest=digest))
-    tektite(home, "run", "-f", str(task), "--executor", "process", "-q")
-    assert annotations(home, "TaskRun", "bundled")["chains.tekton.dev/signed"] == "true"
-    pub = tmp_path / "cosign.pub"
-    pub.write_bytes(public_key_pem(home))
+    name, digest = image.split("@")
     key = serialization.load_pem_public_key(pub.read_bytes())
 
     base = f"http://{registry}/v2/chains/bundled"

@@ -24,10 +24,9 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime
 from typing import Any
 
-from tektite.core.conditions import get_condition, now, set_condition
+from tektite.core.conditions import get_condition, now, parse_time, set_condition
 from tektite.core.durations import DurationError, parse_duration
 
 __all__ = [
@@ -63,9 +62,8 @@ def handles(obj: JSON) -> bool:
 
 
 def _seconds(ts: str | None) -> float | None:
-    if not ts:
-        return None
-    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+    parsed = parse_time(ts)
+    return parsed.timestamp() if parsed is not None else None
 
 
 def _failed(status: JSON, reason: str, message: str) -> JSON:

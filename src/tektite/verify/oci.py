@@ -93,16 +93,22 @@ def _key(public_key: PublicKeyInput) -> PublicKeyTypes:
     return public_key
 
 
+def _clients(
+    registry_auth: DockerConfig | None, client_factory: Callable[[bool], RegistryClient] | None
+) -> Callable[[bool], RegistryClient]:
+    """``client_factory``, else clients carrying ``registry_auth``."""
+    if client_factory is not None:
+        return client_factory
+    return lambda insecure: RegistryClient(registry_auth, insecure=insecure)
+
+
 def _storage(
     registry_auth: DockerConfig | None,
     insecure: bool,
     repository: str | None,
     client_factory: Callable[[bool], RegistryClient] | None,
 ) -> OCIStorage:
-    def factory(insecure_: bool) -> RegistryClient:
-        return RegistryClient(registry_auth, insecure=insecure_)
-
-    return OCIStorage(client_factory or factory, repository=repository, insecure=insecure)
+    return OCIStorage(_clients(registry_auth, client_factory), repository=repository, insecure=insecure)
 
 
 def _referrers(
@@ -113,11 +119,7 @@ def _referrers(
     signatures: bool,
 ) -> list[StoredBundle]:
     """The image's bundle referrers holding image signatures (``signatures``) or attestations."""
-
-    def factory(insecure_: bool) -> RegistryClient:
-        return RegistryClient(registry_auth, insecure=insecure_)
-
-    _, bundles = ReferrerStorage(client_factory or factory, insecure=insecure).read(image)
+    _, bundles = ReferrerStorage(_clients(registry_auth, client_factory), insecure=insecure).read(image)
     return [b for b in bundles if (b.predicate_type == COSIGN_SIGN_PREDICATE) == signatures]
 
 

@@ -74,17 +74,16 @@ class OCIBackend:
             lambda auth, insecure: RegistryClient(auth, insecure=insecure)
         )
 
-    def _storage(self, ctx: StorageContext) -> OCIStorage:
+    def _clients(self, ctx: StorageContext) -> Callable[[bool], RegistryClient]:
+        """Registry clients carrying the run's credentials (read once per store)."""
         auth = ctx.registry_auth() if ctx.registry_auth is not None else None
-        return OCIStorage(
-            lambda insecure: self.client_factory(auth, insecure),
-            repository=self.repository,
-            insecure=self.insecure,
-        )
+        return lambda insecure: self.client_factory(auth, insecure)
+
+    def _storage(self, ctx: StorageContext) -> OCIStorage:
+        return OCIStorage(self._clients(ctx), repository=self.repository, insecure=self.insecure)
 
     def _referrers(self, ctx: StorageContext) -> ReferrerStorage:
-        auth = ctx.registry_auth() if ctx.registry_auth is not None else None
-        return ReferrerStorage(lambda insecure: self.client_factory(auth, insecure), insecure=self.insecure)
+        return ReferrerStorage(self._clients(ctx), insecure=self.insecure)
 
     def store(self, item: StorageItem, ctx: StorageContext) -> None:
         if self.bundles:
