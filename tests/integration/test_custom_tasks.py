@@ -364,3 +364,69 @@ def test_only_an_approver_may_decide(tmp_path: Path, capsys: Any) -> None:
         assert "alice has already decided" in capsys.readouterr().err
     finally:
         STATE.forget_cluster()
+
+
+# -- `tektite run -f` with a lone CustomRun, as a user types it ----------------------------------------
+def _cli(home: Path, *args: str, wait: bool = True) -> Any:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TEKTITE_HOME": str(home)}
+    command = [sys.executable, "-m", "tektite", *args]
+    if not wait:
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_run_f_runs_a_lone_wait_customrun_and_reports_it(tmp_path: Path) -> None:
+    (tmp_path / "wait.yaml").write_text(
+        "apiVersion: tekton.dev/v1beta1\nkind: CustomRun\nmetadata: {name: pause}\n"
+        "spec:\n  customRef: {apiVersion: wait.testing.tekton.dev/v1beta1, kind: Wait}\n"
+        "  params: [{name: duration, value: 200ms}]\n"
+    )
+    done = _cli(tmp_path / "home", "run", "-f", str(tmp_path / "wait.yaml"), "--executor", "process")
+    assert done.returncode == 0, done.stderr
+    assert "customrun/pause created" in done.stderr
+    assert "✓ customrun pause: DurationElapsed" in done.stderr
+    assert cond(Cluster(tmp_path / "home").store.get("CustomRun", "pause", "default")) == (
+        "True",
+        "DurationElapsed",
+    )
+    described = _cli(tmp_path / "home", "describe", "customrun", "pause")
+    assert "Custom Task:       Wait (wait.testing.tekton.dev/v1beta1)" in described.stdout
+
+
+def test_run_f_waits_on_a_lone_approval_until_another_terminal_rejects_it(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (tmp_path / "gate.yaml").write_text(
+        "apiVersion: tekton.dev/v1beta1\nkind: CustomRun\nmetadata: {name: release}\n"
+        "spec:\n  customRef: {apiVersion: tektite.dev/v1alpha1, kind: Approval}\n"
+        "  params: [{name: approvers, value: [alice]}]\n"
+    )
+    running = _cli(home, "run", "-f", str(tmp_path / "gate.yaml"), "--executor", "process", wait=False)
+    try:
+        for _ in range(400):  # until the engine in that process has started the gate
+            gate = Cluster(home).store.try_get("CustomRun", "release", "default") if home.exists() else None
+            if (get_condition(gate or {}) or {}).get("reason") == "WaitingForApproval":
+                break
+            asyncio.run(asyncio.sleep(0.05))
+        decided = _cli(home, "customrun", "reject", "release", "--as", "alice", "-m", "not today")
+        assert decided.returncode == 0, decided.stderr
+        out, err = running.communicate(timeout=60)
+    finally:
+        running.kill()
+    assert running.returncode == 1, err
+    assert "waits for approval: tektite customrun approve release (or reject)" in err
+    assert "✗ customrun release: Rejected - rejected by alice: not today" in err
+
+
+def test_run_f_with_nothing_to_run_names_what_it_runs(tmp_path: Path) -> None:
+    (tmp_path / "task.yaml").write_text(
+        "apiVersion: tekton.dev/v1\nkind: Task\nmetadata: {name: t}\n"
+        "spec: {steps: [{name: s, image: busybox, script: 'true'}]}\n"
+    )
+    done = _cli(tmp_path / "home", "run", "-f", str(tmp_path / "task.yaml"))
+    assert done.returncode == 1
+    assert "the files hold no TaskRun, PipelineRun or CustomRun to run" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -35,10 +35,11 @@ class Follower:
     seen: dict[str, str] = field(default_factory=dict)  # task -> last reported reason
 
     def taskruns(self) -> list[tuple[str, JSON]]:
-        """(label, taskrun) in creation order; label is the pipeline task ("" for a lone TaskRun)."""
+        """(label, taskrun) in creation order; label is the pipeline task ("" for a lone TaskRun).
+        A lone CustomRun comes back as itself: it has no steps, so no logs, only its state."""
         store = self.cluster.store
-        if self.kind == "TaskRun":
-            tr = store.try_get("TaskRun", self.name, self.namespace)
+        if self.kind in ("TaskRun", "CustomRun"):
+            tr = store.try_get(self.kind, self.name, self.namespace)
             return [("", tr)] if tr else []
         items = store.list(
             "TaskRun", self.namespace, label_selector=f"tekton.dev/pipelineRun={self.name}"
@@ -106,7 +107,7 @@ class Follower:
             self.seen[key] = reason
             mark = "✓" if cond.get("status") == "True" else "✗"
             msgs.append(
-                f"{mark} {'task ' + label if label else 'taskrun ' + tr['metadata']['name']}: {reason}"
+                f"{mark} {'task ' + label if label else tr['kind'].lower() + ' ' + tr['metadata']['name']}: {reason}"
                 + (
                     f" - {cond.get('message')}"
                     if cond.get("status") != "True" and cond.get("message")

@@ -9,6 +9,7 @@ import typer
 
 from tektite.cli.common import (
     LIST_PAGE,
+    RUN_KINDS,
     STATE,
     ago,
     duration,
@@ -243,7 +244,7 @@ def describe(kind: Annotated[str, typer.Argument()], name: Annotated[str, typer.
     """Show one object in detail (runs like ``tkn ... describe``)."""
     k = kind_arg(kind)
     obj = STATE.cluster().store.get(k.kind, name, STATE.namespace)
-    if k.kind in ("TaskRun", "PipelineRun"):
+    if k.kind in RUN_KINDS:
         out(describe_run(obj))
         return
     import yaml

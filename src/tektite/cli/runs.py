@@ -105,8 +105,9 @@ async def _follow_remote(
         for line in logs(r["kind"], r["metadata"]["name"], ns, follow=True):
             out(line)
 
-    if show_logs:
-        await asyncio.wait_for(asyncio.gather(*(asyncio.to_thread(stream, r) for r in runs)), timeout)
+    if show_logs:  # a CustomRun has no step logs: its controller runs it
+        with_logs = [r for r in runs if r["kind"] != "CustomRun"]
+        await asyncio.wait_for(asyncio.gather(*(asyncio.to_thread(stream, r) for r in with_logs)), timeout)
     deadline = time.monotonic() + timeout if timeout else None
     while True:
         final = [
@@ -171,6 +172,18 @@ def _summary(final: list[JSON]) -> int:
     return 0 if all(succeeded(r) for r in final) else 1
 
 
+RUNNABLE = ("TaskRun", "PipelineRun", "CustomRun")  # what `run -f` creates and follows
+
+
+def _approval_hint(obj: JSON) -> None:
+    """A lone Approval CustomRun waits for a person: say how to decide, from another terminal."""
+    from tektite.controller import custom
+
+    if obj["kind"] == "CustomRun" and custom.target(obj) == custom.APPROVAL:
+        name = obj["metadata"]["name"]
+        err(f"customrun/{name} waits for approval: tektite customrun approve {name} (or reject)")
+
+
 def run(
     filename: Annotated[list[str], typer.Option("--filename", "-f", help="file, directory or -")],
     param: ParamOpt = None,
@@ -183,7 +196,9 @@ def run(
 ) -> None:
     """Apply every object in the files, create their runs, execute them and stream the logs.
 
-    Exits 0 only if every run created from the files succeeded.
+    Runs are TaskRuns, PipelineRuns and CustomRuns (the built-in Wait and Approval kinds run here;
+    another kind waits for its own controller). Exits 0 only if every run created from the files
+    succeeded.
     """
     cluster = STATE.cluster()
     docs = load_files(filename)
@@ -192,20 +207,21 @@ def run(
     params = parse_kv(param, "param")
     check_references(parsed, cluster.store, STATE.namespace)
     for p in parsed:
-        if p.kind.kind not in ("TaskRun", "PipelineRun"):
+        if p.kind.kind not in RUNNABLE:
             cluster.apply_one(p.obj)
     created = []
     for p in parsed:
-        if p.kind.kind in ("TaskRun", "PipelineRun"):
+        if p.kind.kind in RUNNABLE:
             obj = _override(cluster, p.obj, params, workspace or [])
             if params or workspace:
                 cluster.admit(obj)
             created.append(cluster.store.create(obj))
             err(f"{obj['kind'].lower()}/{created[-1]['metadata']['name']} created")
+            _approval_hint(created[-1])
     if not created:
         raise TektiteError(
-            "the files hold no TaskRun or PipelineRun to run; use `tektite apply -f` to store "
-            "objects, or `tektite task start` / `tektite pipeline start`"
+            "the files hold no TaskRun, PipelineRun or CustomRun to run; use `tektite apply -f` to "
+            "store objects, or `tektite task start` / `tektite pipeline start`"
         )
     final = asyncio.run(_follow(cluster, created, show_logs=not quiet, executor=executor, timeout=timeout))
     raise typer.Exit(_summary(final))
