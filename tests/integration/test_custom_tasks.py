@@ -413,7 +413,7 @@ def test_run_f_waits_on_a_lone_approval_until_another_terminal_rejects_it(tmp_pa
             asyncio.run(asyncio.sleep(0.05))
         decided = _cli(home, "customrun", "reject", "release", "--as", "alice", "-m", "not today")
         assert decided.returncode == 0, decided.stderr
-        out, err = running.communicate(timeout=60)
+        _, err = running.communicate(timeout=60)
     finally:
         running.kill()
     assert running.returncode == 1, err

@@ -6,6 +6,7 @@ import asyncio
 import copy
 import os
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -227,57 +228,180 @@ def run(
     raise typer.Exit(_summary(final))
 
 
-def _start(
-    kind: str,
-    ref_kind: str,
-    name: str,
-    param: list[str] | None,
-    workspace: list[str] | None,
-    showlog: bool,
-    service_account: str | None,
-    timeout: str | None,
-    executor: str | None,
-    use_param_defaults: bool,
-    prefix_name: str | None,
-) -> None:
-    cluster = STATE.cluster()
+@dataclass
+class StartOptions:
+    """``tkn task|pipeline start``'s flags (those tektite takes)."""
+
+    param: list[str] | None = None
+    workspace: list[str] | None = None
+    showlog: bool = False
+    service_account: str | None = None
+    timeout: str | None = None  # TaskRun timeout; a PipelineRun's timeouts.pipeline
+    tasks_timeout: str | None = None
+    finally_timeout: str | None = None
+    task_service_accounts: list[str] | None = None
+    labels: list[str] | None = None
+    pod_template: str | None = None
+    executor: str | None = None
+    use_param_defaults: bool = False
+    prefix_name: str | None = None
+    last: bool = False
+    use_run: str | None = None  # --use-pipelinerun / --use-taskrun
+    dry_run: bool = False
+    output: str | None = None
+
+
+# What a re-run (--last, --use-pipelinerun/--use-taskrun) takes from the earlier run's spec, as tkn
+# does: the values it was started with, not its status nor how it was cancelled.
+_RERUN_FIELDS = {
+    "PipelineRun": ("params", "workspaces", "taskRunTemplate", "timeouts", "taskRunSpecs"),
+    "TaskRun": (
+        "params", "workspaces", "serviceAccountName", "podTemplate", "timeout", "retries",
+        "stepSpecs", "sidecarSpecs", "computeResources",
+    ),
+}  # fmt: skip
+_REF_LABEL = {"PipelineRun": "tekton.dev/pipeline", "TaskRun": "tekton.dev/task"}
+_OUTPUTS = ("yaml", "json", "name")
+
+
+def _earlier_run(cluster: Cluster, kind: str, ref_kind: str, name: str, opts: StartOptions) -> JSON | None:
+    """The run a re-run copies: ``--use-pipelinerun``/``--use-taskrun`` NAME, or with ``--last``
+    the newest run of the Pipeline/Task (by its ``tekton.dev/pipeline``/``task`` label)."""
     ns = STATE.namespace
-    target = cluster.store.get(ref_kind, name, ns)
+    label = _REF_LABEL[kind]
+    if opts.use_run:
+        earlier = cluster.store.get(kind, opts.use_run, ns)
+        ref = ((earlier.get("spec") or {}).get("pipelineRef" if kind == "PipelineRun" else "taskRef")) or {}
+        if name not in (ref.get("name"), (earlier["metadata"].get("labels") or {}).get(label)):
+            raise TektiteError(f'{kind} "{opts.use_run}" is not a run of the {ref_kind} "{name}"')
+        return earlier
+    if not opts.last:
+        return None
+    selector = f"{label}={name}"
+    if kind == "TaskRun":  # one the user started, not a pipeline's (its timeout is what was left)
+        selector += ",!tekton.dev/pipelineRun"
+    found = cluster.store.list(kind, ns, label_selector=selector, order="-created", limit=1).items
+    if not found:
+        raise TektiteError(
+            f'no {kind} of the {ref_kind} "{name}" in namespace "{ns}" to re-run',
+            hint="start it once without --last",
+        )
+    return found[0]
+
+
+def _start_object(cluster: Cluster, kind: str, ref_kind: str, name: str, opts: StartOptions) -> JSON:
+    """The run ``start`` creates: the earlier run's values (a re-run), then the flags over them."""
+    ns = STATE.namespace
+    earlier = _earlier_run(cluster, kind, ref_kind, name, opts)
+    prefix = opts.prefix_name or name
+    spec: JSON = {"pipelineRef" if kind == "PipelineRun" else "taskRef": {"name": name}}
+    if earlier is not None:
+        old = earlier.get("spec") or {}
+        spec.update({k: copy.deepcopy(old[k]) for k in _RERUN_FIELDS[kind] if k in old})
+        err(f"re-running with the values of {kind.lower()}/{earlier['metadata']['name']}")
     run_obj: JSON = {
         "apiVersion": "tekton.dev/v1",
         "kind": kind,
-        "metadata": {"generateName": f"{prefix_name or name}-run-", "namespace": ns},
-        "spec": {},
+        "metadata": {"generateName": f"{prefix}-run-", "namespace": ns},
+        "spec": spec,
     }
-    spec = run_obj["spec"]
+    if opts.labels:
+        run_obj["metadata"]["labels"] = parse_kv(opts.labels, "label")
     if kind == "TaskRun":
-        spec["taskRef"] = {"name": name}
-        if service_account:
-            spec["serviceAccountName"] = service_account
-        if timeout:
-            spec["timeout"] = timeout
+        if opts.service_account:
+            spec["serviceAccountName"] = opts.service_account
+        if opts.timeout:
+            spec["timeout"] = opts.timeout
+        if opts.pod_template:
+            spec["podTemplate"] = _pod_template(opts.pod_template)
     else:
-        spec["pipelineRef"] = {"name": name}
-        if service_account:
-            spec["taskRunTemplate"] = {"serviceAccountName": service_account}
-        if timeout:
-            spec["timeouts"] = {"pipeline": timeout}
-    run_obj = _override(cluster, run_obj, parse_kv(param, "param"), workspace or [])
+        template = spec.setdefault("taskRunTemplate", {})
+        if opts.service_account:
+            template["serviceAccountName"] = opts.service_account
+        if opts.pod_template:
+            template["podTemplate"] = _pod_template(opts.pod_template)
+        if not template:
+            del spec["taskRunTemplate"]
+        for key, value in (
+            ("pipeline", opts.timeout),
+            ("tasks", opts.tasks_timeout),
+            ("finally", opts.finally_timeout),
+        ):
+            if value:
+                spec.setdefault("timeouts", {})[key] = value
+        accounts = parse_kv(opts.task_service_accounts, "task service account (TASK=SERVICEACCOUNT)")
+        if accounts:
+            specs = {s.get("pipelineTaskName"): s for s in spec.get("taskRunSpecs") or []}
+            for task, account in accounts.items():
+                specs.setdefault(task, {"pipelineTaskName": task})["serviceAccountName"] = account
+            spec["taskRunSpecs"] = list(specs.values())
+    return _override(cluster, run_obj, parse_kv(opts.param, "param"), opts.workspace or [])
+
+
+def _pod_template(path: str) -> JSON:
+    """``--pod-template FILE``: a PodTemplate (YAML or JSON mapping)."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except OSError as exc:
+        raise TektiteError(f"cannot read the pod template {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise TektiteError(f"{path}: not YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise TektiteError(
+            f"{path}: a pod template is a mapping (nodeSelector, env, ...), found {type(data).__name__}"
+        )
+    return data
+
+
+def _start(kind: str, ref_kind: str, name: str, opts: StartOptions) -> None:
+    if opts.output is not None and opts.output not in _OUTPUTS:
+        raise TektiteError(f'unknown --output "{opts.output}"; expected one of {", ".join(_OUTPUTS)}')
+    if opts.last and opts.use_run:
+        flag = "--use-pipelinerun" if kind == "PipelineRun" else "--use-taskrun"
+        raise TektiteError(f"--last and {flag} each name the run to copy; give one of them")
+    cluster = STATE.cluster()
+    target = cluster.store.get(ref_kind, name, STATE.namespace)
+    run_obj = _start_object(cluster, kind, ref_kind, name, opts)
+    spec = run_obj["spec"]
     declared = {p["name"] for p in (target.get("spec") or {}).get("params") or [] if p.get("default") is None}
     given = {p["name"] for p in spec.get("params") or []}
     missing = sorted(declared - given)
-    if missing and not use_param_defaults:
+    if missing and not opts.use_param_defaults:
         raise TektiteError(
             f'{ref_kind} "{name}" needs params that were not given: {", ".join(missing)}; '
             "pass them with -p NAME=VALUE"
         )
+    if opts.dry_run:  # checked as a create would, not stored
+        cluster.admit(copy.deepcopy(run_obj))
+        _print_run(run_obj, opts.output or "yaml")
+        return
     created = cluster.create(run_obj)
     run_name = created["metadata"]["name"]
+    if opts.output:  # for scripts: `name=$(tektite pipeline start p -o name)`
+        _print_run(created, opts.output)
     err(f"{kind} started: {run_name}")
-    final = asyncio.run(_follow(cluster, [created], show_logs=showlog, executor=executor))
-    if not showlog:
+    final = asyncio.run(_follow(cluster, [created], show_logs=opts.showlog, executor=opts.executor))
+    if not opts.showlog:
         err(f"In order to see the logs run: tektite {kind.lower()} logs {run_name}")
     raise typer.Exit(_summary(final))
+
+
+def _print_run(obj: JSON, output: str) -> None:
+    if output == "name":
+        out(
+            f"{obj['kind'].lower()}.tekton.dev/{obj['metadata'].get('name') or obj['metadata']['generateName']}"
+        )
+    elif output == "json":
+        import json
+
+        out(json.dumps(obj, indent=2))
+    else:
+        import yaml
+
+        out(yaml.safe_dump(obj, sort_keys=False).rstrip())
 
 
 task_app = typer.Typer(help="Tasks: list, describe, start.", no_args_is_help=True)
@@ -285,31 +409,95 @@ pipeline_app = typer.Typer(help="Pipelines: list, describe, start.", no_args_is_
 
 
 def _start_command(group: typer.Typer, kind: str, ref_kind: str) -> None:
-    @group.command("start", help=f"Start a {kind} of the {ref_kind} NAME and run it.")
     def start(
         name: str,
         param: ParamOpt = None,
         workspace: WsOpt = None,
         showlog: Annotated[bool, typer.Option("--showlog", help="stream the logs")] = False,
         serviceaccount: Annotated[str | None, typer.Option("--serviceaccount", "-s")] = None,
-        timeout: Annotated[str | None, typer.Option("--timeout")] = None,
+        timeout: str | None = None,
+        labels: list[str] | None = None,
+        pod_template: Annotated[
+            str | None, typer.Option("--pod-template", help="a file holding a PodTemplate")
+        ] = None,
+        last: bool = False,
+        use_run: str | None = None,
+        dry_run: bool = False,
+        output: str | None = None,
         executor: ExecOpt = None,
         use_param_defaults: Annotated[bool, typer.Option("--use-param-defaults")] = False,
         prefix_name: Annotated[str | None, typer.Option("--prefix-name")] = None,
+        tasks_timeout: str | None = None,
+        finally_timeout: str | None = None,
+        task_serviceaccount: list[str] | None = None,
     ) -> None:
+        if kind == "TaskRun" and (tasks_timeout or finally_timeout or task_serviceaccount):
+            raise TektiteError(
+                "--tasks-timeout, --finally-timeout and --task-serviceaccount apply to pipeline start"
+            )
         _start(
             kind,
             ref_kind,
             name,
-            param,
-            workspace,
-            showlog,
-            serviceaccount,
-            timeout,
-            executor,
-            use_param_defaults,
-            prefix_name,
+            StartOptions(
+                param=param,
+                workspace=workspace,
+                showlog=showlog,
+                service_account=serviceaccount,
+                timeout=timeout,
+                tasks_timeout=tasks_timeout,
+                finally_timeout=finally_timeout,
+                task_service_accounts=task_serviceaccount,
+                labels=labels,
+                pod_template=pod_template,
+                executor=executor,
+                use_param_defaults=use_param_defaults,
+                prefix_name=prefix_name,
+                last=last,
+                use_run=use_run,
+                dry_run=dry_run,
+                output=output,
+            ),
         )
+
+    # the options whose names and help depend on the kind (tkn: --use-pipelinerun, --use-taskrun)
+    pipeline_only = kind == "TaskRun"  # hidden on task start
+    start.__annotations__.update(
+        timeout=Annotated[
+            str | None,
+            typer.Option(
+                *(["--timeout"] if kind == "TaskRun" else ["--pipeline-timeout", "--timeout"]),
+                help=f"the {kind}'s timeout (a Go duration: 1h30m)",
+            ),
+        ],
+        labels=Annotated[
+            list[str] | None, typer.Option("--labels", "-l", help=f"KEY=VALUE: a label of the {kind}")
+        ],
+        last=Annotated[
+            bool,
+            typer.Option("--last", "-L", help=f"re-run with the values of the {ref_kind}'s newest {kind}"),
+        ],
+        use_run=Annotated[
+            str | None, typer.Option(f"--use-{kind.lower()}", help=f"re-run with the values of this {kind}")
+        ],
+        dry_run=Annotated[bool, typer.Option("--dry-run", help=f"print the {kind} (checked, not created)")],
+        output=Annotated[
+            str | None, typer.Option("--output", "-o", help=f"print the {kind}: yaml, json or name")
+        ],
+        tasks_timeout=Annotated[
+            str | None, typer.Option("--tasks-timeout", help="timeouts.tasks", hidden=pipeline_only)
+        ],
+        finally_timeout=Annotated[
+            str | None, typer.Option("--finally-timeout", help="timeouts.finally", hidden=pipeline_only)
+        ],
+        task_serviceaccount=Annotated[
+            list[str] | None,
+            typer.Option(
+                "--task-serviceaccount", help="TASK=SERVICEACCOUNT (taskRunSpecs)", hidden=pipeline_only
+            ),
+        ],
+    )
+    group.command("start", help=f"Start a {kind} of the {ref_kind} NAME and run it (tkn's flags).")(start)
 
 
 _start_command(task_app, "TaskRun", "Task")

@@ -1,0 +1,190 @@
+"""``tektite task|pipeline start`` with tkn's re-run and preview flags: ``--last``,
+``--use-pipelinerun``/``--use-taskrun``, ``--dry-run``, ``-o``, ``-l``, the pipeline timeouts,
+``--task-serviceaccount`` and ``--pod-template``; run as a user types them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tektite.controller.cluster import Cluster
+
+JSON = dict[str, Any]
+
+OBJECTS = """
+apiVersion: tekton.dev/v1
+kind: Task
+metadata: {name: greet}
+spec:
+  params: [{name: who}, {name: times, default: "1"}]
+  workspaces: [{name: scratch, optional: true}]
+  steps: [{name: hi, image: busybox, script: 'echo hello $(params.who) x$(params.times)'}]
+---
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: hello}
+spec:
+  params: [{name: who}]
+  workspaces: [{name: shared}]
+  tasks:
+  - name: greet
+    taskRef: {name: greet}
+    params: [{name: who, value: $(params.who)}]
+    workspaces: [{name: scratch, workspace: shared}]
+---
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: other}
+spec:
+  tasks:
+  - name: greet
+    taskRef: {name: greet}
+    params: [{name: who, value: nobody}]
+"""
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    (tmp_path / "objects.yaml").write_text(OBJECTS)
+    done = tektite(tmp_path / "home", "apply", "-f", str(tmp_path / "objects.yaml"))
+    assert done.returncode == 0, done.stderr
+    return tmp_path / "home"
+
+
+def tektite(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TEKTITE_HOME": str(home)}
+    return subprocess.run(
+        [sys.executable, "-m", "tektite", *args], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def runs(home: Path, kind: str) -> list[JSON]:
+    cluster = Cluster(home)
+    try:
+        return cluster.store.list(kind, "default", order="-created").items
+    finally:
+        cluster.close()
+
+
+def params(run: JSON) -> dict[str, Any]:
+    return {p["name"]: p["value"] for p in run["spec"].get("params") or []}
+
+
+def test_pipeline_start_last_reruns_with_the_newest_runs_values_and_flags_win(home: Path) -> None:
+    first = tektite(
+        home, "pipeline", "start", "hello", "-p", "who=ann", "-w", "name=shared,emptyDir=",
+        "-l", "team=blue", "--executor", "process", "--showlog",
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    assert "[greet : hi] hello ann x1" in first.stdout
+    [earlier] = runs(home, "PipelineRun")
+    assert earlier["metadata"]["labels"]["team"] == "blue"
+
+    again = tektite(home, "pipeline", "start", "hello", "--last", "--executor", "process", "--showlog")
+    assert again.returncode == 0, again.stderr
+    assert f"re-running with the values of pipelinerun/{earlier['metadata']['name']}" in again.stderr
+    assert "[greet : hi] hello ann x1" in again.stdout  # no -p: the earlier run's param
+    newest = runs(home, "PipelineRun")[0]
+    assert newest["metadata"]["name"] != earlier["metadata"]["name"]
+    assert newest["spec"]["workspaces"] == [{"name": "shared", "emptyDir": {}}]
+
+    third = tektite(
+        home, "pipeline", "start", "hello", "--use-pipelinerun", earlier["metadata"]["name"],
+        "-p", "who=bob", "--executor", "process", "-o", "name",
+    )  # fmt: skip
+    assert third.returncode == 0, third.stderr
+    newest = runs(home, "PipelineRun")[0]
+    assert third.stdout.strip() == f"pipelinerun.tekton.dev/{newest['metadata']['name']}"
+    assert params(newest) == {"who": "bob"}  # -p over the copied value
+    assert (newest["status"]["conditions"][0]["reason"]) == "Succeeded"
+
+
+def test_a_rerun_names_what_it_cannot_copy(home: Path) -> None:
+    none_yet = tektite(home, "pipeline", "start", "hello", "--last")
+    assert none_yet.returncode == 1
+    assert 'no PipelineRun of the Pipeline "hello" in namespace "default" to re-run' in none_yet.stderr
+    assert "start it once without --last" in none_yet.stderr
+
+    other = tektite(home, "pipeline", "start", "other", "--executor", "process")
+    assert other.returncode == 0, other.stderr
+    name = runs(home, "PipelineRun")[0]["metadata"]["name"]
+    wrong = tektite(home, "pipeline", "start", "hello", "--use-pipelinerun", name)
+    assert wrong.returncode == 1
+    assert f'PipelineRun "{name}" is not a run of the Pipeline "hello"' in wrong.stderr
+    both = tektite(home, "pipeline", "start", "other", "--last", "--use-pipelinerun", name)
+    assert both.returncode == 1 and "give one of them" in both.stderr
+    for done in (none_yet, wrong, both):
+        assert "Traceback" not in done.stderr
+    assert len(runs(home, "PipelineRun")) == 1
+
+
+def test_task_start_last_takes_a_run_the_user_started_not_a_pipelines(home: Path) -> None:
+    mine = tektite(home, "task", "start", "greet", "-p", "who=cy", "-p", "times=3", "--executor", "process")
+    assert mine.returncode == 0, mine.stderr
+    piped = tektite(home, "pipeline", "start", "other", "--executor", "process")
+    assert piped.returncode == 0, piped.stderr
+    assert len(runs(home, "TaskRun")) == 2  # the pipeline's child is the newest
+
+    again = tektite(home, "task", "start", "greet", "--last", "--executor", "process", "--showlog")
+    assert again.returncode == 0, again.stderr
+    assert "[hi] hello cy x3" in again.stdout
+
+
+def test_dry_run_prints_the_run_checked_and_creates_nothing(home: Path, tmp_path: Path) -> None:
+    (tmp_path / "pod.yaml").write_text(
+        "nodeSelector: {disk: ssd}\nenv: [{name: HTTP_PROXY, value: 'http://proxy:3128'}]\n"
+    )
+    done = tektite(
+        home, "pipeline", "start", "hello", "-p", "who=dee", "-w", "name=shared,emptyDir=", "--dry-run",
+        "-o", "json", "--pipeline-timeout", "30m", "--tasks-timeout", "20m", "--finally-timeout", "5m",
+        "--task-serviceaccount", "greet=builder", "-s", "runner", "--pod-template", str(tmp_path / "pod.yaml"),
+        "--prefix-name", "preview",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    run = json.loads(done.stdout)
+    assert run["kind"] == "PipelineRun" and run["metadata"]["generateName"] == "preview-run-"
+    assert run["spec"]["timeouts"] == {"pipeline": "30m", "tasks": "20m", "finally": "5m"}
+    assert run["spec"]["taskRunSpecs"] == [{"pipelineTaskName": "greet", "serviceAccountName": "builder"}]
+    assert run["spec"]["taskRunTemplate"] == {
+        "serviceAccountName": "runner",
+        "podTemplate": {
+            "nodeSelector": {"disk": "ssd"},
+            "env": [{"name": "HTTP_PROXY", "value": "http://proxy:3128"}],
+        },
+    }
+    assert runs(home, "PipelineRun") == []
+
+    missing = tektite(home, "pipeline", "start", "hello", "--dry-run")
+    assert missing.returncode == 1 and "needs params that were not given: who" in missing.stderr
+    bad_timeout = tektite(home, "task", "start", "greet", "-p", "who=x", "--dry-run", "--timeout", "soon")
+    assert bad_timeout.returncode == 1 and "soon" in bad_timeout.stderr
+    assert "Traceback" not in missing.stderr + bad_timeout.stderr
+
+
+def test_start_flags_with_bad_values_say_what_is_expected(home: Path, tmp_path: Path) -> None:
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    cases = [
+        (("task", "start", "greet", "-p", "who=x", "-o", "table"), 'unknown --output "table"'),
+        (
+            ("task", "start", "greet", "-p", "who=x", "--pod-template", str(tmp_path / "nope.yaml")),
+            "cannot read",
+        ),
+        (
+            ("task", "start", "greet", "-p", "who=x", "--pod-template", str(tmp_path / "list.yaml")),
+            "found list",
+        ),
+        (("task", "start", "greet", "-p", "who=x", "--tasks-timeout", "1m"), "apply to pipeline start"),
+        (("task", "start", "greet", "-p", "who=x", "-l", "nolabel"), 'invalid label "nolabel"'),
+    ]
+    for args, message in cases:
+        done = tektite(home, *args)
+        assert done.returncode == 1, (args, done.stderr)
+        assert message in done.stderr, (args, done.stderr)
+        assert "Traceback" not in done.stderr
+    assert runs(home, "TaskRun") == []
