@@ -404,8 +404,8 @@ def _print_run(obj: JSON, output: str) -> None:
         out(yaml.safe_dump(obj, sort_keys=False).rstrip())
 
 
-task_app = typer.Typer(help="Tasks: list, describe, start.", no_args_is_help=True)
-pipeline_app = typer.Typer(help="Pipelines: list, describe, start.", no_args_is_help=True)
+task_app = typer.Typer(help="Tasks: list, describe, start, logs, export.", no_args_is_help=True)
+pipeline_app = typer.Typer(help="Pipelines: list, describe, start, logs, export.", no_args_is_help=True)
 
 
 def _start_command(group: typer.Typer, kind: str, ref_kind: str) -> None:
@@ -504,6 +504,51 @@ _start_command(task_app, "TaskRun", "Task")
 _start_command(pipeline_app, "PipelineRun", "Pipeline")
 
 
+def _definition_commands(group: typer.Typer, ref_kind: str, kind: str) -> None:
+    """``tkn pipeline|task logs`` and ``export`` on the definition's group."""
+    label = _REF_LABEL[kind]
+
+    @group.command("logs")
+    def logs(
+        name: str,
+        run: Annotated[str | None, typer.Argument(help="a run of it (default: its newest)")] = None,
+        follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+        last: Annotated[bool, typer.Option("--last", "-L", help="its newest run")] = False,
+        step: Annotated[list[str] | None, typer.Option("--step", "-s")] = None,
+    ) -> None:
+        store = STATE.cluster().store
+        store.get(ref_kind, name, STATE.namespace)
+        if run and not last:
+            found = store.get(kind, run, STATE.namespace)
+            if (found["metadata"].get("labels") or {}).get(label) != name:
+                raise TektiteError(f'{kind} "{run}" is not a run of the {ref_kind} "{name}"')
+            run_name = run
+        else:
+            newest = store.list(
+                kind, STATE.namespace, label_selector=f"{label}={name}", order="-created", limit=1
+            ).items
+            if not newest:
+                raise TektiteError(f'no {kind} of the {ref_kind} "{name}" in namespace "{STATE.namespace}"')
+            run_name = newest[0]["metadata"]["name"]
+            if not last:  # tkn asks which run; tektite takes the newest and says so
+                err(
+                    f"{kind.lower()}/{run_name} (the newest of {ref_kind.lower()}/{name}; name another as RUN)"
+                )
+        _show_logs(kind, run_name, follow, step)
+
+    logs.__doc__ = f"Show the logs of a {kind} of the {ref_kind} NAME (tkn {ref_kind.lower()} logs)."
+
+    @group.command("export")
+    def export(name: str) -> None:
+        out(_exported(STATE.cluster().store.get(ref_kind, name, STATE.namespace)))
+
+    export.__doc__ = f"Print the {ref_kind} as YAML to create it again elsewhere (tkn export)."
+
+
+_definition_commands(task_app, "Task", "TaskRun")
+_definition_commands(pipeline_app, "Pipeline", "PipelineRun")
+
+
 def _list_defs(kind: str) -> None:
     items = STATE.cluster().store.list(kind, STATE.namespace).items
     if not items:
@@ -547,8 +592,66 @@ def pipeline_describe(name: str) -> None:
     )
 
 
+def _show_logs(kind: str, run_name: str, follow: bool, step: list[str] | None) -> None:
+    """A run's step logs, prefixed like tkn (``[task : step]``); with ``follow`` until it ends."""
+    cluster = STATE.cluster()
+    cluster.store.get(kind, run_name, STATE.namespace)
+    remote = _remote_logs(cluster)
+    if remote is not None:
+        wanted: list[str | None] = [f"step-{s}" for s in step or []] or [None]
+        for container in wanted:
+            for line in remote(kind, run_name, STATE.namespace, follow=follow, container=container):
+                out(line)
+        return
+    f = Follower(cluster, kind, run_name, STATE.namespace, steps=step)
+    while True:
+        finished = f.done()
+        for line in f.poll(final=finished or not follow):
+            out(line)
+        if finished or not follow:
+            break
+        time.sleep(0.1)
+
+
+# What ``export`` leaves out (tkn's export): what the server set, and what belongs to the run that
+# happened - its status, its Chains signatures, the labels its controller derived.
+_SERVER_FIELDS = (
+    "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "ownerReferences",
+    "finalizers", "deletionTimestamp", "namespace",
+)  # fmt: skip
+_DERIVED_PREFIXES = ("tekton.dev/", "chains.tekton.dev/", "tektite.dev/", "app.kubernetes.io/managed-by")
+
+
+def _exported(obj: JSON) -> str:
+    """``obj`` as YAML that ``apply``/``create -n OTHER`` takes to make it again."""
+    import yaml
+
+    obj = copy.deepcopy(obj)
+    obj.pop("status", None)
+    meta = obj.setdefault("metadata", {})
+    for key in _SERVER_FIELDS:
+        meta.pop(key, None)
+    if meta.get("generateName"):
+        meta.pop("name", None)  # a run made with generateName gets a new name when created again
+    for field in ("labels", "annotations"):
+        kept = {
+            k: v
+            for k, v in (meta.get(field) or {}).items()
+            if not k.startswith(_DERIVED_PREFIXES) and k != "kubectl.kubernetes.io/last-applied-configuration"
+        }
+        if kept:
+            meta[field] = kept
+        else:
+            meta.pop(field, None)
+    spec = obj.get("spec")
+    if isinstance(spec, dict) and obj.get("kind") in ("TaskRun", "PipelineRun", "CustomRun"):
+        spec.pop("status", None)  # a cancelled run's spec.status would cancel the new one
+        spec.pop("statusMessage", None)
+    return yaml.safe_dump(obj, sort_keys=False).rstrip()
+
+
 def _run_group(kind: str) -> typer.Typer:
-    group = typer.Typer(help=f"{kind}s: list, describe, logs, cancel, delete.", no_args_is_help=True)
+    group = typer.Typer(help=f"{kind}s: list, describe, logs, cancel, delete, export.", no_args_is_help=True)
 
     def latest(name: str | None, last: bool) -> str:
         if name and not last:
@@ -597,24 +700,12 @@ def _run_group(kind: str) -> typer.Typer:
         """Show (and with -f follow) a run's step logs, prefixed like tkn."""
         if kind == "CustomRun":
             raise TektiteError("a CustomRun has no step logs: its controller runs it (see describe)")
-        cluster = STATE.cluster()
-        run_name = latest(name, last)
-        cluster.store.get(kind, run_name, STATE.namespace)
-        remote = _remote_logs(cluster)
-        if remote is not None:
-            wanted: list[str | None] = [f"step-{s}" for s in step or []] or [None]
-            for container in wanted:
-                for line in remote(kind, run_name, STATE.namespace, follow=follow, container=container):
-                    out(line)
-            return
-        f = Follower(cluster, kind, run_name, STATE.namespace, steps=step)
-        while True:
-            finished = f.done()
-            for line in f.poll(final=finished or not follow):
-                out(line)
-            if finished or not follow:
-                break
-            time.sleep(0.1)
+        _show_logs(kind, latest(name, last), follow, step)
+
+    @group.command("export")
+    def export_(name: str) -> None:
+        """Print the run as YAML to create it again (tkn export): no status, no server-set fields."""
+        out(_exported(STATE.cluster().store.get(kind, name, STATE.namespace)))
 
     @group.command("cancel")
     def cancel_(

@@ -1,6 +1,6 @@
-"""``tektite task|pipeline start`` with tkn's re-run and preview flags: ``--last``,
-``--use-pipelinerun``/``--use-taskrun``, ``--dry-run``, ``-o``, ``-l``, the pipeline timeouts,
-``--task-serviceaccount`` and ``--pod-template``; run as a user types them."""
+"""tkn's verbs as a user types them: ``task|pipeline start`` with the re-run and preview flags
+(``--last``, ``--use-pipelinerun``/``--use-taskrun``, ``--dry-run``, ``-o``, ``-l``, the pipeline
+timeouts, ``--task-serviceaccount``, ``--pod-template``), ``task|pipeline logs`` and ``export``."""
 
 from __future__ import annotations
 
@@ -188,3 +188,65 @@ def test_start_flags_with_bad_values_say_what_is_expected(home: Path, tmp_path: 
         assert message in done.stderr, (args, done.stderr)
         assert "Traceback" not in done.stderr
     assert runs(home, "TaskRun") == []
+
+
+def test_pipeline_logs_shows_its_newest_run_or_the_one_named(home: Path) -> None:
+    none_yet = tektite(home, "pipeline", "logs", "hello")
+    assert none_yet.returncode == 1
+    assert 'no PipelineRun of the Pipeline "hello" in namespace "default"' in none_yet.stderr
+    for who in ("ann", "bob"):
+        done = tektite(
+            home, "pipeline", "start", "hello", "-p", f"who={who}", "-w", "name=shared,emptyDir=",
+            "--executor", "process",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    newest, older = (r["metadata"]["name"] for r in runs(home, "PipelineRun"))
+
+    shown = tektite(home, "pipeline", "logs", "hello")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == "[greet : hi] hello bob x1"
+    assert f"pipelinerun/{newest} (the newest of pipeline/hello" in shown.stderr
+    last = tektite(home, "pipeline", "logs", "hello", "--last")
+    assert last.stdout == shown.stdout and last.stderr == ""
+    named = tektite(home, "pipeline", "logs", "hello", older)
+    assert named.stdout.strip() == "[greet : hi] hello ann x1"
+
+    other = tektite(home, "pipeline", "start", "other", "--executor", "process")
+    assert other.returncode == 0, other.stderr
+    stranger = runs(home, "PipelineRun")[0]["metadata"]["name"]
+    refused = tektite(home, "pipeline", "logs", "hello", stranger)
+    assert refused.returncode == 1
+    assert f'PipelineRun "{stranger}" is not a run of the Pipeline "hello"' in refused.stderr
+    task_logs = tektite(home, "task", "logs", "greet", "--last")
+    assert task_logs.stdout.strip() == "[hi] hello nobody x1"
+
+
+def test_export_leaves_what_belongs_to_the_run_that_happened(home: Path, tmp_path: Path) -> None:
+    started = tektite(
+        home, "task", "start", "greet", "-p", "who=eve", "-l", "team=red", "--executor", "process"
+    )
+    assert started.returncode == 0, started.stderr
+    [run] = runs(home, "TaskRun")
+    assert (
+        run["metadata"]["annotations"]["chains.tekton.dev/signed"] == "true"
+    )  # signed by the embedded Chains
+
+    exported = tektite(home, "taskrun", "export", run["metadata"]["name"])
+    assert exported.returncode == 0, exported.stderr
+    import yaml
+
+    obj = yaml.safe_load(exported.stdout)
+    assert obj["metadata"] == {"generateName": "greet-run-", "labels": {"team": "red"}}
+    assert "status" not in obj and "chains.tekton.dev" not in exported.stdout
+    assert {p["name"]: p["value"] for p in obj["spec"]["params"]} == {"who": "eve"}
+
+    (tmp_path / "again.yaml").write_text(exported.stdout)
+    again = tektite(home, "run", "-f", str(tmp_path / "again.yaml"), "--executor", "process")
+    assert again.returncode == 0, again.stderr  # created again: a new name, the same values
+    assert "[hi] hello eve x1" in again.stdout
+    newest = runs(home, "TaskRun")[0]
+    assert newest["metadata"]["name"] != run["metadata"]["name"]
+    assert newest["metadata"]["labels"]["team"] == "red"
+    pipeline = yaml.safe_load(tektite(home, "pipeline", "export", "hello").stdout)
+    assert pipeline["metadata"] == {"name": "hello"}
+    assert pipeline["spec"]["tasks"][0]["taskRef"] == {"name": "greet"}
