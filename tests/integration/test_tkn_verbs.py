@@ -250,3 +250,46 @@ def test_export_leaves_what_belongs_to_the_run_that_happened(home: Path, tmp_pat
     pipeline = yaml.safe_load(tektite(home, "pipeline", "export", "hello").stdout)
     assert pipeline["metadata"] == {"name": "hello"}
     assert pipeline["spec"]["tasks"][0]["taskRef"] == {"name": "greet"}
+
+
+def test_describe_shows_a_definition_and_its_newest_runs(home: Path) -> None:
+    before = tektite(home, "pipeline", "describe", "hello")
+    assert before.returncode == 0, before.stderr
+    lines = before.stdout.splitlines()
+    assert lines[0].split() == ["Name:", "hello"]
+    assert any(
+        ln.split() == ["∙", "who", "string", "---", "---"] for ln in lines
+    )  # name, type, description, default
+    assert any(ln.split() == ["∙", "shared", "---", "false"] for ln in lines)  # the workspace, not optional
+    assert any(
+        ln.split() == ["∙", "greet", "greet", "---", "---"] for ln in lines
+    )  # task, taskRef, runAfter, timeout
+    assert "No pipelineruns" in before.stdout
+
+    done = tektite(
+        home,
+        "pipeline",
+        "start",
+        "hello",
+        "-p",
+        "who=fay",
+        "-w",
+        "name=shared,emptyDir=",
+        "--executor",
+        "process",
+    )
+    assert done.returncode == 0, done.stderr
+    [run] = runs(home, "PipelineRun")
+    after = tektite(home, "pipeline", "describe", "hello")
+    row = next(ln for ln in after.stdout.splitlines() if run["metadata"]["name"] in ln)
+    assert row.split()[-1] == "Succeeded"
+
+    task = tektite(home, "task", "describe", "greet").stdout
+    assert any(ln.split() == ["∙", "times", "string", "---", "1"] for ln in task.splitlines())  # its default
+    assert any(ln.split() == ["∙", "hi", "busybox"] for ln in task.splitlines())  # the step and its image
+    as_yaml = tektite(home, "task", "describe", "greet", "-o", "yaml")
+    import yaml
+
+    assert yaml.safe_load(as_yaml.stdout)["spec"]["params"][0] == {"name": "who"}
+    bad = tektite(home, "task", "describe", "greet", "-o", "table")
+    assert bad.returncode == 1 and 'unknown --output "table"; expected yaml or json' in bad.stderr

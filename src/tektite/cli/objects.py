@@ -240,6 +240,98 @@ def describe_run(obj: JSON) -> str:
     return "\n".join(lines)
 
 
+def _param_rows(params: list[JSON]) -> list[list[str]]:
+    rows = []
+    for p in params:
+        kind = p.get("type") or (
+            "object" if p.get("properties") else "array" if isinstance(p.get("default"), list) else "string"
+        )
+        default = p.get("default")
+        shown = "---" if default is None else default if isinstance(default, str) else json.dumps(default)
+        rows.append([" ∙ " + str(p.get("name")), kind, _short(p.get("description")), shown])
+    return rows
+
+
+def _short(text: Any, width: int = 50) -> str:
+    """A description on one line of a table ("---" when there is none)."""
+    if not text:
+        return "---"
+    line = " ".join(str(text).split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def describe_definition(obj: JSON, runs: list[JSON]) -> str:
+    """``tkn task|pipeline describe``: a Task or Pipeline and its newest runs."""
+    meta, spec = obj["metadata"], obj.get("spec") or {}
+    lines = [f"Name:          {meta['name']}", f"Namespace:     {meta.get('namespace', '')}"]
+    if spec.get("displayName"):
+        lines.append(f"Display Name:  {spec['displayName']}")
+    if spec.get("description"):
+        lines.append(f"Description:   {' '.join(str(spec['description']).split())}")
+    if spec.get("params"):
+        lines += [
+            "",
+            "⚓ Params",
+            "",
+            table(_param_rows(spec["params"]), [" NAME", "TYPE", "DESCRIPTION", "DEFAULT VALUE"]),
+        ]
+    if spec.get("results"):
+        rows = [
+            [" ∙ " + r["name"], r.get("type") or "string", _short(r.get("description"))]
+            for r in spec["results"]
+        ]
+        lines += ["", "📝 Results", "", table(rows, [" NAME", "TYPE", "DESCRIPTION"])]
+    if spec.get("workspaces"):
+        rows = [
+            [" ∙ " + w["name"], _short(w.get("description")), str(bool(w.get("optional"))).lower()]
+            for w in spec["workspaces"]
+        ]
+        lines += ["", "📂 Workspaces", "", table(rows, [" NAME", "DESCRIPTION", "OPTIONAL"])]
+    if obj["kind"] == "Task" and spec.get("steps"):
+        rows = [
+            [" ∙ " + (s.get("name") or "unnamed"), s.get("image") or (s.get("ref") or {}).get("name", "---")]
+            for s in spec["steps"]
+        ]
+        lines += ["", "🦶 Steps", "", table(rows, [" NAME", "IMAGE"])]
+    if obj["kind"] == "Pipeline":
+        for title, key in (("🗒  Tasks", "tasks"), ("🏁 Finally Tasks", "finally")):
+            if not spec.get(key):
+                continue
+            rows = []
+            for t in spec[key]:
+                ref = t.get("taskRef") or {}
+                target = ref.get("name") or (
+                    f"{ref['kind']} ({ref.get('apiVersion', '')})" if ref.get("apiVersion") else ""
+                )
+                target = target or (
+                    "(resolver " + ref["resolver"] + ")" if ref.get("resolver") else "(embedded)"
+                )
+                rows.append(
+                    [
+                        " ∙ " + t["name"],
+                        target,
+                        ", ".join(t.get("runAfter") or []) or "---",
+                        t.get("timeout") or "---",
+                    ]
+                )
+            lines += ["", title, "", table(rows, [" NAME", "TASKREF", "RUNAFTER", "TIMEOUT"])]
+    run_kind = "PipelineRuns" if obj["kind"] == "Pipeline" else "TaskRuns"
+    if runs:
+        rows = [
+            [
+                " ∙ " + r["metadata"]["name"],
+                ago((r.get("status") or {}).get("startTime")),
+                duration(r),
+                run_status(r),
+            ]
+            for r in runs
+        ]
+        lines += ["", f"⛩  {run_kind}", "", table(rows, [" NAME", "STARTED", "DURATION", "STATUS"])]
+    else:
+        lines += ["", f"⛩  {run_kind}", "", f" No {run_kind.lower()}"]
+    return "\n".join(lines)
+
+
 def describe(kind: Annotated[str, typer.Argument()], name: Annotated[str, typer.Argument()]) -> None:
     """Show one object in detail (runs like ``tkn ... describe``)."""
     k = kind_arg(kind)

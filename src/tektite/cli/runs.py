@@ -27,7 +27,7 @@ from tektite.cli.common import (
     workspace_binding,
 )
 from tektite.cli.follow import Follower
-from tektite.cli.objects import describe_run
+from tektite.cli.objects import describe_definition, describe_run
 from tektite.cli.preflight import check_references
 from tektite.controller.pruning import Retention, protection, select
 from tektite.core.conditions import get_condition, is_done, succeeded
@@ -574,22 +574,34 @@ def pipeline_list() -> None:
     _list_defs("Pipeline")
 
 
-@task_app.command("describe")
-def task_describe(name: str) -> None:
-    """Show a Task."""
-    import yaml
+def _describe_definition(ref_kind: str, kind: str, name: str, output: str | None) -> None:
+    store = STATE.cluster().store
+    obj = store.get(ref_kind, name, STATE.namespace)
+    if output is not None:
+        if output not in ("yaml", "json"):
+            raise TektiteError(f'unknown --output "{output}"; expected yaml or json')
+        _print_run(obj, output)
+        return
+    label = _REF_LABEL[kind]
+    runs = store.list(
+        kind, STATE.namespace, label_selector=f"{label}={name}", order="-created", limit=5
+    ).items
+    out(describe_definition(obj, runs))
 
-    out(yaml.safe_dump(STATE.cluster().store.get("Task", name, STATE.namespace), sort_keys=False).rstrip())
+
+DescribeOutput = Annotated[str | None, typer.Option("--output", "-o", help="the object as yaml or json")]
+
+
+@task_app.command("describe")
+def task_describe(name: str, output: DescribeOutput = None) -> None:
+    """Describe a Task: params, results, workspaces, steps and its newest TaskRuns (tkn)."""
+    _describe_definition("Task", "TaskRun", name, output)
 
 
 @pipeline_app.command("describe")
-def pipeline_describe(name: str) -> None:
-    """Show a Pipeline."""
-    import yaml
-
-    out(
-        yaml.safe_dump(STATE.cluster().store.get("Pipeline", name, STATE.namespace), sort_keys=False).rstrip()
-    )
+def pipeline_describe(name: str, output: DescribeOutput = None) -> None:
+    """Describe a Pipeline: params, results, workspaces, tasks and its newest PipelineRuns (tkn)."""
+    _describe_definition("Pipeline", "PipelineRun", name, output)
 
 
 def _show_logs(kind: str, run_name: str, follow: bool, step: list[str] | None) -> None:
