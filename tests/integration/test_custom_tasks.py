@@ -404,20 +404,17 @@ def test_run_f_waits_on_a_lone_approval_until_another_terminal_rejects_it(tmp_pa
         "spec:\n  customRef: {apiVersion: tektite.dev/v1alpha1, kind: Approval}\n"
         "  params: [{name: approvers, value: [alice]}]\n"
     )
-    running = _cli(home, "run", "-f", str(tmp_path / "gate.yaml"), "--executor", "process", wait=False)
-    try:
-        for _ in range(400):  # until the engine in that process has started the gate
-            gate = Cluster(home).store.try_get("CustomRun", "release", "default") if home.exists() else None
-            if (get_condition(gate or {}) or {}).get("reason") == "WaitingForApproval":
-                break
-            asyncio.run(asyncio.sleep(0.05))
+    with _cli(home, "run", "-f", str(tmp_path / "gate.yaml"), "--executor", "process", wait=False) as running:
+        assert running.stderr is not None
+        said = [running.stderr.readline() for _ in range(2)]  # created, then how to decide
+        assert (
+            said[1].strip()
+            == "customrun/release waits for approval: tektite customrun approve release (or reject)"
+        )
         decided = _cli(home, "customrun", "reject", "release", "--as", "alice", "-m", "not today")
         assert decided.returncode == 0, decided.stderr
         _, err = running.communicate(timeout=60)
-    finally:
-        running.kill()
     assert running.returncode == 1, err
-    assert "waits for approval: tektite customrun approve release (or reject)" in err
     assert "✗ customrun release: Rejected - rejected by alice: not today" in err
 
 

@@ -530,3 +530,47 @@ def test_a_process_can_leave_sqlite_checkpoints_to_another(tmp_path: Path) -> No
     finally:
         writer.close()
         parent.close()
+
+
+def _open_at_once(url: str, processes: int = 6) -> list[str]:
+    """Open a new database from several processes started together; their error output."""
+    import subprocess
+    import sys
+
+    code = "import sys\nfrom tektite.store.sql import SQLStore\nSQLStore(sys.argv[1]).close()\n"
+    started = [
+        subprocess.Popen([sys.executable, "-c", code, url], stderr=subprocess.PIPE, text=True)
+        for _ in range(processes)
+    ]
+    errors = []
+    for proc in started:
+        _, err = proc.communicate(timeout=120)
+        if proc.returncode != 0:
+            errors.append(err.strip().splitlines()[-1])
+    return errors
+
+
+def test_processes_opening_a_new_sqlite_home_at_once_all_get_it(tmp_path: Path) -> None:
+    # two terminals (or a server and a CLI) starting on a fresh home: one makes the tables, none
+    # fails with "table objects already exists"
+    for round_ in range(4):
+        url = f"sqlite:///{tmp_path / f'new-{round_}.db'}"
+        assert _open_at_once(url) == []
+        s = SQLStore(url)
+        assert s.create(tr("a"))["metadata"]["resourceVersion"] == "1"
+        s.close()
+
+
+def test_processes_opening_a_new_postgresql_database_at_once_all_get_it(postgres_url: str) -> None:
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    for round_ in range(2):
+        name = f"tektite_race_{round_}"
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+        url = str(sa.make_url(postgres_url).set(database=name).render_as_string(hide_password=False))
+        assert _open_at_once(url) == []
+        s = SQLStore(url)
+        assert s.create(tr("a"))["metadata"]["resourceVersion"] == "1"
+        s.close()
+    admin.dispose()

@@ -8,6 +8,7 @@ still retained.
 from __future__ import annotations
 
 import base64
+import contextlib
 import random
 import threading
 import uuid
@@ -367,16 +368,47 @@ class SQLStore:
         self._listeners: list[Listener] = []
         self._lock = threading.RLock()
         self._writes = 0
-        metadata.create_all(self.engine)
         self._q = _Statements(self.engine.dialect)
-        with self.engine.begin() as conn:
-            self._upgrade(conn)
-            if self.engine.dialect.name == "sqlite":
-                for trigger in _SQLITE_TRIGGERS:
-                    conn.exec_driver_sql(trigger)
-            if conn.execute(sa.select(counter.c.rv).where(counter.c.id == 1)).first() is None:
-                conn.execute(counter.insert().values(id=1, rv=0))
+        with self._schema_lock():  # two processes opening a new home at once: one makes the tables
+            metadata.create_all(self.engine)
+            with self.engine.begin() as conn:
+                self._upgrade(conn)
+                if self.engine.dialect.name == "sqlite":
+                    for trigger in _SQLITE_TRIGGERS:
+                        conn.exec_driver_sql(trigger)
+                if conn.execute(sa.select(counter.c.rv).where(counter.c.id == 1)).first() is None:
+                    conn.execute(counter.insert().values(id=1, rv=0))
         self._derive()
+
+    _PG_SCHEMA_LOCK = 0x74656B74  # pg_advisory_lock key: "tekt"
+
+    @contextlib.contextmanager
+    def _schema_lock(self) -> Iterator[None]:
+        """Held while the schema is made or upgraded: create_all checks for each table, then
+        creates it, so processes racing to open a new database failed with "table objects
+        already exists". SQLite: an flock on a file beside the database (not the database file:
+        closing another descriptor of it would drop SQLite's own locks); PostgreSQL: an advisory
+        lock."""
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql(f"SELECT pg_advisory_lock({self._PG_SCHEMA_LOCK})")
+                try:
+                    yield
+                finally:
+                    conn.exec_driver_sql(f"SELECT pg_advisory_unlock({self._PG_SCHEMA_LOCK})")
+            return
+        path = self.engine.url.database
+        if self.engine.dialect.name != "sqlite" or not path or path == ":memory:":
+            yield
+            return
+        import fcntl
+
+        with open(f"{path}.init-lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     @staticmethod
     def _upgrade(conn: sa.Connection) -> None:
