@@ -2,7 +2,7 @@
 
 A run is passed through the Go round trip (:mod:`tektontypes`), so every accessor reads exactly
 what Chains would have after ``json.Unmarshal`` into ``tekton.dev/v1`` structs. The round trip is
-lazy (:class:`~tektite.chains.formats.goschema.Lazy`): a field is normalized when a formatter first
+lazy (:class:`~tektite.core.gotypes.goschema.Lazy`): a field is normalized when a formatter first
 reads it, so a format pays only for the parts of the run it looks at.
 """
 
@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, NamedTuple, TypeVar, overload
 
-from tektite.chains.formats.gojson import format_timestamp, parse_timestamp
-from tektite.chains.formats.goschema import Lazy
-from tektite.chains.formats.tektontypes import PIPELINE_RUN, TASK_RUN
+from tektite.core.gotypes.gojson import format_timestamp, parse_timestamp
+from tektite.core.gotypes.goschema import Lazy
+from tektite.core.gotypes.tektontypes import PIPELINE_RUN, TASK_RUN
 from tektite.errors import FieldError, ValidationError
 
 __all__ = [

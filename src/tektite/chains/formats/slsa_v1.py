@@ -15,8 +15,6 @@ from typing import Any
 from tektite.chains.formats.artifacts import Artifact
 from tektite.chains.formats.common import SlsaConfig, invocation_environment, subject_list
 from tektite.chains.formats.extract import subject_digests
-from tektite.chains.formats.gojson import format_timestamp
-from tektite.chains.formats.goschema import plain
 from tektite.chains.formats.material import (
     is_unpinned_uri,
     pipeline_params_and_results,
@@ -26,6 +24,8 @@ from tektite.chains.formats.material import (
     task_params_and_results,
 )
 from tektite.chains.formats.objects import PipelineRunObject, TaskRunObject, load_run
+from tektite.core.gotypes.gojson import format_timestamp
+from tektite.core.gotypes.goschema import plain
 
 __all__ = ["SlsaV1Formatter"]
 

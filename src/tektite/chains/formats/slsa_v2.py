@@ -24,8 +24,6 @@ from tektite.chains.formats.extract import (
     subjects_from_build_artifacts,
     task_and_step_results,
 )
-from tektite.chains.formats.gojson import go_json_bytes
-from tektite.chains.formats.goschema import plain
 from tektite.chains.formats.material import (
     pipeline_params_and_results,
     sidecar_image_materials,
@@ -34,6 +32,8 @@ from tektite.chains.formats.material import (
     task_params_and_results,
 )
 from tektite.chains.formats.objects import PipelineRunObject, Result, RunObject, TaskRunObject, load_run
+from tektite.core.gotypes.gojson import go_json_bytes
+from tektite.core.gotypes.goschema import plain
 from tektite.errors import FieldError, ValidationError
 
 __all__ = ["SlsaV2Alpha3Formatter", "SlsaV2Alpha4Formatter"]

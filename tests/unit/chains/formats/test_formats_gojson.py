@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tektite.chains.formats.gojson import (
+from tektite.core.gotypes.gojson import (
     format_duration,
     format_timestamp,
     go_json_bytes,

@@ -8,8 +8,8 @@ import orjson
 import pytest
 from chains_format_runs import pipelinerun, results, taskrun
 
-from tektite.chains.formats.goschema import plain
-from tektite.chains.formats.tektontypes import PIPELINE_RUN, PIPELINE_RUN_SPEC, TASK_RUN, TASK_RUN_SPEC
+from tektite.core.gotypes.goschema import plain
+from tektite.core.gotypes.tektontypes import PIPELINE_RUN, PIPELINE_RUN_SPEC, TASK_RUN, TASK_RUN_SPEC
 
 
 def test_unknown_fields_vanish_and_required_zero_values_appear() -> None:

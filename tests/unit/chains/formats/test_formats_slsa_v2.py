@@ -10,7 +10,7 @@ import pytest
 from chains_format_runs import COMMIT, D1, D2, IMG1, child, pipelinerun, results, taskrun
 
 from tektite.chains.formats import format_run
-from tektite.chains.formats.tektontypes import FEATURE_FLAG_FIELDS
+from tektite.core.gotypes.tektontypes import FEATURE_FLAG_FIELDS
 
 TEKTON_BT = "https://tekton.dev/chains/v2/slsa-tekton"
 REMOTE_REF = {"resolver": "git", "params": [{"name": "url", "value": "https://github.com/org/catalog"}]}

@@ -8,7 +8,7 @@ their marshaled form.
 
 from __future__ import annotations
 
-from tektite.chains.formats.goschema import (
+from tektite.core.gotypes.goschema import (
     BOOL,
     DURATION,
     INT,
@@ -24,7 +24,7 @@ from tektite.chains.formats.goschema import (
     Slice,
     Struct,
 )
-from tektite.chains.formats.k8stypes import (
+from tektite.core.gotypes.k8stypes import (
     CONDITION,
     CONTAINER_STATE,
     ENV_VAR,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Any
 
-from tektite.chains.formats.gojson import format_duration, format_timestamp, parse_duration, parse_timestamp
+from tektite.core.gotypes.gojson import format_duration, format_timestamp, parse_duration, parse_timestamp
 
 __all__ = [
     "BOOL",

@@ -6,7 +6,7 @@ contexts, probes, volume sources, ...) is kept as written (``RAW``).
 
 from __future__ import annotations
 
-from tektite.chains.formats.goschema import BOOL, INT, RAW, STR, TIME, F, MapOf, Ptr, Slice, Struct
+from tektite.core.gotypes.goschema import BOOL, INT, RAW, STR, TIME, F, MapOf, Ptr, Slice, Struct
 
 __all__ = [
     "CONDITION",
