@@ -9,6 +9,7 @@ from tektite.api.core import ConfigMap, Namespace, PersistentVolumeClaim, Secret
 from tektite.api.pipeline import Pipeline
 from tektite.api.runs import PipelineRun, TaskRun
 from tektite.api.task import StepAction, Task
+from tektite.api.trust import VerificationPolicy
 
 TEKTON = "tekton.dev"
 TRIGGERS = "triggers.tekton.dev"
@@ -49,6 +50,7 @@ KINDS: dict[str, Kind] = {
         Kind("PipelineRun", TEKTON, "v1", "pipelineruns", ("pr",), True, PipelineRun, ("v1beta1",)),
         Kind("StepAction", TEKTON, "v1", "stepactions", (), True, StepAction, ("v1beta1", "v1alpha1")),
         Kind("CustomRun", TEKTON, "v1beta1", "customruns", (), True, None),
+        Kind("VerificationPolicy", TEKTON, "v1alpha1", "verificationpolicies", (), True, VerificationPolicy),
         Kind("Secret", "", "v1", "secrets", (), True, Secret),
         Kind("ConfigMap", "", "v1", "configmaps", ("cm",), True, ConfigMap),
         Kind("ServiceAccount", "", "v1", "serviceaccounts", ("sa",), True, ServiceAccount),

@@ -8,6 +8,7 @@ import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -870,3 +871,110 @@ def register(app: typer.Typer) -> None:
     app.add_typer(pr, name="pipelinerun")
     app.add_typer(pr, name="pr", hidden=True)
     app.add_typer(_run_group("CustomRun"), name="customrun")
+
+
+# -- trusted resources: tkn task|pipeline sign|verify ------------------------------------------------
+def _one_resource(path: str, ref_kind: str) -> JSON:
+    docs = load_files([path])
+    found = [d for d in docs if d.obj.get("kind") == ref_kind]
+    if len(found) != 1:
+        raise TektiteError(f"{path}: expected one {ref_kind}, found {len(found)}")
+    return copy.deepcopy(found[0].obj)
+
+
+def _key_signer(key_file: Path | None, kms_key: str | None) -> Any:
+    """The signer of ``-K cosign.key`` (password from $COSIGN_PASSWORD or a prompt) or ``-m pkcs11:...``."""
+    from tektite.chains.signing import load_signer
+
+    if bool(key_file) == bool(kms_key):
+        raise TektiteError("give the key: -K KEYFILE or -m KMS-URI (one of them)")
+    if kms_key:
+        return load_signer("kms", kmsref=kms_key)
+    assert key_file is not None
+    from tektite.chains.signing.cosign import ENCRYPTED_PEM_TYPES
+    from tektite.chains.signing.keyfiles import read_password
+
+    try:
+        pem = key_file.read_bytes()
+    except OSError as exc:
+        raise TektiteError(f"cannot read the key file: {exc.strerror}", file=str(key_file)) from None
+    encrypted = any(f"-----BEGIN {t}-----".encode() in pem for t in ENCRYPTED_PEM_TYPES)
+    return load_signer("x509", key_file=key_file, password=read_password() if encrypted else None)
+
+
+KeyFileOpt = Annotated[Path | None, typer.Option("--key-file", "-K", help="cosign.key, or a PEM private key")]
+KmsKeyOpt = Annotated[str | None, typer.Option("--kms-key", "-m", help="a pkcs11: key URI")]
+
+
+def _trust_commands(group: typer.Typer, ref_kind: str) -> None:
+
+    def sign(
+        file: Annotated[str, typer.Argument(help="the file (one Task or Pipeline)")],
+        key_file: KeyFileOpt = None,
+        kms_key: KmsKeyOpt = None,
+        file_name: Annotated[
+            Path | None,
+            typer.Option("--file-name", "-f", help="write the signed file here (default: stdout)"),
+        ] = None,
+    ) -> None:
+        import yaml
+
+        from tektite.resolution import trust
+
+        obj = _one_resource(file, ref_kind)
+        signed = trust.signed_copy(obj, _key_signer(key_file, kms_key).sign, where=file)
+        text = yaml.safe_dump(signed, sort_keys=False)
+        if file_name is None:
+            out(text.rstrip())
+            return
+        try:
+            file_name.write_text(text)
+        except OSError as exc:
+            raise TektiteError(f"cannot write the signed file: {exc.strerror}", file=str(file_name)) from None
+        err(f"{ref_kind} {obj['metadata'].get('name')} signed: {file_name}")
+
+    def verify(
+        file: Annotated[str, typer.Argument(help="the signed file (one Task or Pipeline)")],
+        key_file: Annotated[
+            Path | None, typer.Option("--key-file", "-K", help="the public key (cosign.pub)")
+        ] = None,
+        kms_key: KmsKeyOpt = None,
+    ) -> None:
+        from tektite.resolution import trust
+
+        obj = _one_resource(file, ref_kind)
+        name = obj.get("metadata", {}).get("name")
+        if bool(key_file) == bool(kms_key):
+            raise TektiteError("give the key: -K PUBLIC-KEY-FILE or -m KMS-URI (one of them)")
+        if kms_key:
+            public = _key_signer(None, kms_key).public_key()
+        else:
+            assert key_file is not None
+            try:
+                public = trust.load_public_key(key_file.read_bytes(), str(key_file))
+            except OSError as exc:
+                raise TektiteError(
+                    f"cannot read the public key: {exc.strerror}", file=str(key_file)
+                ) from None
+        signature = trust.signature_of(obj)
+        if signature is None:
+            raise TektiteError(
+                f'{ref_kind} "{name}" is not signed: no {trust.SIGNATURE_ANNOTATION} annotation', file=file
+            )
+        if not trust.verify_with_key(public, signature, trust.signing_digest(obj, file)):
+            raise TektiteError(
+                f'{ref_kind} "{name}" fails verification: its signature is not of this key, or it changed after signing',
+                file=file,
+            )
+        out(f"{ref_kind} {name} passes verification")
+
+    group.command(
+        "sign", help=f"Sign a {ref_kind} file (trusted resources: the tekton.dev/signature annotation)."
+    )(sign)
+    group.command("verify", help=f"Verify a signed {ref_kind} file with a public key (trusted resources).")(
+        verify
+    )
+
+
+_trust_commands(task_app, "Task")
+_trust_commands(pipeline_app, "Pipeline")

@@ -33,7 +33,7 @@ from tektite.core.conditions import UNFINISHED, TaskRunReason, get_condition, is
 from tektite.core.params import enum_subset_problem
 from tektite.errors import AlreadyExists, Conflict, NotFound, TektiteError
 from tektite.executor.plan import ContainerState, Executor, PodResult
-from tektite.resolution import Resolved, resolve
+from tektite.resolution import Resolved, resolve, trust
 from tektite.resolution.cache import ResolverCache
 from tektite.store.base import Event
 
@@ -41,6 +41,24 @@ log = logging.getLogger("tektite")
 JSON = dict[str, Any]
 Key = tuple[str, str, str]  # kind, namespace, name
 FinishedHook = Callable[[JSON], Any]
+
+
+def trust_status(status: JSON, verdict: trust.Verdict) -> JSON:
+    """``status`` with the ``TrustedResourcesVerified`` condition the verdict sets (a copy), as
+    Tekton writes it: no reason, True with "passed" or False with why."""
+    if verdict.verified is None:
+        return status
+    conditions = [c for c in status.get("conditions") or [] if c.get("type") != trust.CONDITION]
+    conditions.append(
+        {
+            "type": trust.CONDITION,
+            "status": "True" if verdict.verified else "False",
+            "message": verdict.message,
+            "lastTransitionTime": now(),
+        }
+    )
+    conditions.sort(key=lambda c: str(c.get("type", "")))  # as knative keeps them
+    return {**status, "conditions": conditions}
 
 
 class EngineBusy(TektiteError):
@@ -454,6 +472,17 @@ class Engine:
         )
         return resolved.obj.get("spec") or {}, resolved
 
+    def verify_trust(self, resolved: Resolved, namespace: str) -> trust.Verdict:
+        """Trusted resources: a fetched Task or Pipeline against the namespace's VerificationPolicies."""
+        return trust.check(
+            resolved.as_fetched,
+            str((resolved.ref_source or {}).get("uri") or ""),
+            namespace,
+            self.getter(),
+            lambda ns: self.store.list("VerificationPolicy", ns).items,
+            self.config.flags.get("trusted-resources-verification-no-match-policy", "ignore").strip().lower(),
+        )
+
     def resolve_step_action(self, namespace: str) -> Callable[[JSON], JSON]:
         def get(ref: JSON) -> JSON:
             resolved = resolve(
@@ -538,6 +567,12 @@ class Engine:
             reason = "CouldntGetTask" if isinstance(exc, NotFound) else TaskRunReason.RESOLUTION_FAILED
             self._write_status(tr, trmod.fail(status, reason, str(exc.message)))
             return False
+        if resolved is not None and resolved.remote:
+            verdict = await asyncio.to_thread(self.verify_trust, resolved, ns)
+            status = trust_status(status, verdict)
+            if verdict.fail:
+                self._write_status(tr, trmod.fail(status, trust.FAILED_REASON, verdict.message))
+                return False
         attempt = len(status.get("retriesStatus") or [])
         run_dir = self.cluster.paths.taskrun_dir(ns, meta["name"], meta.get("uid", ""))
         attempt_dir = run_dir if attempt == 0 else run_dir / f"retry-{attempt}"
@@ -652,14 +687,15 @@ class Engine:
         return new
 
     # -- PipelineRuns ---------------------------------------------------------------------------
-    def resolve_pipeline(self, pr: JSON) -> tuple[JSON, JSON | None]:
-        """The PipelineRun's pipeline spec, and where a resolver found it (``refSource``)."""
+    def resolve_pipeline(self, pr: JSON) -> tuple[JSON, JSON | None, trust.Verdict | None]:
+        """The PipelineRun's pipeline spec, where a resolver found it (``refSource``), and what
+        verifying a fetched Pipeline said (trusted resources; None when it was not fetched)."""
         spec = pr.get("spec") or {}
         cached = (pr.get("status") or {}).get("pipelineSpec")
         if cached is not None:
-            return dict(cached), None
+            return dict(cached), None, None
         if spec.get("pipelineSpec") is not None:
-            return dict(spec["pipelineSpec"]), None
+            return dict(spec["pipelineSpec"]), None, None
         ref = ResolverRef.model_validate(spec.get("pipelineRef") or {})
         resolved = resolve(
             ref,
@@ -670,7 +706,12 @@ class Engine:
             secret_getter=self.getter(),
             cache=self.resolver_cache,
         )
-        return resolved.obj.get("spec") or {}, resolved.ref_source
+        verdict = (
+            self.verify_trust(resolved, pr["metadata"].get("namespace", "default"))
+            if resolved.remote
+            else None
+        )
+        return resolved.obj.get("spec") or {}, resolved.ref_source, verdict
 
     def _start_problem(self, pr: JSON, spec: JSON) -> tuple[str, str] | None:
         """What keeps a PipelineRun from starting, as (reason, message): a Task it names that
@@ -728,12 +769,18 @@ class Engine:
             return
         try:
             remote = bool((spec.get("pipelineRef") or {}).get("resolver")) and "pipelineSpec" not in status
-            pspec, ref_source = (
+            pspec, ref_source, verdict = (
                 await asyncio.to_thread(self.resolve_pipeline, pr) if remote else self.resolve_pipeline(pr)
             )
         except TektiteError as exc:
             self._fail_pr(pr, "CouldntGetPipeline", str(exc.message))
             return
+        if verdict is not None:  # a fetched Pipeline: TrustedResourcesVerified, and a failure ends the run
+            status = trust_status(status, verdict)
+            pr = {**pr, "status": status}
+            if verdict.fail:
+                self._fail_pr(pr, trust.FAILED_REASON, verdict.message)
+                return
         if ref_source and not status.get("startTime"):  # Tekton's status.provenance.refSource
             provenance = {**(status.get("provenance") or {}), "refSource": ref_source}
             pr = {**pr, "status": {**status, "provenance": provenance}}

@@ -148,6 +148,8 @@ def set_condition(
         conds[conds.index(old)] = new
     else:
         conds.append(new)
+        if len(conds) > 1:  # knative keeps conditions sorted by type (Succeeded, TrustedResourcesVerified)
+            conds.sort(key=lambda c: str(c.get("type", "")))
     if not message:
         new.pop("message")
 

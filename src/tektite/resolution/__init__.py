@@ -8,6 +8,7 @@ internet and answers "not supported yet".
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -39,6 +40,13 @@ class Resolved:
     ref_source: JSON | None = None  # provenance.refSource: {uri, digest, entryPoint}
     remote: bool = False
     annotations: dict[str, str] = field(default_factory=dict)
+    raw: JSON | None = (
+        None  # the document as fetched, before parsing: what a trusted-resources signature covers
+    )
+
+    @property
+    def as_fetched(self) -> JSON:
+        return self.raw if self.raw is not None else self.obj
 
 
 _KIND_NAMES = {"task": "Task", "pipeline": "Pipeline", "stepaction": "StepAction"}
@@ -51,14 +59,16 @@ def _params(ref: ResolverRef) -> dict[str, str]:
     return out
 
 
-def _parse_one(text: str, source: str, kind: str, name: str | None = None) -> JSON:
+def _parse_one(text: str, source: str, kind: str, name: str | None = None) -> tuple[JSON, JSON]:
+    """The object of ``kind`` in ``text``: parsed, and as written (a deep copy)."""
     docs = load_text(text, source)
     want = _KIND_NAMES[kind]
     for doc in docs:
         if doc.obj.get("kind") in (want, "ClusterTask" if want == "Task" else want):
             if name and (doc.obj.get("metadata") or {}).get("name") not in (None, name):
                 continue
-            return parse(doc.obj, doc.source).obj
+            raw = copy.deepcopy(doc.obj)
+            return parse(doc.obj, doc.source).obj, raw
     raise ResolutionError(f"{source}: no {want} found in the resolved document")
 
 
@@ -139,7 +149,8 @@ def _remote(
         from tektite.resolution.bundles import resolve_params  # the registry client: only when used
 
         text, source, ref_source = resolve_params(params, kind, namespace, secret_getter)
-        return Resolved(_parse_one(text, source, kind, params.get("name")), ref_source, remote=True)
+        obj, raw = _parse_one(text, source, kind, params.get("name"))
+        return Resolved(obj, ref_source, remote=True, raw=raw)
     if resolver == "hub":
         raise NotSupported(
             'the "hub" resolver is not supported yet (it needs Artifact Hub on the internet); '
@@ -178,8 +189,8 @@ def _http(params: dict[str, str], kind: str, namespace: str, secret_getter: Gett
         got = hashlib.new(algo, body).hexdigest()
         if got != want:
             raise ResolutionError(f"http resolver: digest mismatch for {url}: expected {want}, got {got}")
-    obj = _parse_one(body.decode(), url, kind)
-    return Resolved(obj, {"uri": url, "digest": {"sha256": sha256}}, remote=True)
+    obj, raw = _parse_one(body.decode(), url, kind)
+    return Resolved(obj, {"uri": url, "digest": {"sha256": sha256}}, remote=True, raw=raw)
 
 
 def _git(params: dict[str, str], kind: str) -> Resolved:
@@ -222,9 +233,9 @@ def _git(params: dict[str, str], kind: str) -> Resolved:
             raise ResolutionError(f"git resolver: {url}@{revision or 'HEAD'}:{path}: {msg}") from None
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise ResolutionError(f"git resolver: {url}: {exc}") from None
-    obj = _parse_one(content.decode(), f"{url}/{path}", kind)
+    obj, raw = _parse_one(content.decode(), f"{url}/{path}", kind)
     uri = url if url.startswith("git+") else f"git+{url}"
-    return Resolved(obj, {"uri": uri, "digest": {"sha1": commit}, "entryPoint": path}, remote=True)
+    return Resolved(obj, {"uri": uri, "digest": {"sha1": commit}, "entryPoint": path}, remote=True, raw=raw)
 
 
 def local_path_url(path: Path) -> str:
