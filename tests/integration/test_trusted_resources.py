@@ -201,6 +201,11 @@ def test_an_enforce_policy_runs_signed_tasks_and_fails_changed_or_unsigned_ones(
 
     ok = status(work, "taskrun", "signed")
     assert ok["Succeeded"]["status"] == "True"
+    described = tektite(work, "taskrun", "describe", "tampered").stdout
+    assert (
+        "🔐 Trusted resources: NOT verified" in described
+        and 'fails VerificationPolicy "catalog"' in described
+    )
     assert ok["TrustedResourcesVerified"]["status"] == "True"
     assert ok["TrustedResourcesVerified"]["message"] == "Trusted resource verification passed"
     for name, why in [

@@ -231,6 +231,10 @@ def describe_run(obj: JSON) -> str:
         if status.get("skippedTasks"):
             rows = [[" " + s["name"], s.get("reason", "")] for s in status["skippedTasks"]]
             lines += ["", "⏭️  Skipped Tasks", "", table(rows, [" NAME", "REASON"])]
+    trusted = get_condition(obj, "TrustedResourcesVerified")
+    if trusted:
+        mark = "verified" if trusted.get("status") == "True" else "NOT verified"
+        lines += ["", f"🔐 Trusted resources: {mark}", f"   {trusted.get('message', '')}"]
     signed = (meta.get("annotations") or {}).get("chains.tekton.dev/signed")
     if signed:
         lines += ["", f"🔏 Chains: signed={signed}"]
