@@ -293,3 +293,78 @@ def test_describe_shows_a_definition_and_its_newest_runs(home: Path) -> None:
     assert yaml.safe_load(as_yaml.stdout)["spec"]["params"][0] == {"name": "who"}
     bad = tektite(home, "task", "describe", "greet", "-o", "table")
     assert bad.returncode == 1 and 'unknown --output "table"; expected yaml or json' in bad.stderr
+
+
+def test_workspace_flags_take_tkns_forms_and_name_a_mistake(home: Path, tmp_path: Path) -> None:
+    (tmp_path / "vct.yaml").write_text(
+        "spec:\n  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 1Gi}}\n"
+    )
+    cases = {
+        "name=shared,config=rpg,item=ultima=1,item=b=c": {
+            "name": "shared",
+            "configMap": {
+                "name": "rpg",
+                "items": [{"key": "ultima", "path": "1"}, {"key": "b", "path": "c"}],
+            },
+        },
+        "name=shared,secret=creds,subPath=dir": {
+            "name": "shared",
+            "subPath": "dir",
+            "secret": {"secretName": "creds"},
+        },
+        f"name=shared,volumeClaimTemplateFile={tmp_path / 'vct.yaml'}": {
+            "name": "shared",
+            "volumeClaimTemplate": {
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+            },
+        },
+        "name=shared,emptyDir=Memory": {"name": "shared", "emptyDir": {"medium": "Memory"}},
+    }
+    for flag, binding in cases.items():
+        done = tektite(
+            home, "pipeline", "start", "hello", "-p", "who=x", "-w", flag, "--dry-run", "-o", "json"
+        )
+        assert done.returncode == 0, (flag, done.stderr)
+        assert json.loads(done.stdout)["spec"]["workspaces"] == [binding], flag
+    for flag, message in [
+        ("name=shared,claimname=pvc", 'unknown part "claimname=pvc"'),
+        ("name=shared,claimName=pvc,secret=s", "one source per workspace, found claimName, secret"),
+        ("claimName=pvc", "name=WS is required"),
+    ]:
+        done = tektite(home, "pipeline", "start", "hello", "-p", "who=x", "-w", flag, "--dry-run")
+        assert done.returncode == 1 and message in done.stderr, (flag, done.stderr)
+
+
+def test_list_logs_by_task_and_delete_with_runs(home: Path) -> None:
+    for who in ("gus", "hal"):
+        done = tektite(
+            home,
+            "pipeline",
+            "start",
+            "hello",
+            "-p",
+            f"who={who}",
+            "-w",
+            "name=shared,emptyDir=",
+            "--executor",
+            "process",
+        )
+        assert done.returncode == 0, done.stderr
+    newest, older = (r["metadata"]["name"] for r in runs(home, "PipelineRun"))
+    listed = tektite(home, "pipelinerun", "list", "-A", "--reverse", "--no-headers").stdout.splitlines()
+    assert [line.split()[:2] for line in listed] == [["default", older], ["default", newest]]
+    names = tektite(home, "pipelinerun", "list", "-o", "name").stdout.split()
+    assert names == [f"pipelinerun.tekton.dev/{newest}", f"pipelinerun.tekton.dev/{older}"]
+
+    only = tektite(home, "pipelinerun", "logs", newest, "--task", "greet")
+    assert only.stdout.strip() == "[greet : hi] hello hal x1"
+    none = tektite(home, "pipelinerun", "logs", newest, "--task", "nothing-by-that-name")
+    assert none.returncode == 0 and none.stdout == ""
+
+    refused = tektite(home, "task", "delete", "greet", "no-such-task")
+    assert refused.returncode == 1 and 'Task "no-such-task" not found' in refused.stderr
+    assert tektite(home, "task", "describe", "greet").returncode == 0  # nothing went
+    gone = tektite(home, "pipeline", "delete", "hello", "--prs")
+    assert gone.returncode == 0, gone.stderr
+    assert f'PipelineRun "{newest}" deleted' in gone.stdout and 'Pipeline "hello" deleted' in gone.stdout
+    assert runs(home, "PipelineRun") == [] and runs(home, "TaskRun") == []  # its TaskRuns went with them

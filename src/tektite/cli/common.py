@@ -245,29 +245,72 @@ def param_value(value: str, declared_type: str | None = None) -> Any:
     return value
 
 
+_WS_SOURCES = ("emptyDir", "claimName", "config", "secret", "volumeClaimTemplateFile", "csiFile")
+_WS_KEYS = ("name", "subPath", "item", *_WS_SOURCES)
+
+
+def _yaml_file(path: str, what: str) -> JSON:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except OSError as exc:
+        raise TektiteError(f"cannot read the {what} file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise TektiteError(f"{path}: the {what} file is not YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise TektiteError(f"{path}: the {what} file must hold a mapping, found {type(data).__name__}")
+    return data
+
+
 def workspace_binding(spec: str) -> JSON:
-    """tkn's ``-w name=src,emptyDir=`` / ``claimName=pvc`` / ``config=cm`` / ``secret=s`` syntax."""
-    fields = {}
+    """tkn's ``-w`` syntax: ``name=WS`` and one of ``emptyDir=[MEDIUM]``, ``claimName=PVC``,
+    ``config=CM``, ``secret=S`` (both with ``item=KEY=PATH``, repeatable),
+    ``volumeClaimTemplateFile=FILE``, ``csiFile=FILE``; ``subPath=P`` with any."""
+    fields: dict[str, str] = {}
+    items: list[JSON] = []
     for part in spec.split(","):
-        k, _, v = part.partition("=")
-        fields[k.strip()] = v
+        key, sep, value = part.partition("=")
+        key = key.strip()
+        if not sep or key not in _WS_KEYS:
+            raise TektiteError(
+                f'invalid workspace "{spec}": unknown part "{part}"; expected name=WS with one of '
+                "emptyDir=, claimName=PVC, config=CM, secret=SECRET, volumeClaimTemplateFile=FILE, "
+                "csiFile=FILE (and subPath=P, item=KEY=PATH)"
+            )
+        if key == "item":
+            item_key, _, path = value.partition("=")
+            if not item_key or not path:
+                raise TektiteError(f'invalid workspace "{spec}": item takes KEY=PATH, found "{value}"')
+            items.append({"key": item_key, "path": path})
+            continue
+        fields[key] = value
     name = fields.pop("name", None)
     if not name:
+        raise TektiteError(f'invalid workspace "{spec}": name=WS is required')
+    sources = [k for k in _WS_SOURCES if k in fields]
+    if len(sources) > 1:
         raise TektiteError(
-            f'invalid workspace "{spec}"; expected name=WS,emptyDir= or name=WS,claimName=PVC '
-            "or name=WS,config=CM or name=WS,secret=SECRET"
+            f'invalid workspace "{spec}": one source per workspace, found {", ".join(sources)}'
         )
     binding: JSON = {"name": name}
     if "subPath" in fields:
-        binding["subPath"] = fields.pop("subPath")
-    if "claimName" in fields:
+        binding["subPath"] = fields["subPath"]
+    source = sources[0] if sources else "emptyDir"
+    if items and source not in ("config", "secret"):
+        raise TektiteError(f'invalid workspace "{spec}": item applies to config= and secret=')
+    if source == "claimName":
         binding["persistentVolumeClaim"] = {"claimName": fields["claimName"]}
-    elif "config" in fields:
-        binding["configMap"] = {"name": fields["config"]}
-    elif "secret" in fields:
-        binding["secret"] = {"secretName": fields["secret"]}
+    elif source == "config":
+        binding["configMap"] = {"name": fields["config"], **({"items": items} if items else {})}
+    elif source == "secret":
+        binding["secret"] = {"secretName": fields["secret"], **({"items": items} if items else {})}
+    elif source == "volumeClaimTemplateFile":
+        binding["volumeClaimTemplate"] = _yaml_file(fields[source], "volume claim template")
+    elif source == "csiFile":
+        binding["csi"] = _yaml_file(fields[source], "CSI")
     else:
-        binding["emptyDir"] = {}
+        medium = fields.get("emptyDir", "").strip().strip('"')
+        binding["emptyDir"] = {"medium": medium} if medium else {}
     return binding
 
 

@@ -31,6 +31,7 @@ class Follower:
     name: str
     namespace: str = "default"
     steps: list[str] | None = None  # only these steps (tkn --step)
+    tasks: list[str] | None = None  # only these pipeline tasks (tkn --task)
     files: dict[Path, _File] = field(default_factory=dict)
     seen: dict[str, str] = field(default_factory=dict)  # task -> last reported reason
 
@@ -68,6 +69,9 @@ class Follower:
         """New complete lines since the last call (all remaining text when ``final``)."""
         lines: list[str] = []
         for label, tr in self.taskruns():
+            task = (tr["metadata"].get("labels") or {}).get("tekton.dev/pipelineTask")
+            if self.tasks and task not in self.tasks:
+                continue
             steps = [s.get("name") for s in (tr.get("status") or {}).get("steps") or []]
             for run_dir in self.run_dirs(tr):
                 for step in steps:

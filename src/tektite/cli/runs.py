@@ -23,6 +23,7 @@ from tektite.cli.common import (
     out,
     param_value,
     parse_kv,
+    print_objects,
     run_status,
     table,
     workspace_binding,
@@ -45,7 +46,7 @@ WsOpt = Annotated[
     typer.Option(
         "--workspace",
         "-w",
-        help="name=WS,emptyDir= | name=WS,claimName=PVC | name=WS,config=CM | name=WS,secret=S [,subPath=P]",
+        help="name=WS and emptyDir= | claimName=PVC | config=CM | secret=S (item=KEY=PATH) | volumeClaimTemplateFile=F | csiFile=F [,subPath=P]",
     ),
 ]
 ExecOpt = Annotated[
@@ -405,8 +406,12 @@ def _print_run(obj: JSON, output: str) -> None:
         out(yaml.safe_dump(obj, sort_keys=False).rstrip())
 
 
-task_app = typer.Typer(help="Tasks: list, describe, start, logs, export.", no_args_is_help=True)
-pipeline_app = typer.Typer(help="Pipelines: list, describe, start, logs, export.", no_args_is_help=True)
+task_app = typer.Typer(
+    help="Tasks: list, describe, start, logs, delete, export, sign, verify.", no_args_is_help=True
+)
+pipeline_app = typer.Typer(
+    help="Pipelines: list, describe, start, logs, delete, export, sign, verify.", no_args_is_help=True
+)
 
 
 def _start_command(group: typer.Typer, kind: str, ref_kind: str) -> None:
@@ -545,6 +550,35 @@ def _definition_commands(group: typer.Typer, ref_kind: str, kind: str) -> None:
 
     export.__doc__ = f"Print the {ref_kind} as YAML to create it again elsewhere (tkn export)."
 
+    runs_flag = "--prs" if kind == "PipelineRun" else "--trs"
+
+    def delete(
+        names: Annotated[list[str], typer.Argument()],
+        with_runs: bool = False,
+    ) -> None:
+        cluster = STATE.cluster()
+        for name in names:
+            cluster.store.get(ref_kind, name, STATE.namespace)  # NotFound names it, before anything goes
+        for name in names:
+            if with_runs:
+                for run in cluster.store.list(kind, STATE.namespace, label_selector=f"{label}={name}").items:
+                    if (run["metadata"].get("labels") or {}).get(
+                        "tekton.dev/pipelineRun"
+                    ) and kind == "TaskRun":
+                        continue  # a pipeline's TaskRun goes with its PipelineRun
+                    cluster.delete(kind, run["metadata"]["name"], STATE.namespace)
+                    out(f'{kind} "{run["metadata"]["name"]}" deleted')
+            cluster.delete(ref_kind, name, STATE.namespace)
+            out(f'{ref_kind} "{name}" deleted')
+
+    delete.__annotations__["with_runs"] = Annotated[
+        bool, typer.Option(runs_flag, help=f"delete its {kind}s too (tkn {runs_flag})")
+    ]
+    delete.__doc__ = (
+        f"Delete {ref_kind}s by name; {runs_flag} deletes their {kind}s too (tkn {ref_kind.lower()} delete)."
+    )
+    group.command("delete")(delete)
+
 
 _definition_commands(task_app, "Task", "TaskRun")
 _definition_commands(pipeline_app, "Pipeline", "PipelineRun")
@@ -605,18 +639,25 @@ def pipeline_describe(name: str, output: DescribeOutput = None) -> None:
     _describe_definition("Pipeline", "PipelineRun", name, output)
 
 
-def _show_logs(kind: str, run_name: str, follow: bool, step: list[str] | None) -> None:
-    """A run's step logs, prefixed like tkn (``[task : step]``); with ``follow`` until it ends."""
+def _show_logs(
+    kind: str, run_name: str, follow: bool, step: list[str] | None, tasks: list[str] | None = None
+) -> None:
+    """A run's step logs, prefixed like tkn (``[task : step]``); with ``follow`` until it ends.
+    ``tasks``: only those pipeline tasks' (tkn ``--task``)."""
     cluster = STATE.cluster()
     cluster.store.get(kind, run_name, STATE.namespace)
     remote = _remote_logs(cluster)
+    if remote is not None and tasks:
+        raise TektiteError(
+            "--task reads the run's TaskRuns from this home; with --server, name a TaskRun: taskrun logs NAME"
+        )
     if remote is not None:
         wanted: list[str | None] = [f"step-{s}" for s in step or []] or [None]
         for container in wanted:
             for line in remote(kind, run_name, STATE.namespace, follow=follow, container=container):
                 out(line)
         return
-    f = Follower(cluster, kind, run_name, STATE.namespace, steps=step)
+    f = Follower(cluster, kind, run_name, STATE.namespace, steps=step, tasks=tasks)
     while True:
         finished = f.done()
         for line in f.poll(final=finished or not follow):
@@ -678,22 +719,45 @@ def _run_group(kind: str) -> typer.Typer:
     def list_(
         label: Annotated[str | None, typer.Option("--label", "-l")] = None,
         limit: Annotated[int | None, typer.Option("--limit")] = None,
+        all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A")] = False,
+        reverse: Annotated[bool, typer.Option("--reverse", help="oldest first")] = False,
+        no_headers: Annotated[bool, typer.Option("--no-headers")] = False,
+        output: Annotated[str | None, typer.Option("--output", "-o", help="yaml, json or name")] = None,
     ) -> None:
-        """List runs, newest first."""
+        """List runs, newest first (tkn's columns; -A every namespace)."""
+        from tektite.api.scheme import KINDS
+        from tektite.store.base import ALL_NAMESPACES
+
         store = STATE.cluster().store
+        namespace = ALL_NAMESPACES if all_namespaces else STATE.namespace
         runs = (
-            store.list(kind, STATE.namespace, label_selector=label, order="-created", limit=limit).items
+            store.list(kind, namespace, label_selector=label, order="-created", limit=limit).items
             if limit
-            else store.scan(kind, LIST_PAGE, label, STATE.namespace, order="-created")
+            else list(store.scan(kind, LIST_PAGE, label, namespace, order="-created"))
         )
+        if reverse:
+            runs.reverse()
+        if output is not None:
+            if output not in ("yaml", "json", "name"):
+                raise TektiteError(f'unknown --output "{output}"; expected yaml, json or name')
+            print_objects(KINDS[kind], runs, output)
+            return
         rows = [
-            [o["metadata"]["name"], ago((o.get("status") or {}).get("startTime")), duration(o), run_status(o)]
+            [
+                *([o["metadata"].get("namespace", "")] if all_namespaces else []),
+                o["metadata"]["name"],
+                ago((o.get("status") or {}).get("startTime")),
+                duration(o),
+                run_status(o),
+            ]
             for o in runs
         ]
         if not rows:
             err(f"No {kind}s found")
             return
-        out(table(rows, ["NAME", "STARTED", "DURATION", "STATUS"]))
+        headers = [*(["NAMESPACE"] if all_namespaces else []), "NAME", "STARTED", "DURATION", "STATUS"]
+        text = table(rows, headers)
+        out("\n".join(text.splitlines()[1:]) if no_headers else text)
 
     @group.command("describe")
     def describe_(
@@ -709,11 +773,16 @@ def _run_group(kind: str) -> typer.Typer:
         follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
         last: Annotated[bool, typer.Option("--last", "-L")] = False,
         step: Annotated[list[str] | None, typer.Option("--step", "-s")] = None,
+        task: Annotated[
+            list[str] | None, typer.Option("--task", "-t", help="only this pipeline task's logs (repeatable)")
+        ] = None,
     ) -> None:
         """Show (and with -f follow) a run's step logs, prefixed like tkn."""
         if kind == "CustomRun":
             raise TektiteError("a CustomRun has no step logs: its controller runs it (see describe)")
-        _show_logs(kind, latest(name, last), follow, step)
+        if task and kind != "PipelineRun":
+            raise TektiteError("--task picks a pipeline task's logs: it applies to pipelinerun logs")
+        _show_logs(kind, latest(name, last), follow, step, task)
 
     @group.command("export")
     def export_(name: str) -> None:
