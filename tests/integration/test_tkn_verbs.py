@@ -368,3 +368,60 @@ def test_list_logs_by_task_and_delete_with_runs(home: Path) -> None:
     assert gone.returncode == 0, gone.stderr
     assert f'PipelineRun "{newest}" deleted' in gone.stdout and 'Pipeline "hello" deleted' in gone.stdout
     assert runs(home, "PipelineRun") == [] and runs(home, "TaskRun") == []  # its TaskRuns went with them
+
+
+def test_start_f_runs_a_definition_from_a_file_or_url_without_storing_it(home: Path, tmp_path: Path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "task.yaml").write_text(
+        "apiVersion: tekton.dev/v1\nkind: Task\nmetadata: {name: remote-greet}\n"
+        "spec:\n  params: [{name: who}]\n  steps: [{name: hi, image: busybox, script: 'echo hi $(params.who)'}]\n"
+    )
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/task.yaml"
+        for source in (str(site / "task.yaml"), url):
+            done = tektite(
+                home,
+                "task",
+                "start",
+                "-f",
+                source,
+                "-p",
+                "who=jo",
+                "--showlog",
+                "-E",
+                "--executor",
+                "process",
+            )
+            assert done.returncode == 0, done.stderr
+            assert "[hi] hi jo" in done.stdout
+        missing = tektite(home, "task", "start", "-f", url.replace("task.yaml", "gone.yaml"))
+        assert missing.returncode == 1 and "cannot fetch" in missing.stderr and "404" in missing.stderr
+    finally:
+        server.shutdown()
+        server.server_close()
+    made = runs(home, "TaskRun")
+    assert len(made) == 2 and all(r["metadata"]["generateName"] == "remote-greet-run-" for r in made)
+    assert (
+        made[0]["spec"]["taskSpec"]["steps"][0]["script"] == "echo hi $(params.who)"
+    )  # embedded, as tkn does
+    cluster = Cluster(home)
+    try:
+        assert cluster.store.try_get("Task", "remote-greet", "default") is None  # not stored
+    finally:
+        cluster.close()
+    for args, message in [
+        (("task", "start"), "name the Task to start, or give -f FILE (one of them)"),
+        (("task", "start", "greet", "-f", str(site / "task.yaml")), "one of them"),
+        (("pipeline", "start", "-f", str(site / "task.yaml")), "expected one Pipeline, found 0"),
+        (("task", "start", "-f", str(site / "task.yaml"), "--last"), "-f embeds the file's"),
+    ]:
+        done = tektite(home, *args)
+        assert done.returncode == 1 and message in done.stderr, (args, done.stderr)

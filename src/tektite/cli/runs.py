@@ -251,6 +251,7 @@ class StartOptions:
     use_run: str | None = None  # --use-pipelinerun / --use-taskrun
     dry_run: bool = False
     output: str | None = None
+    filename: str | None = None  # tkn's -f: the Task/Pipeline from a file or URL, embedded in the run
 
 
 # What a re-run (--last, --use-pipelinerun/--use-taskrun) takes from the earlier run's spec, as tkn
@@ -297,6 +298,12 @@ def _start_object(cluster: Cluster, kind: str, ref_kind: str, name: str, opts: S
     earlier = _earlier_run(cluster, kind, ref_kind, name, opts)
     prefix = opts.prefix_name or name
     spec: JSON = {"pipelineRef" if kind == "PipelineRun" else "taskRef": {"name": name}}
+    if opts.filename is not None:  # -f: the definition travels in the run (tkn embeds it too)
+        spec = {
+            "pipelineSpec" if kind == "PipelineRun" else "taskSpec": copy.deepcopy(
+                _from_file(opts.filename, ref_kind)["spec"]
+            )
+        }
     if earlier is not None:
         old = earlier.get("spec") or {}
         spec.update({k: copy.deepcopy(old[k]) for k in _RERUN_FIELDS[kind] if k in old})
@@ -358,14 +365,48 @@ def _pod_template(path: str) -> JSON:
     return data
 
 
-def _start(kind: str, ref_kind: str, name: str, opts: StartOptions) -> None:
+def _from_file(filename: str, ref_kind: str) -> JSON:
+    """``-f``: the one Task/Pipeline in a file, or at an http(s) URL."""
+    if filename.startswith(("http://", "https://")):
+        import httpx
+
+        from tektite.api.loader import load_text
+
+        try:
+            response = httpx.get(filename, follow_redirects=True, timeout=30)
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise TektiteError(f"cannot fetch {filename}: {exc}") from None
+        docs = load_text(response.text, filename)
+    else:
+        docs = load_files([filename])
+    found = [d.obj for d in docs if d.obj.get("kind") == ref_kind]
+    if len(found) != 1:
+        raise TektiteError(f"{filename}: expected one {ref_kind}, found {len(found)}")
+    if not isinstance(found[0].get("spec"), dict):
+        raise TektiteError(f"{filename}: the {ref_kind} has no spec")
+    return found[0]
+
+
+def _start(kind: str, ref_kind: str, name: str | None, opts: StartOptions) -> None:
     if opts.output is not None and opts.output not in _OUTPUTS:
         raise TektiteError(f'unknown --output "{opts.output}"; expected one of {", ".join(_OUTPUTS)}')
     if opts.last and opts.use_run:
         flag = "--use-pipelinerun" if kind == "PipelineRun" else "--use-taskrun"
         raise TektiteError(f"--last and {flag} each name the run to copy; give one of them")
+    if (name is None) == (opts.filename is None):
+        raise TektiteError(f"name the {ref_kind} to start, or give -f FILE (one of them)")
     cluster = STATE.cluster()
-    target = cluster.store.get(ref_kind, name, STATE.namespace)
+    if opts.filename is not None:
+        if opts.last or opts.use_run:
+            raise TektiteError(
+                f"--last and --use-{kind.lower()} re-run a stored {ref_kind}; -f embeds the file's"
+            )
+        target = _from_file(opts.filename, ref_kind)
+        name = str((target.get("metadata") or {}).get("name") or ref_kind.lower())
+    else:
+        assert name is not None
+        target = cluster.store.get(ref_kind, name, STATE.namespace)
     run_obj = _start_object(cluster, kind, ref_kind, name, opts)
     spec = run_obj["spec"]
     declared = {p["name"] for p in (target.get("spec") or {}).get("params") or [] if p.get("default") is None}
@@ -416,7 +457,19 @@ pipeline_app = typer.Typer(
 
 def _start_command(group: typer.Typer, kind: str, ref_kind: str) -> None:
     def start(
-        name: str,
+        name: Annotated[str | None, typer.Argument()] = None,
+        filename: Annotated[
+            str | None,
+            typer.Option("--filename", "-f", help="the definition from a file or URL (embedded in the run)"),
+        ] = None,
+        exit_with_error: Annotated[
+            bool,
+            typer.Option(
+                "--exit-with-pipelinerun-error",
+                "-E",
+                help="tkn's flag: tektite always exits 1 when the run fails",
+            ),
+        ] = False,
         param: ParamOpt = None,
         workspace: WsOpt = None,
         showlog: Annotated[bool, typer.Option("--showlog", help="stream the logs")] = False,
@@ -437,6 +490,9 @@ def _start_command(group: typer.Typer, kind: str, ref_kind: str) -> None:
         finally_timeout: str | None = None,
         task_serviceaccount: list[str] | None = None,
     ) -> None:
+        del (
+            exit_with_error
+        )  # accepted for scripts written for tkn: the exit code already says how the run ended
         if kind == "TaskRun" and (tasks_timeout or finally_timeout or task_serviceaccount):
             raise TektiteError(
                 "--tasks-timeout, --finally-timeout and --task-serviceaccount apply to pipeline start"
@@ -463,6 +519,7 @@ def _start_command(group: typer.Typer, kind: str, ref_kind: str) -> None:
                 use_run=use_run,
                 dry_run=dry_run,
                 output=output,
+                filename=filename,
             ),
         )
 
