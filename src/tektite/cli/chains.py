@@ -320,15 +320,9 @@ def keys_generate(
 @keys_app.command("public-key")
 def keys_public_key(keyfile: Annotated[Path, typer.Argument(help="a cosign.key or PEM private key")]) -> None:
     """Print the PEM public key of a private key file."""
-    from tektite.chains.signing.cosign import ENCRYPTED_PEM_TYPES
-    from tektite.chains.signing.keyfiles import public_key_of_keyfile, read_password
+    from tektite.chains.signing.keyfiles import password_for_keyfile, public_key_of_keyfile
 
-    try:
-        pem = keyfile.read_bytes()
-    except OSError as exc:
-        raise TektiteError(f"cannot read the key file: {exc.strerror}", file=str(keyfile)) from None
-    encrypted = any(f"-----BEGIN {t}-----".encode() in pem for t in ENCRYPTED_PEM_TYPES)
-    sys.stdout.write(public_key_of_keyfile(keyfile, read_password() if encrypted else None).decode())
+    sys.stdout.write(public_key_of_keyfile(keyfile, password_for_keyfile(keyfile)).decode())
 
 
 # -- tektite verify / verify-attestation ---------------------------------------------------------------

@@ -249,7 +249,8 @@ _WS_SOURCES = ("emptyDir", "claimName", "config", "secret", "volumeClaimTemplate
 _WS_KEYS = ("name", "subPath", "item", *_WS_SOURCES)
 
 
-def _yaml_file(path: str, what: str) -> JSON:
+def read_yaml_mapping(path: str, what: str) -> JSON:
+    """A YAML file holding a mapping (a pod template, a volume claim template); ``what`` names it in errors."""
     try:
         with open(path, encoding="utf-8") as fh:
             data = yaml.safe_load(fh)
@@ -305,9 +306,9 @@ def workspace_binding(spec: str) -> JSON:
     elif source == "secret":
         binding["secret"] = {"secretName": fields["secret"], **({"items": items} if items else {})}
     elif source == "volumeClaimTemplateFile":
-        binding["volumeClaimTemplate"] = _yaml_file(fields[source], "volume claim template")
+        binding["volumeClaimTemplate"] = read_yaml_mapping(fields[source], "volume claim template")
     elif source == "csiFile":
-        binding["csi"] = _yaml_file(fields[source], "CSI")
+        binding["csi"] = read_yaml_mapping(fields[source], "CSI")
     else:
         medium = fields.get("emptyDir", "").strip().strip('"')
         binding["emptyDir"] = {"medium": medium} if medium else {}

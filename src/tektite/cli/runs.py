@@ -24,6 +24,7 @@ from tektite.cli.common import (
     param_value,
     parse_kv,
     print_objects,
+    read_yaml_mapping,
     run_status,
     table,
     workspace_binding,
@@ -267,6 +268,15 @@ _REF_LABEL = {"PipelineRun": "tekton.dev/pipeline", "TaskRun": "tekton.dev/task"
 _OUTPUTS = ("yaml", "json", "name")
 
 
+def _runs_of(cluster: Cluster, kind: str, name: str, limit: int | None = None, also: str = "") -> list[JSON]:
+    """The runs of the Pipeline/Task ``name`` (by its ``tekton.dev/pipeline``/``task`` label),
+    newest first; ``also``: more of a label selector."""
+    selector = f"{_REF_LABEL[kind]}={name}" + (f",{also}" if also else "")
+    return cluster.store.list(
+        kind, STATE.namespace, label_selector=selector, order="-created", limit=limit
+    ).items
+
+
 def _earlier_run(cluster: Cluster, kind: str, ref_kind: str, name: str, opts: StartOptions) -> JSON | None:
     """The run a re-run copies: ``--use-pipelinerun``/``--use-taskrun`` NAME, or with ``--last``
     the newest run of the Pipeline/Task (by its ``tekton.dev/pipeline``/``task`` label)."""
@@ -280,10 +290,8 @@ def _earlier_run(cluster: Cluster, kind: str, ref_kind: str, name: str, opts: St
         return earlier
     if not opts.last:
         return None
-    selector = f"{label}={name}"
-    if kind == "TaskRun":  # one the user started, not a pipeline's (its timeout is what was left)
-        selector += ",!tekton.dev/pipelineRun"
-    found = cluster.store.list(kind, ns, label_selector=selector, order="-created", limit=1).items
+    # a TaskRun the user started, not a pipeline's (its timeout is what was left)
+    found = _runs_of(cluster, kind, name, 1, "!tekton.dev/pipelineRun" if kind == "TaskRun" else "")
     if not found:
         raise TektiteError(
             f'no {kind} of the {ref_kind} "{name}" in namespace "{ns}" to re-run',
@@ -322,13 +330,13 @@ def _start_object(cluster: Cluster, kind: str, ref_kind: str, name: str, opts: S
         if opts.timeout:
             spec["timeout"] = opts.timeout
         if opts.pod_template:
-            spec["podTemplate"] = _pod_template(opts.pod_template)
+            spec["podTemplate"] = read_yaml_mapping(opts.pod_template, "pod template")
     else:
         template = spec.setdefault("taskRunTemplate", {})
         if opts.service_account:
             template["serviceAccountName"] = opts.service_account
         if opts.pod_template:
-            template["podTemplate"] = _pod_template(opts.pod_template)
+            template["podTemplate"] = read_yaml_mapping(opts.pod_template, "pod template")
         if not template:
             del spec["taskRunTemplate"]
         for key, value in (
@@ -345,24 +353,6 @@ def _start_object(cluster: Cluster, kind: str, ref_kind: str, name: str, opts: S
                 specs.setdefault(task, {"pipelineTaskName": task})["serviceAccountName"] = account
             spec["taskRunSpecs"] = list(specs.values())
     return _override(cluster, run_obj, parse_kv(opts.param, "param"), opts.workspace or [])
-
-
-def _pod_template(path: str) -> JSON:
-    """``--pod-template FILE``: a PodTemplate (YAML or JSON mapping)."""
-    import yaml
-
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except OSError as exc:
-        raise TektiteError(f"cannot read the pod template {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise TektiteError(f"{path}: not YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise TektiteError(
-            f"{path}: a pod template is a mapping (nodeSelector, env, ...), found {type(data).__name__}"
-        )
-    return data
 
 
 def _from_file(filename: str, ref_kind: str) -> JSON:
@@ -433,18 +423,15 @@ def _start(kind: str, ref_kind: str, name: str | None, opts: StartOptions) -> No
 
 
 def _print_run(obj: JSON, output: str) -> None:
+    """``-o``: as ``get`` prints one object; a name not given yet is its generateName."""
     if output == "name":
         out(
             f"{obj['kind'].lower()}.tekton.dev/{obj['metadata'].get('name') or obj['metadata']['generateName']}"
         )
-    elif output == "json":
-        import json
+        return
+    from tektite.api.scheme import KINDS
 
-        out(json.dumps(obj, indent=2))
-    else:
-        import yaml
-
-        out(yaml.safe_dump(obj, sort_keys=False).rstrip())
+    print_objects(KINDS[obj["kind"]], [obj], output, single=True)
 
 
 task_app = typer.Typer(
@@ -579,17 +566,15 @@ def _definition_commands(group: typer.Typer, ref_kind: str, kind: str) -> None:
         last: Annotated[bool, typer.Option("--last", "-L", help="its newest run")] = False,
         step: Annotated[list[str] | None, typer.Option("--step", "-s")] = None,
     ) -> None:
-        store = STATE.cluster().store
-        store.get(ref_kind, name, STATE.namespace)
+        cluster = STATE.cluster()
+        cluster.store.get(ref_kind, name, STATE.namespace)
         if run and not last:
-            found = store.get(kind, run, STATE.namespace)
+            found = cluster.store.get(kind, run, STATE.namespace)
             if (found["metadata"].get("labels") or {}).get(label) != name:
                 raise TektiteError(f'{kind} "{run}" is not a run of the {ref_kind} "{name}"')
             run_name = run
         else:
-            newest = store.list(
-                kind, STATE.namespace, label_selector=f"{label}={name}", order="-created", limit=1
-            ).items
+            newest = _runs_of(cluster, kind, name, 1)
             if not newest:
                 raise TektiteError(f'no {kind} of the {ref_kind} "{name}" in namespace "{STATE.namespace}"')
             run_name = newest[0]["metadata"]["name"]
@@ -618,7 +603,7 @@ def _definition_commands(group: typer.Typer, ref_kind: str, kind: str) -> None:
             cluster.store.get(ref_kind, name, STATE.namespace)  # NotFound names it, before anything goes
         for name in names:
             if with_runs:
-                for run in cluster.store.list(kind, STATE.namespace, label_selector=f"{label}={name}").items:
+                for run in _runs_of(cluster, kind, name):
                     if (run["metadata"].get("labels") or {}).get(
                         "tekton.dev/pipelineRun"
                     ) and kind == "TaskRun":
@@ -667,18 +652,14 @@ def pipeline_list() -> None:
 
 
 def _describe_definition(ref_kind: str, kind: str, name: str, output: str | None) -> None:
-    store = STATE.cluster().store
-    obj = store.get(ref_kind, name, STATE.namespace)
+    cluster = STATE.cluster()
+    obj = cluster.store.get(ref_kind, name, STATE.namespace)
     if output is not None:
         if output not in ("yaml", "json"):
             raise TektiteError(f'unknown --output "{output}"; expected yaml or json')
         _print_run(obj, output)
         return
-    label = _REF_LABEL[kind]
-    runs = store.list(
-        kind, STATE.namespace, label_selector=f"{label}={name}", order="-created", limit=5
-    ).items
-    out(describe_definition(obj, runs))
+    out(describe_definition(obj, _runs_of(cluster, kind, name, 5)))
 
 
 DescribeOutput = Annotated[str | None, typer.Option("--output", "-o", help="the object as yaml or json")]
@@ -1000,14 +981,6 @@ def register(app: typer.Typer) -> None:
 
 
 # -- trusted resources: tkn task|pipeline sign|verify ------------------------------------------------
-def _one_resource(path: str, ref_kind: str) -> JSON:
-    docs = load_files([path])
-    found = [d for d in docs if d.obj.get("kind") == ref_kind]
-    if len(found) != 1:
-        raise TektiteError(f"{path}: expected one {ref_kind}, found {len(found)}")
-    return copy.deepcopy(found[0].obj)
-
-
 def _key_signer(key_file: Path | None, kms_key: str | None) -> Any:
     """The signer of ``-K cosign.key`` (password from $COSIGN_PASSWORD or a prompt) or ``-m pkcs11:...``."""
     from tektite.chains.signing import load_signer
@@ -1017,15 +990,9 @@ def _key_signer(key_file: Path | None, kms_key: str | None) -> Any:
     if kms_key:
         return load_signer("kms", kmsref=kms_key)
     assert key_file is not None
-    from tektite.chains.signing.cosign import ENCRYPTED_PEM_TYPES
-    from tektite.chains.signing.keyfiles import read_password
+    from tektite.chains.signing.keyfiles import password_for_keyfile
 
-    try:
-        pem = key_file.read_bytes()
-    except OSError as exc:
-        raise TektiteError(f"cannot read the key file: {exc.strerror}", file=str(key_file)) from None
-    encrypted = any(f"-----BEGIN {t}-----".encode() in pem for t in ENCRYPTED_PEM_TYPES)
-    return load_signer("x509", key_file=key_file, password=read_password() if encrypted else None)
+    return load_signer("x509", key_file=key_file, password=password_for_keyfile(key_file))
 
 
 KeyFileOpt = Annotated[Path | None, typer.Option("--key-file", "-K", help="cosign.key, or a PEM private key")]
@@ -1047,7 +1014,7 @@ def _trust_commands(group: typer.Typer, ref_kind: str) -> None:
 
         from tektite.resolution import trust
 
-        obj = _one_resource(file, ref_kind)
+        obj = _from_file(file, ref_kind)
         signed = trust.signed_copy(obj, _key_signer(key_file, kms_key).sign, where=file)
         text = yaml.safe_dump(signed, sort_keys=False)
         if file_name is None:
@@ -1068,7 +1035,7 @@ def _trust_commands(group: typer.Typer, ref_kind: str) -> None:
     ) -> None:
         from tektite.resolution import trust
 
-        obj = _one_resource(file, ref_kind)
+        obj = _from_file(file, ref_kind)
         name = obj.get("metadata", {}).get("name")
         if bool(key_file) == bool(kms_key):
             raise TektiteError("give the key: -K PUBLIC-KEY-FILE or -m KMS-URI (one of them)")
@@ -1077,7 +1044,7 @@ def _trust_commands(group: typer.Typer, ref_kind: str) -> None:
         else:
             assert key_file is not None
             try:
-                public = trust.load_public_key(key_file.read_bytes(), str(key_file))
+                public = trust.load_public_key(key_file.read_bytes(), source=str(key_file))
             except OSError as exc:
                 raise TektiteError(
                     f"cannot read the public key: {exc.strerror}", file=str(key_file)
@@ -1087,7 +1054,7 @@ def _trust_commands(group: typer.Typer, ref_kind: str) -> None:
             raise TektiteError(
                 f'{ref_kind} "{name}" is not signed: no {trust.SIGNATURE_ANNOTATION} annotation', file=file
             )
-        if not trust.verify_with_key(public, signature, trust.signing_digest(obj, file)):
+        if not trust.signed_with(public, signature, trust.signing_digest(obj, file)):
             raise TektiteError(
                 f'{ref_kind} "{name}" fails verification: its signature is not of this key, or it changed after signing',
                 file=file,

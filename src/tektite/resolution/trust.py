@@ -32,13 +32,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-
 from tektite.core.gotypes.k8stypes import OBJECT_META
 from tektite.core.gotypes.tektontypes import PIPELINE_SPEC, TASK_SPEC
 from tektite.core.jsontext import compact_json
+from tektite.core.pubkeys import load_public_key, signed_with
 from tektite.core.secrets import secret_data
 from tektite.errors import NotSupported, TektiteError
 
@@ -49,9 +46,10 @@ __all__ = [
     "TrustError",
     "Verdict",
     "check",
+    "load_public_key",
     "signed_copy",
+    "signed_with",
     "signing_digest",
-    "verify_with_key",
 ]
 
 JSON = dict[str, Any]
@@ -63,12 +61,6 @@ FAILED_REASON = "ResourceVerificationFailed"
 PASSED_MESSAGE = "Trusted resource verification passed"
 _IGNORED_ANNOTATIONS = ("kubectl-client-side-apply", "kubectl.kubernetes.io/last-applied-configuration")
 _SPECS = {"Task": TASK_SPEC, "Pipeline": PIPELINE_SPEC}
-_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
-    "sha224": hashes.SHA224,
-    "sha256": hashes.SHA256,
-    "sha384": hashes.SHA384,
-    "sha512": hashes.SHA512,
-}
 # Go's json.Marshal escapes these inside strings (they appear nowhere else in JSON)
 _GO_ESCAPES = ((b"<", b"\\u003c"), (b">", b"\\u003e"), (b"&", b"\\u0026"),
                ("\u2028".encode(), b"\\u2028"), ("\u2029".encode(), b"\\u2029"))  # fmt: skip
@@ -138,32 +130,6 @@ def signature_of(obj: JSON) -> bytes | None:
         raise TrustError(f"the {SIGNATURE_ANNOTATION} annotation is not base64") from None
 
 
-def verify_with_key(public_key: Any, signature: bytes, digest: bytes, hash_algorithm: str = "sha256") -> bool:
-    """sigstore's ``VerifySignature(signature, digest)`` for ECDSA (ASN.1), RSA (PKCS#1 v1.5) and Ed25519."""
-    algorithm = _HASHES[hash_algorithm.lower()]()
-    try:
-        if isinstance(public_key, ec.EllipticCurvePublicKey):
-            public_key.verify(signature, digest, ec.ECDSA(algorithm))
-        elif isinstance(public_key, rsa.RSAPublicKey):
-            public_key.verify(signature, digest, padding.PKCS1v15(), algorithm)
-        elif isinstance(public_key, ed25519.Ed25519PublicKey):
-            public_key.verify(signature, digest)
-        else:
-            return False
-    except (InvalidSignature, ValueError):
-        return False
-    return True
-
-
-def load_public_key(pem: bytes | str, where: str) -> Any:
-    """A PEM public key (``-----BEGIN PUBLIC KEY-----``, as ``cosign.pub``)."""
-    data = pem.encode() if isinstance(pem, str) else pem
-    try:
-        return serialization.load_pem_public_key(data)
-    except (ValueError, TypeError) as err:
-        raise TrustError(f"not a PEM public key ({err})", obj=where) from None
-
-
 @dataclass
 class Verdict:
     """What verification says about one resolved resource."""
@@ -186,7 +152,9 @@ def _keys(policy: JSON, namespace: str, get: Getter) -> list[tuple[str, Any, str
                 f"{where}: kms keys are not supported yet; give the public key as data or secretRef"
             )
         if key.get("data"):
-            out.append((authority.get("name", ""), load_public_key(key["data"], where), algorithm))
+            out.append(
+                (authority.get("name", ""), load_public_key(key["data"].encode(), source=where), algorithm)
+            )
             continue
         ref = key.get("secretRef") or {}
         secret = get("Secret", ref.get("name", ""), ref.get("namespace") or namespace)
@@ -196,7 +164,11 @@ def _keys(policy: JSON, namespace: str, get: Getter) -> list[tuple[str, Any, str
             )
         for item, value in sorted(secret_data(secret).items()):  # each value is a public key, as in Tekton
             out.append(
-                (authority.get("name", ""), load_public_key(value, f"{where} (Secret key {item})"), algorithm)
+                (
+                    authority.get("name", ""),
+                    load_public_key(value, source=f"{where} (Secret key {item})"),
+                    algorithm,
+                )
             )
     return out
 
@@ -230,7 +202,7 @@ def check(
         warned = ""
         for policy in sorted(policies, key=lambda p: (p.get("spec") or {}).get("mode") == "warn"):
             keys = _keys(policy, namespace, get)
-            if any(verify_with_key(key, signature, digest, algorithm) for _, key, algorithm in keys):
+            if any(signed_with(key, signature, digest, algorithm) for _, key, algorithm in keys):
                 continue
             names = ", ".join(a for a, _, _ in keys)
             message = (

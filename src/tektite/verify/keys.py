@@ -6,13 +6,10 @@ itself, RSA uses PKCS#1 v1.5 with SHA-256.
 
 from __future__ import annotations
 
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-from tektite.chains.signing.base import signed_with
+from tektite.core.pubkeys import load_public_key, signed_with
 from tektite.errors import VerificationError
 
 __all__ = ["BadSignature", "load_public_key", "verify_signature"]
@@ -20,31 +17,6 @@ __all__ = ["BadSignature", "load_public_key", "verify_signature"]
 
 class BadSignature(VerificationError):
     """The signature does not match the key and data (as opposed to an unusable key or input)."""
-
-
-def load_public_key(pem: bytes, *, source: str = "public key") -> PublicKeyTypes:
-    """A ``PUBLIC KEY`` PEM (``cosign.pub``) or a ``CERTIFICATE`` PEM's key. ``source`` names it in errors."""
-    if b"-----BEGIN CERTIFICATE-----" in pem:
-        try:
-            return x509.load_pem_x509_certificate(pem).public_key()
-        except ValueError:
-            raise VerificationError("cannot read the certificate PEM", obj=source) from None
-    if b"-----BEGIN" not in pem:
-        raise VerificationError(
-            "not a PEM public key; expected '-----BEGIN PUBLIC KEY-----', found no PEM header", obj=source
-        )
-    if b"PRIVATE KEY-----" in pem:
-        raise VerificationError(
-            "expected a public key ('BEGIN PUBLIC KEY'), found a private key",
-            obj=source,
-            hint="tektite keys public-key KEYFILE prints the public key of a private key",
-        )
-    try:
-        return serialization.load_pem_public_key(pem)
-    except (ValueError, UnsupportedAlgorithm):
-        raise VerificationError(
-            "cannot read the public key; expected a PKIX '-----BEGIN PUBLIC KEY-----' PEM", obj=source
-        ) from None
 
 
 def verify_signature(public_key: PublicKeyTypes, signature: bytes, data: bytes) -> None:

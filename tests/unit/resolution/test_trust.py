@@ -34,24 +34,24 @@ def test_ecdsa_and_rsa_signatures_verify_with_the_policys_hash(algorithm: str) -
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     ec_sig = ec_key.sign(digest, ec.ECDSA(hash_))
     rsa_sig = rsa_key.sign(digest, padding.PKCS1v15(), hash_)
-    assert trust.verify_with_key(ec_key.public_key(), ec_sig, digest, algorithm)
-    assert trust.verify_with_key(rsa_key.public_key(), rsa_sig, digest, algorithm.upper())
+    assert trust.signed_with(ec_key.public_key(), ec_sig, digest, algorithm)
+    assert trust.signed_with(rsa_key.public_key(), rsa_sig, digest, algorithm.upper())
     other = "sha512" if algorithm != "sha512" else "sha256"
-    assert not trust.verify_with_key(ec_key.public_key(), ec_sig, digest, other)
-    assert not trust.verify_with_key(rsa_key.public_key(), rsa_sig, digest, other)
+    assert not trust.signed_with(ec_key.public_key(), ec_sig, digest, other)
+    assert not trust.signed_with(rsa_key.public_key(), rsa_sig, digest, other)
 
 
 def test_ed25519_signs_the_digest_itself_and_a_changed_task_fails() -> None:
     key = ed25519.Ed25519PrivateKey.generate()
     signed = trust.signed_copy(TASK, key.sign)
     signature = base64.b64decode(signed["metadata"]["annotations"][trust.SIGNATURE_ANNOTATION])
-    assert trust.verify_with_key(
+    assert trust.signed_with(
         key.public_key(), signature, trust.signing_digest(signed)
     )  # the annotation is left out
     changed = {**signed, "spec": {"steps": [{"name": "s", "image": "busybox", "script": "false"}]}}
-    assert not trust.verify_with_key(key.public_key(), signature, trust.signing_digest(changed))
+    assert not trust.signed_with(key.public_key(), signature, trust.signing_digest(changed))
     relabelled = {**signed, "metadata": {**signed["metadata"], "labels": {"team": "x"}}}
-    assert not trust.verify_with_key(key.public_key(), signature, trust.signing_digest(relabelled))
+    assert not trust.signed_with(key.public_key(), signature, trust.signing_digest(relabelled))
 
 
 def test_what_cannot_be_signed_says_so() -> None:

@@ -17,7 +17,6 @@ import base64
 import hashlib
 from typing import Protocol, runtime_checkable
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
@@ -33,7 +32,6 @@ __all__ = [
     "key_id_for",
     "public_key_pem",
     "sign_with_key",
-    "signed_with",
 ]
 
 SigningKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
@@ -86,22 +84,6 @@ def sign_with_key(key: SigningKey, data: bytes) -> bytes:
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return key.sign(data)
     return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
-
-
-def signed_with(public_key: PublicKeyTypes, signature: bytes, data: bytes) -> bool:
-    """Whether ``signature`` over ``data`` is one :func:`sign_with_key` made with ``public_key``'s private half."""
-    try:
-        if isinstance(public_key, ec.EllipticCurvePublicKey):
-            public_key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
-        elif isinstance(public_key, ed25519.Ed25519PublicKey):
-            public_key.verify(signature, data)
-        elif isinstance(public_key, rsa.RSAPublicKey):
-            public_key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
-        else:
-            return False
-    except (InvalidSignature, ValueError):
-        return False
-    return True
 
 
 def public_key_pem(public_key: PublicKeyTypes) -> bytes:

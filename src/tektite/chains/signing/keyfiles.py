@@ -23,7 +23,7 @@ from tektite.chains.signing.cosign import (
 )
 from tektite.errors import AlreadyExists, SigningError, TektiteError
 
-__all__ = ["PASSWORD_ENV", "public_key_of_keyfile", "read_password", "write_keypair"]
+__all__ = ["PASSWORD_ENV", "password_for_keyfile", "public_key_of_keyfile", "read_password", "write_keypair"]
 
 PASSWORD_ENV = "COSIGN_PASSWORD"
 
@@ -75,6 +75,18 @@ def write_keypair(prefix: Path, password: bytes, *, force: bool = False) -> tupl
     except OSError as err:
         raise TektiteError(f"cannot write the key pair: {err.strerror}", file=err.filename) from None
     return key_path, pub_path
+
+
+def password_for_keyfile(path: Path) -> bytes | None:
+    """The password an encrypted cosign key file needs (:func:`read_password`); None for an
+    unencrypted PEM key."""
+    try:
+        pem = Path(path).read_bytes()
+    except OSError as err:
+        raise TektiteError(f"cannot read the key file: {err.strerror}", file=str(path)) from None
+    return (
+        read_password() if any(f"-----BEGIN {t}-----".encode() in pem for t in ENCRYPTED_PEM_TYPES) else None
+    )
 
 
 def public_key_of_keyfile(path: Path, password: bytes | None) -> bytes:

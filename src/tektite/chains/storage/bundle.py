@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from tektite.chains.dsse import Envelope
-from tektite.chains.signing.base import signed_with
+from tektite.core.pubkeys import signed_with
 from tektite.errors import NotFound, TektiteError, VerificationError
 from tektite.oci.client import RegistryClient, RegistryError
 from tektite.oci.manifest import (

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from tektite.chains.dsse import Envelope
-from tektite.chains.signing.base import signed_with
 from tektite.chains.simplesigning import SIMPLE_SIGNING_MEDIA_TYPE
+from tektite.core.pubkeys import signed_with
 from tektite.errors import FieldError, NotFound, ValidationError, VerificationError
 from tektite.oci.client import RegistryClient, RegistryError
 from tektite.oci.manifest import OCI_CONFIG, OCI_MANIFEST, Descriptor, ImageManifest, descriptor_for
