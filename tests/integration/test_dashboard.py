@@ -297,6 +297,44 @@ def test_rerun_creates_a_new_run_that_runs(env: Env, browser_context: Any) -> No
     assert page.locator("#rerun").count() == 0  # a pipeline's TaskRun is rerun through its PipelineRun
 
 
+@pytest.mark.browser
+@pytest.mark.slow
+def test_rerun_from_failure_reuses_the_tasks_that_succeeded(env: Env, browser_context: Any) -> None:
+    old = next(p for p in env.all_runs("PipelineRun") if p["spec"]["pipelineRef"]["name"] == "breaks")
+    old_name = old["metadata"]["name"]
+    page = browser_context.new_page()
+    login(page, env, "edit")
+    good = next(p for p in env.all_runs("PipelineRun") if condition(p).get("status") == "True")
+    page.goto(env.server.url + f"#/run/default/PipelineRun/{good['metadata']['name']}")
+    page.locator("#rerun").wait_for()
+    assert page.locator("#rerun-from-failure").count() == 0  # offered for runs that did not succeed
+
+    page.goto(env.server.url + f"#/run/default/PipelineRun/{old_name}")
+    page.locator("#rerun-from-failure").click()
+    page.wait_for_function(
+        f"() => location.hash.startsWith('#/run/default/PipelineRun/') && !location.hash.endsWith('/{old_name}')"
+    )
+    new_name = page.evaluate("() => decodeURIComponent(location.hash.split('/').pop())")
+    new = env.wait_done("PipelineRun", new_name)
+    assert condition(new)["status"] == "False"  # `bad`'s Task is unchanged: it fails again
+    assert new["metadata"]["annotations"]["tektite.dev/reuse-pipelinerun"] == old_name
+    children = {
+        t["metadata"]["labels"]["tekton.dev/pipelineTask"]: t
+        for t in env.store.list(
+            "TaskRun", "default", label_selector=f"tekton.dev/pipelineRun={new_name}"
+        ).items
+    }
+    ok, bad = children["ok"], children["bad"]
+    assert ok["metadata"]["annotations"]["tektite.dev/reused-taskrun"] == f"{old_name}-ok"
+    assert ok["status"]["startTime"] == env.get("TaskRun", f"{old_name}-ok")["status"]["startTime"]
+    assert "tektite.dev/reused-taskrun" not in bad["metadata"]["annotations"]  # failed before: ran again
+    assert condition(bad)["status"] == "False"
+    page.locator("#run-header .badge[data-status='Failed']").wait_for()
+    page.locator(f"#tasks tr[data-task='ok'][data-reused='{old_name}-ok']").wait_for()
+    assert page.locator("#tasks tr[data-task='bad']").get_attribute("data-reused") == ""
+    screenshot(page, "dashboard-rerun-from-failure")
+
+
 def _chains_annotate(env: Env, run: dict[str, Any], key: ec.EllipticCurvePrivateKey) -> None:
     """Annotate ``run`` as Tekton Chains' tekton storage does, signing a DSSE envelope with
     ``cryptography`` directly (PAE per the DSSE spec): code independent of tektite's signer."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tektite.controller.rerun import reused_taskrun
 from tektite.core.conditions import get_condition, is_done
 
 if TYPE_CHECKING:
@@ -110,8 +111,10 @@ class Follower:
                 continue
             self.seen[key] = reason
             mark = "✓" if cond.get("status") == "True" else "✗"
+            reused = reused_taskrun(tr)
             msgs.append(
                 f"{mark} {'task ' + label if label else tr['kind'].lower() + ' ' + tr['metadata']['name']}: {reason}"
+                + (f" (reused {reused})" if reused else "")
                 + (
                     f" - {cond.get('message')}"
                     if cond.get("status") != "True" and cond.get("message")

@@ -219,7 +219,7 @@ def describe_run(obj: JSON) -> str:
                         c.get("pipelineTaskName", ""),
                         ago((child or {}).get("status", {}).get("startTime")),
                         duration(child) if child else "---",
-                        run_status(child) if child else "---",
+                        _with_reuse(run_status(child), child) if child else "---",
                     ]
                 )
             lines += [
@@ -354,3 +354,11 @@ def register(app: typer.Typer) -> None:
     app.command()(get)
     app.command()(describe)
     app.command()(delete)
+
+
+def _with_reuse(status: str, child: JSON) -> str:
+    """A rerun from failure's reused TaskRun says which TaskRun really ran."""
+    from tektite.controller.rerun import reused_taskrun
+
+    reused = reused_taskrun(child)
+    return f"{status} (reused {reused})" if reused else status

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -411,13 +411,19 @@ def _start(kind: str, ref_kind: str, name: str | None, opts: StartOptions) -> No
         cluster.admit(copy.deepcopy(run_obj))
         _print_run(run_obj, opts.output or "yaml")
         return
-    created = cluster.create(run_obj)
-    run_name = created["metadata"]["name"]
-    if opts.output:  # for scripts: `name=$(tektite pipeline start p -o name)`
-        _print_run(created, opts.output)
+    _run_created(cluster, cluster.create(run_obj), opts.output, opts.showlog, opts.executor)
+
+
+def _run_created(
+    cluster: Cluster, created: JSON, output: str | None, showlog: bool, executor: str | None
+) -> NoReturn:
+    """Say a run was started, follow it to its end, exit with its outcome."""
+    kind, run_name = created["kind"], created["metadata"]["name"]
+    if output:  # for scripts: `name=$(tektite pipeline start p -o name)`
+        _print_run(created, output)
     err(f"{kind} started: {run_name}")
-    final = asyncio.run(_follow(cluster, [created], show_logs=opts.showlog, executor=opts.executor))
-    if not opts.showlog:
+    final = asyncio.run(_follow(cluster, [created], show_logs=showlog, executor=executor))
+    if not showlog:
         err(f"In order to see the logs run: tektite {kind.lower()} logs {run_name}")
     raise typer.Exit(_summary(final))
 
@@ -821,6 +827,41 @@ def _run_group(kind: str) -> typer.Typer:
         if task and kind != "PipelineRun":
             raise TektiteError("--task picks a pipeline task's logs: it applies to pipelinerun logs")
         _show_logs(kind, latest(name, last), follow, step, task)
+
+    if kind != "CustomRun":
+
+        @group.command("rerun")
+        def rerun_(
+            name: Annotated[str | None, typer.Argument()] = None,
+            last: Annotated[bool, typer.Option("--last", "-L", help="the newest run")] = False,
+            from_failure: Annotated[
+                bool,
+                typer.Option(
+                    "--from-failure",
+                    help="PipelineRuns: reuse the tasks that succeeded (same Task, same inputs); "
+                    "run the failed ones and what follows them",
+                ),
+            ] = False,
+            showlog: Annotated[bool, typer.Option("--showlog", help="stream the logs")] = False,
+            output: Annotated[
+                str | None, typer.Option("--output", "-o", help="print the new run: yaml, json or name")
+            ] = None,
+            executor: ExecOpt = None,
+        ) -> None:
+            """Run again with the same spec (as the dashboard's Rerun); --from-failure reuses what succeeded."""
+            from tektite.controller.rerun import rerun_object
+
+            if output is not None and output not in _OUTPUTS:
+                raise TektiteError(f'unknown --output "{output}"; expected one of {", ".join(_OUTPUTS)}')
+            cluster = STATE.cluster()
+            old = cluster.store.get(kind, latest(name, last), STATE.namespace)
+            _run_created(
+                cluster,
+                cluster.create(rerun_object(old, from_failure=from_failure)),
+                output,
+                showlog,
+                executor,
+            )
 
     @group.command("export")
     def export_(name: str) -> None:

@@ -22,11 +22,13 @@ from typing import Any, Literal
 
 from tektite.api.params import Param, ParamSpec, ResolverRef
 from tektite.api.pipeline import PipelineSpec
-from tektite.controller import custom
+from tektite.controller import children as kids
+from tektite.controller import custom, rerun
 from tektite.controller import pipelinerun as prmod
 from tektite.controller import taskrun as trmod
 from tektite.controller.cluster import Cluster
 from tektite.controller.lookup import RunSetupError
+from tektite.controller.rerun import REUSE_PIPELINERUN, REUSE_TASKRUN, REUSED_TASKRUN
 from tektite.controller.rundirs import SANDBOX_SKELETON, SpareRunDirs, sandbox_links
 from tektite.controller.taskrun_build import BuildEnv, Built, build_pod
 from tektite.core.conditions import UNFINISHED, TaskRunReason, get_condition, is_done, now, parse_time
@@ -164,6 +166,8 @@ class Engine:
         # per running PipelineRun (by uid): its children (kept current from events), its parsed spec
         self._children: dict[str, dict[tuple[str, str], JSON]] = {}
         self._spec_cache: dict[str, PipelineSpec] = {}
+        self._reuse: dict[str, dict[str, list[str | None]]] = {}  # reruns from failure (controller/rerun.py)
+        self._reuse_source: dict[str, JSON] = {}
         # PipelineRuns whose progress write is deferred (see _status_can_wait)
         self._pr_pending: set[Key] = set()
         # ServiceAccounts (or their absence) by (namespace, name), as a Kubernetes informer keeps
@@ -301,6 +305,8 @@ class Engine:
             uid = str(meta.get("uid"))
             self._children.pop(uid, None)
             self._spec_cache.pop(uid, None)
+            self._reuse.pop(uid, None)
+            self._reuse_source.pop(uid, None)
         parent = (meta.get("labels") or {}).get("tekton.dev/pipelineRun")
         if parent:
             self._track_child(evt)
@@ -592,6 +598,9 @@ class Engine:
         except TektiteError as exc:
             self._write_status(tr, trmod.fail(status, TaskRunReason.VALIDATION_FAILED, str(exc.message)))
             return False
+        reuses = attempt == 0 and REUSE_TASKRUN in (meta.get("annotations") or {})
+        if reuses and await self._reuse_taskrun(tr, key, built.task_spec, resolved, run_dir):
+            return False
         config = self.config
         started = {**status, "startTime": status.get("startTime") or now()}
 
@@ -639,6 +648,26 @@ class Engine:
         else:
             self._write_labelled(key, current, resolved, final)
         return finished.retry and not stop.is_set()
+
+    async def _reuse_taskrun(
+        self, tr: JSON, key: Key, task_spec: JSON, resolved: Resolved | None, run_dir: Path
+    ) -> bool:
+        """A rerun from failure's TaskRun: whether it reused the old TaskRun it names (same Task,
+        same inputs: its status and logs are the old one's, and it does not run; rerun.py)."""
+        meta = tr["metadata"]
+        ns = meta.get("namespace", "default")
+        source = meta["annotations"][REUSE_TASKRUN]
+        old = self.store.try_get("TaskRun", source, ns)
+        why = rerun.why_not_reused(tr, task_spec, old)
+        if why is not None or old is None:
+            log.info('TaskRun %s/%s runs again instead of reusing "%s": %s', ns, meta["name"], source, why)
+            return False
+        old_dir = self.cluster.paths.taskrun_dir(ns, source, str(old["metadata"].get("uid", "")))
+        await asyncio.to_thread(rerun.copy_logs, old_dir, run_dir)
+        annotations = {**meta["annotations"], REUSED_TASKRUN: rerun.original_taskrun(old)}
+        reused = {**tr, "metadata": {**meta, "annotations": annotations}}
+        self._write_labelled(key, reused, resolved, rerun.reused_status(old))
+        return True
 
     def _write_labelled(self, key: Key, tr: JSON, resolved: Resolved | None, status: JSON) -> JSON | None:
         """Tekton's labels (and the Task's labels/annotations) with a status, in one full update
@@ -797,8 +826,14 @@ class Engine:
             spec_model = PipelineSpec.model_validate(pspec)
             if status.get("startTime"):  # fixed once the run started (status.pipelineSpec)
                 self._spec_cache[uid] = spec_model
-        outcome = prmod.reconcile(pr, pspec, children, self.config, time.time(), spec_model)
+        reuse = self._reusable(pr) if REUSE_PIPELINERUN in (pr["metadata"].get("annotations") or {}) else None
+        if reuse is not None and not isinstance(reuse, dict):
+            self._fail_pr(pr, "CouldntGetRerunSource", reuse)
+            return
+        outcome = prmod.reconcile(pr, pspec, children, self.config, time.time(), spec_model, reuse)
         for obj in outcome.create:
+            if reuse and obj["kind"] == "PersistentVolumeClaim":  # before any task runs (rerun.py)
+                await asyncio.to_thread(self._seed_claim, pr, obj)
             try:
                 self.store.create(obj)
             except AlreadyExists:
@@ -815,6 +850,50 @@ class Engine:
                 self._write_status(pr, outcome.status)
         if outcome.requeue_after and self.loop is not None and not outcome.done:
             self.loop.call_later(outcome.requeue_after + 0.01, self.enqueue, key)
+
+    def _reusable(self, pr: JSON) -> dict[str, list[str | None]] | str:
+        """A rerun from failure: its old PipelineRun's TaskRuns that succeeded, by pipeline task
+        (read once per run); a message when that PipelineRun is gone before this one started."""
+        uid = str(pr["metadata"].get("uid"))
+        found = self._reuse.get(uid)
+        if found is not None:
+            return found
+        ns = pr["metadata"].get("namespace", "default")
+        source = pr["metadata"]["annotations"][REUSE_PIPELINERUN]
+        old = self.store.try_get("PipelineRun", source, ns)
+        if old is None:
+            if not (pr.get("status") or {}).get("startTime"):
+                return (
+                    f'PipelineRun "{pr["metadata"]["name"]}" reruns PipelineRun "{source}" from failure '
+                    f"({REUSE_PIPELINERUN}), which is not found in namespace {ns}"
+                )
+            found = {}  # gone since: what is left runs
+        else:
+            old_uid = str(old["metadata"].get("uid"))
+            found = rerun.reusable_taskruns(self.store.list("TaskRun", ns, owner_uid=old_uid).items)
+            self._reuse_source[uid] = old
+        self._reuse[uid] = found
+        return found
+
+    def _seed_claim(self, pr: JSON, claim: JSON) -> None:
+        """The new run's volumeClaimTemplate directory starts as a copy of the old run's."""
+        old = self._reuse_source.get(str(pr["metadata"].get("uid")))
+        workspace = next(
+            (
+                w
+                for w in (pr.get("spec") or {}).get("workspaces") or []
+                if "volumeClaimTemplate" in w
+                and kids.claim_name(pr, w["name"], w["volumeClaimTemplate"] or {})
+                == claim["metadata"]["name"]
+            ),
+            None,
+        )
+        if old is None or workspace is None:
+            return
+        ns = pr["metadata"].get("namespace", "default")
+        old_claim = kids.claim_name(old, workspace["name"], workspace["volumeClaimTemplate"] or {})
+        paths = self.cluster.paths
+        rerun.seed_claims(paths.claim_dir(ns, old_claim), paths.claim_dir(ns, claim["metadata"]["name"]))
 
     def _children_of(self, uid: str, ns: str, pspec: JSON) -> list[JSON]:
         """A PipelineRun's children: from the store once, then kept current from store events

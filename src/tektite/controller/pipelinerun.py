@@ -16,6 +16,7 @@ from tektite.api.pipeline import PipelineSpec, PipelineTask
 from tektite.controller import children as kids
 from tektite.controller.config import Config
 from tektite.controller.pipelinerun_state import Skip, TaskState, aggregate_status
+from tektite.controller.rerun import REUSE_PIPELINERUN, REUSE_TASKRUN
 from tektite.core import dag, defaults
 from tektite.core import params as paramsmod
 from tektite.core.conditions import PipelineRunReason as R
@@ -57,8 +58,10 @@ class Reconciler:
         config: Config,
         now_ts: float,
         spec: PipelineSpec | None = None,
+        reuse: dict[str, list[str | None]] | None = None,
     ) -> None:
         self.pr = pr
+        self.reuse = reuse or {}  # rerun from failure: pipeline task -> old TaskRuns it may reuse
         self.meta = pr["metadata"]
         self.name = self.meta["name"]
         self.pr_spec = pr.get("spec") or {}
@@ -364,6 +367,12 @@ class Reconciler:
             self.fail(exc.reason, str(exc.message))
             return False
         st.expected = len(created) if st.pt.matrix is not None else None
+        for i, child in enumerate(created):
+            notes = child["metadata"].get("annotations") or {}
+            notes.pop(REUSE_PIPELINERUN, None)  # the PipelineRun's, not its children's
+            old = self.reuse.get(st.name) or []
+            if not st.is_finally and child["kind"] == "TaskRun" and i < len(old) and old[i]:
+                notes[REUSE_TASKRUN] = old[i]  # the TaskRun decides, once its Task is resolved
         st.runs.extend(created)
         self.out.create.extend(created)
         return True
@@ -502,10 +511,11 @@ def reconcile(
     config: Config,
     now_ts: float,
     spec: PipelineSpec | None = None,
+    reuse: dict[str, list[str | None]] | None = None,
 ) -> Outcome:
     """One reconcile of ``pr`` whose (resolved) pipeline spec is ``spec_json`` (``spec``: the same,
-    already parsed)."""
-    return Reconciler(pr, spec_json, children, config, now_ts, spec).run()
+    already parsed); ``reuse``: a rerun from failure's TaskRuns to reuse (controller/rerun.py)."""
+    return Reconciler(pr, spec_json, children, config, now_ts, spec, reuse).run()
 
 
 def param_specs(spec: PipelineSpec) -> list[ParamSpec]:

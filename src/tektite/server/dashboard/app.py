@@ -187,7 +187,8 @@ class Dashboard:
         kind, namespace, name = self._target(request)
         self._check_csrf(request)
         await self.access.require(request, "rerun", kind)
-        obj = await asyncio.to_thread(actions.rerun, self.cluster, kind, name, namespace)
+        from_failure = request.query_params.get("fromFailure", "").lower() in ("1", "true", "yes")
+        obj = await asyncio.to_thread(actions.rerun, self.cluster, kind, name, namespace, from_failure)
         return JSONResponse(summary(obj), status_code=201)
 
 

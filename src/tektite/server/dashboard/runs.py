@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from tektite.controller.rerun import reused_taskrun
 from tektite.core import conditions
 from tektite.core.conditions import get_condition, parse_time
 
@@ -79,4 +80,5 @@ def summary(obj: JSON) -> JSON:
         "pipelineTask": labels.get("tekton.dev/pipelineTask"),
         "labels": labels,
         "signed": ((meta.get("annotations") or {}).get("chains.tekton.dev/signed")),
+        "reused": reused_taskrun(obj),  # a rerun from failure's TaskRun that did not run again
     }

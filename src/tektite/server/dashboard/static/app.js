@@ -358,11 +358,11 @@ function runView(namespace, kind, name) {
   let timer = null;
   let lastStatus = null;
 
-  async function action(which) {
-    const button = document.getElementById(which);
+  async function action(which, id = which, query = "") {
+    const button = document.getElementById(id);
     if (button) button.disabled = true;
     try {
-      const res = await api(`${runPath(namespace, kind, name)}/${which}`, { method: "POST" });
+      const res = await api(`${runPath(namespace, kind, name)}/${which}${query}`, { method: "POST" });
       if (which === "rerun") location.hash = runHref(res.namespace, res.kind, res.name);
       else load();
     } catch (e) {
@@ -394,7 +394,11 @@ function runView(namespace, kind, name) {
     const owned = kind === "TaskRun" && sm.pipelineRun;
     const buttons = h("div", { class: "actions" },
       d.can.cancel && !done(sm.status) ? h("button", { class: "danger", id: "cancel", onclick: () => action("cancel") }, "Cancel") : null,
-      d.can.rerun && !owned ? h("button", { id: "rerun", onclick: () => action("rerun") }, "Rerun") : null);
+      d.can.rerun && !owned ? h("button", { id: "rerun", onclick: () => action("rerun") }, "Rerun") : null,
+      // reuses the tasks that succeeded with the same Task and inputs (controller/rerun.py)
+      d.can.rerun && kind === "PipelineRun" && done(sm.status) && sm.status !== "Succeeded"
+        ? h("button", { id: "rerun-from-failure", onclick: () => action("rerun", "rerun-from-failure", "?fromFailure=true") }, "Rerun from failure")
+        : null);
     header.replaceChildren(
       h("h1", {}, h("span", { class: "muted" }, kind), h("span", { id: "run-name" }, name), badge(sm.status)),
       h("dl", { class: "meta card" },
@@ -414,7 +418,9 @@ function runView(namespace, kind, name) {
       parts.push(h("h2", {}, "Pipeline"), dagView(d.graph, namespace));
       parts.push(h("section", { id: "tasks" }, h("h2", {}, "TaskRuns"),
         d.children.length ? table(["Status", "Task", "TaskRun", "Started", "Duration"], d.children.map((c) =>
-          h("tr", { "data-task": c.pipelineTask || "" }, h("td", {}, badge(c.status)), h("td", {}, c.pipelineTask || ""),
+          h("tr", { "data-task": c.pipelineTask || "", "data-reused": c.reused || "" },
+            h("td", {}, badge(c.status), c.reused ? h("span", { class: "muted reused", title: `results of ${c.reused}` }, " reused") : null),
+            h("td", {}, c.pipelineTask || ""),
             h("td", {}, h("a", { href: runHref(c.namespace, c.kind, c.name) }, c.name)),
             h("td", {}, fmtTime(c.startTime)), h("td", {}, liveDuration(c))))) : h("p", { class: "muted" }, "None yet.")));
     } else {
