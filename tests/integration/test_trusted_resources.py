@@ -294,6 +294,52 @@ spec:
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
 
 
+def test_a_pipeline_tasks_fetched_task_is_verified_before_anything_runs(work: Path) -> None:
+    (work / "policy.yaml").write_text(policy(work))
+    assert tektite(work, "apply", "-f", "policy.yaml").returncode == 0
+    url = (work / "catalog").as_uri()
+
+    def pipelinerun(name: str, path: str) -> str:
+        return f"""apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {{name: {name}}}
+spec:
+  pipelineSpec:
+    tasks:
+    - name: first
+      taskSpec:
+        steps: [{{name: s, image: busybox, script: 'echo first ran'}}]
+    - name: checked
+      taskRef:
+        resolver: git
+        params:
+        - {{name: url, value: "{url}"}}
+        - {{name: revision, value: main}}
+        - {{name: pathInRepo, value: {path}}}
+    finally:
+    - name: report
+      taskSpec:
+        steps: [{{name: s, image: busybox, script: 'echo finally ran'}}]
+"""
+
+    done = run(work, pipelinerun("with-tampered", "tampered.yaml"))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    conditions = status(work, "pipelinerun", "with-tampered")
+    assert conditions["Succeeded"]["reason"] == "ResourceVerificationFailed"
+    assert conditions["TrustedResourcesVerified"]["status"] == "False"
+    assert 'pipeline task "checked"' in conditions["TrustedResourcesVerified"]["message"]
+    assert "first ran" not in done.stdout and "finally ran" not in done.stdout  # nothing ran
+    listed = tektite(work, "get", "taskruns", "-o", "name")
+    assert "with-tampered" not in listed.stdout
+
+    done = run(work, pipelinerun("with-signed", "signed.yaml"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "hello world" in done.stdout and "first ran" in done.stdout
+    conditions = status(work, "pipelinerun", "with-signed")
+    assert conditions["TrustedResourcesVerified"]["status"] == "True"
+    assert conditions["Succeeded"]["status"] == "True"
+
+
 def test_policies_with_mistakes_are_refused_with_the_field_named(work: Path) -> None:
     bad = policy(work).replace("mode: enforce", "mode: strict")
     (work / "bad.yaml").write_text(bad)

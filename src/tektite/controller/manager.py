@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import threading
@@ -742,6 +743,46 @@ class Engine:
         )
         return resolved.obj.get("spec") or {}, resolved.ref_source, verdict
 
+    async def _verify_pipeline_tasks(self, pr: JSON, spec: JSON) -> trust.Verdict | None:
+        """Trusted resources, as Tekton's PipelineRun reconciler does before any task runs: each
+        pipeline task's Task fetched by a resolver is verified, and one failing an enforce
+        policy fails the PipelineRun (``ResourceVerificationFailed``) before anything runs. The
+        verdict for the run's ``TrustedResourcesVerified`` (None: nothing fetched was checked),
+        merged with the one its Pipeline already set. A ref whose params wait for a result, or
+        that does not resolve, is left to its TaskRun (which verifies what it fetches too)."""
+        ns = pr["metadata"].get("namespace", "default")
+        verdicts: list[tuple[str, trust.Verdict]] = []
+        for pt in [*(spec.get("tasks") or []), *(spec.get("finally") or [])]:
+            ref = pt.get("taskRef") or {}
+            if not ref.get("resolver") or "$(" in json.dumps(ref.get("params") or []):
+                continue
+            try:
+                task = {"metadata": {"namespace": ns}, "spec": {"taskRef": ref}}
+                _, resolved = await asyncio.to_thread(self.resolve_task, task)
+            except TektiteError:
+                continue
+            if resolved is not None and resolved.remote:
+                verdict = await asyncio.to_thread(self.verify_trust, resolved, ns)
+                if verdict.verified is not None:
+                    verdicts.append((str(pt.get("name")), verdict))
+        if not verdicts:
+            return None
+        failed = [(name, v) for name, v in verdicts if v.verified is False]
+        if not failed:
+            previous = next(
+                (
+                    c
+                    for c in (pr.get("status") or {}).get("conditions") or []
+                    if c.get("type") == trust.CONDITION
+                ),
+                None,
+            )
+            if previous is not None and previous.get("status") == "False":
+                return None  # the Pipeline's own warning stands
+            return verdicts[0][1]
+        name, verdict = next(((n, v) for n, v in failed if v.fail), failed[0])
+        return trust.Verdict(False, f'pipeline task "{name}": {verdict.message}', fail=verdict.fail)
+
     def _start_problem(self, pr: JSON, spec: JSON) -> tuple[str, str] | None:
         """What keeps a PipelineRun from starting, as (reason, message): a Task it names that
         this store lacks (``CouldntGetTask``), then - with ``enable-param-enum`` - a pipeline
@@ -818,6 +859,13 @@ class Engine:
             if problem:
                 self._fail_pr(pr, *problem)
                 return
+            checked = await self._verify_pipeline_tasks(pr, pspec)
+            if checked is not None:  # a fetched Task of a pipeline task verified (trusted resources)
+                status = trust_status(status, checked)
+                pr = {**pr, "status": status}
+                if checked.fail:
+                    self._fail_pr(pr, trust.FAILED_REASON, checked.message)
+                    return
         ns = key[1]
         uid = str(pr["metadata"].get("uid"))
         children = self._children_of(uid, ns, pspec)
