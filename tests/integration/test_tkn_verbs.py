@@ -425,3 +425,59 @@ def test_start_f_runs_a_definition_from_a_file_or_url_without_storing_it(home: P
     ]:
         done = tektite(home, *args)
         assert done.returncode == 1 and message in done.stderr, (args, done.stderr)
+
+
+def test_logs_of_failed_tasks_without_prefix_and_delete_by_pipeline_or_label(
+    home: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "mixed.yaml").write_text(
+        """apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: mixed}
+spec:
+  tasks:
+  - name: fine
+    taskSpec: {steps: [{name: s, image: busybox, script: echo all good}]}
+  - name: broken
+    taskSpec: {steps: [{name: s, image: busybox, script: 'echo it broke; exit 3'}]}
+"""
+    )
+    assert tektite(home, "apply", "-f", str(tmp_path / "mixed.yaml")).returncode == 0
+    assert (
+        tektite(home, "pipeline", "start", "mixed", "-l", "team=red", "--executor", "process").returncode == 1
+    )
+    assert (
+        tektite(home, "pipeline", "start", "other", "-l", "team=red", "--executor", "process").returncode == 0
+    )
+    assert tektite(home, "pipeline", "start", "other", "--executor", "process").returncode == 0
+    mixed = next(
+        r for r in runs(home, "PipelineRun") if r["metadata"]["labels"]["tekton.dev/pipeline"] == "mixed"
+    )
+    name = mixed["metadata"]["name"]
+
+    failed = tektite(home, "pipelinerun", "logs", name, "--log-failed")
+    assert failed.stdout.strip() == "[broken : s] it broke"
+    bare = tektite(home, "pipelinerun", "logs", name, "--prefix=false", "-E")
+    assert sorted(bare.stdout.splitlines()) == ["all good", "it broke"]
+    assert bare.returncode == 1  # -E: the run failed
+    ok = tektite(home, "pipelinerun", "logs", "--last", "-E", "-a")
+    assert ok.returncode == 0 and "[greet : hi] hello nobody x1" in ok.stdout
+    wrong = tektite(home, "pipelinerun", "logs", name, "--prefix=maybe")
+    assert wrong.returncode == 1 and '--prefix takes true or false, found "maybe"' in wrong.stderr
+
+    both = tektite(home, "pipelinerun", "delete", name, "-p", "mixed")
+    assert both.returncode == 1 and "not both" in both.stderr
+    gone = tektite(home, "pipelinerun", "delete", "-p", "mixed", "-f")
+    assert gone.returncode == 0, gone.stderr
+    assert gone.stdout.strip() == f'PipelineRun "{name}" deleted'
+    left = runs(home, "PipelineRun")
+    assert [r["metadata"]["labels"]["tekton.dev/pipeline"] for r in left] == ["other", "other"]
+    red = tektite(home, "pipelinerun", "delete", "--label", "team=red")
+    assert red.returncode == 0, red.stderr
+    [kept] = runs(home, "PipelineRun")
+    assert "team" not in kept["metadata"]["labels"]
+    assert len(runs(home, "TaskRun")) == 1
+    assert tektite(home, "taskrun", "delete", "-t", "no-such-task").returncode == 0
+    assert len(runs(home, "TaskRun")) == 1
+    assert tektite(home, "taskrun", "delete", "-t", "greet").returncode == 0
+    assert runs(home, "TaskRun") == []

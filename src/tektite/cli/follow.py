@@ -33,6 +33,8 @@ class Follower:
     namespace: str = "default"
     steps: list[str] | None = None  # only these steps (tkn --step)
     tasks: list[str] | None = None  # only these pipeline tasks (tkn --task)
+    prefix: bool = True  # tkn --prefix: each line starts with [task : step]
+    failed_only: bool = False  # tkn --log-failed: only the logs of TaskRuns that failed
     files: dict[Path, _File] = field(default_factory=dict)
     seen: dict[str, str] = field(default_factory=dict)  # task -> last reported reason
 
@@ -73,13 +75,15 @@ class Follower:
             task = (tr["metadata"].get("labels") or {}).get("tekton.dev/pipelineTask")
             if self.tasks and task not in self.tasks:
                 continue
+            if self.failed_only and (get_condition(tr) or {}).get("status") != "False":
+                continue  # a TaskRun that fails later is read then, from its start
             steps = [s.get("name") for s in (tr.get("status") or {}).get("steps") or []]
             for run_dir in self.run_dirs(tr):
                 for step in steps:
                     if self.steps and step not in self.steps:
                         continue
                     path = run_dir / "logs" / f"step-{step}.log"
-                    prefix = f"[{label} : {step}] " if label else f"[{step}] "
+                    prefix = "" if not self.prefix else f"[{label} : {step}] " if label else f"[{step}] "
                     lines.extend(prefix + line for line in self._read(path, final))
         return lines
 

@@ -684,16 +684,25 @@ def pipeline_describe(name: str, output: DescribeOutput = None) -> None:
 
 
 def _show_logs(
-    kind: str, run_name: str, follow: bool, step: list[str] | None, tasks: list[str] | None = None
+    kind: str,
+    run_name: str,
+    follow: bool,
+    step: list[str] | None,
+    tasks: list[str] | None = None,
+    *,
+    prefix: bool = True,
+    failed_only: bool = False,
 ) -> None:
-    """A run's step logs, prefixed like tkn (``[task : step]``); with ``follow`` until it ends.
-    ``tasks``: only those pipeline tasks' (tkn ``--task``)."""
+    """A run's step logs, prefixed like tkn (``[task : step]``, unless not ``prefix``); with
+    ``follow`` until it ends. ``tasks``: only those pipeline tasks' (tkn ``--task``);
+    ``failed_only``: only the TaskRuns that failed (tkn ``--log-failed``)."""
     cluster = STATE.cluster()
     cluster.store.get(kind, run_name, STATE.namespace)
     remote = _remote_logs(cluster)
-    if remote is not None and tasks:
+    if remote is not None and (tasks or failed_only or not prefix):
         raise TektiteError(
-            "--task reads the run's TaskRuns from this home; with --server, name a TaskRun: taskrun logs NAME"
+            "--task, --log-failed and --prefix=false read the run's TaskRuns from this home; "
+            "with --server, name a TaskRun: taskrun logs NAME"
         )
     if remote is not None:
         wanted: list[str | None] = [f"step-{s}" for s in step or []] or [None]
@@ -701,7 +710,16 @@ def _show_logs(
             for line in remote(kind, run_name, STATE.namespace, follow=follow, container=container):
                 out(line)
         return
-    f = Follower(cluster, kind, run_name, STATE.namespace, steps=step, tasks=tasks)
+    f = Follower(
+        cluster,
+        kind,
+        run_name,
+        STATE.namespace,
+        steps=step,
+        tasks=tasks,
+        prefix=prefix,
+        failed_only=failed_only,
+    )
     while True:
         finished = f.done()
         for line in f.poll(final=finished or not follow):
@@ -749,7 +767,8 @@ def _exported(obj: JSON) -> str:
 
 
 def _run_group(kind: str) -> typer.Typer:
-    group = typer.Typer(help=f"{kind}s: list, describe, logs, cancel, delete, export.", no_args_is_help=True)
+    verbs = "list, describe, logs, cancel, delete, export" + ("" if kind == "CustomRun" else ", rerun")
+    group = typer.Typer(help=f"{kind}s: {verbs}.", no_args_is_help=True)
 
     def latest(name: str | None, last: bool) -> str:
         if name and not last:
@@ -820,13 +839,47 @@ def _run_group(kind: str) -> typer.Typer:
         task: Annotated[
             list[str] | None, typer.Option("--task", "-t", help="only this pipeline task's logs (repeatable)")
         ] = None,
+        log_failed: Annotated[
+            bool, typer.Option("--log-failed", help="PipelineRuns: only the logs of tasks that failed")
+        ] = False,
+        prefix: Annotated[
+            str,
+            typer.Option(
+                "--prefix",
+                help="true (default) or false: [task : step] before each line (tkn's --prefix=false)",
+            ),
+        ] = "true",
+        all_: Annotated[
+            bool,
+            typer.Option("--all", "-a", help="tkn's init steps too: tektite runs none, so the same logs"),
+        ] = False,
+        exit_with_error: Annotated[
+            bool,
+            typer.Option(
+                "--exit-with-pipelinerun-error",
+                "-E",
+                help="exit 0 if the run succeeded, 1 if it failed, 2 if it has not finished",
+            ),
+        ] = False,
     ) -> None:
         """Show (and with -f follow) a run's step logs, prefixed like tkn."""
+        del all_  # accepted for tkn scripts: tektite runs no init containers
         if kind == "CustomRun":
             raise TektiteError("a CustomRun has no step logs: its controller runs it (see describe)")
-        if task and kind != "PipelineRun":
-            raise TektiteError("--task picks a pipeline task's logs: it applies to pipelinerun logs")
-        _show_logs(kind, latest(name, last), follow, step, task)
+        if (task or log_failed) and kind != "PipelineRun":
+            raise TektiteError(
+                "--task and --log-failed pick pipeline tasks' logs: they apply to pipelinerun logs"
+            )
+        if prefix.lower() not in ("true", "false"):
+            raise TektiteError(f'--prefix takes true or false, found "{prefix}"')
+        run_name = latest(name, last)
+        _show_logs(
+            kind, run_name, follow, step, task, prefix=prefix.lower() == "true", failed_only=log_failed
+        )
+        if exit_with_error:
+            obj = STATE.cluster().store.get(kind, run_name, STATE.namespace)
+            state = (get_condition(obj) or {}).get("status")
+            raise typer.Exit(0 if state == "True" else 1 if state == "False" else 2)
 
     if kind != "CustomRun":
 
@@ -907,12 +960,35 @@ def _run_group(kind: str) -> typer.Typer:
             int | None, typer.Option("--keep-since", help="keep runs newer than MIN minutes")
         ] = None,
         all_: Annotated[bool, typer.Option("--all")] = False,
+        of: Annotated[
+            str | None,
+            typer.Option(
+                "--pipeline",
+                "-p",
+                "--task",
+                "-t",
+                help="the runs of this Pipeline (pipelinerun delete -p) or Task (taskrun delete -t)",
+            ),
+        ] = None,
+        label: Annotated[str | None, typer.Option("--label", help="only runs with these labels")] = None,
+        force: Annotated[bool, typer.Option("--force", "-f", help="tkn's: tektite does not ask")] = False,
     ) -> None:
-        """Delete runs by name, or prune: --all, --keep N, --keep-since MIN (running runs are kept)."""
+        """Delete runs by name, or prune: --all, --keep N, --keep-since MIN, -p/-t, --label
+        (running runs are kept)."""
+        del force  # accepted for tkn scripts: nothing is asked
         cluster = STATE.cluster()
         targets = list(names or [])
-        if keep is not None or keep_since is not None or all_:
-            items = cluster.store.list(kind, STATE.namespace).items
+        if (of or label) and targets:
+            raise TektiteError("name the runs to delete, or select them with -p/-t/--label, not both")
+        if of and kind not in _REF_LABEL:
+            raise TektiteError(
+                f"-p/-t select PipelineRuns or TaskRuns by what they run; a {kind} runs neither"
+            )
+        if (of or label) and keep is None and keep_since is None:
+            all_ = True  # tkn: `pipelinerun delete -p build` deletes the runs of build
+        selector = ",".join([*([f"{_REF_LABEL[kind]}={of}"] if of else []), *([label] if label else [])])
+        if keep is not None or keep_since is not None or all_ or selector:
+            items = cluster.store.list(kind, STATE.namespace, label_selector=selector or None).items
             retention = Retention(0 if all_ else keep, None if all_ else keep_since)
             chains_on = _chains_enabled(cluster)
             chosen = select(items, retention, datetime.now(UTC), chains_on)
