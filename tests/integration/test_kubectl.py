@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import shutil
 import subprocess
 import time
@@ -198,3 +200,60 @@ def test_server_side_apply_creates_and_updates(served: Served, tmp_path: Path) -
     kubectl(served, "apply", "--server-side", "-f", path)
     data = yaml.safe_load(kubectl(served, "get", "cm", "ssa", "-o", "yaml").stdout)["data"]
     assert data == {"level": "2"}
+
+
+def test_imperative_creates_and_the_chains_config_patch_of_the_tutorials(
+    served: Served, tmp_path: Path
+) -> None:
+    """kubectl's typed ``create`` commands send protobuf; Chains' docs patch chains-config."""
+    assert "namespace/tekton-chains created" in kubectl(served, "create", "namespace", "tekton-chains").stdout
+    created = kubectl(
+        served, "create", "configmap", "chains-config", "-n", "tekton-chains",
+        "--from-literal=artifacts.oci.storage=oci", "--from-literal=transparency.enabled=true",
+    )  # fmt: skip
+    assert "configmap/chains-config created" in created.stdout
+    patched = kubectl(
+        served, "patch", "configmap", "chains-config", "-n", "tekton-chains", "-p",
+        '{"data": {"artifacts.taskrun.format": "in-toto", "artifacts.oci.storage": "", "transparency.enabled": "false"}}',
+    )  # fmt: skip
+    assert "configmap/chains-config patched" in patched.stdout
+    config = yaml.safe_load(
+        kubectl(served, "get", "cm", "chains-config", "-n", "tekton-chains", "-o", "yaml").stdout
+    )
+    assert config["data"] == {
+        "artifacts.oci.storage": "",
+        "artifacts.taskrun.format": "in-toto",
+        "transparency.enabled": "false",
+    }
+    assert "generateName" not in config["metadata"]  # Go's empty strings are not written back
+
+    (tmp_path / "config.json").write_bytes(b'{"auths": {}}')
+    kubectl(
+        served, "create", "secret", "generic", "docker-credentials",
+        f"--from-file=config.json={tmp_path / 'config.json'}", "--type=kubernetes.io/dockerconfigjson",
+    )  # fmt: skip
+    kubectl(served, "create", "secret", "generic", "signing-secrets", "-n", "tekton-chains",
+            "--from-literal=cosign.password=s3cret")  # fmt: skip
+    kubectl(
+        served, "create", "secret", "docker-registry", "regcred", "--docker-server=registry.example",
+        "--docker-username=bot", "--docker-password=pw",
+    )  # fmt: skip
+    kubectl(served, "create", "serviceaccount", "builder")
+    with served.client(served.admin) as client:
+        docker = client.get("/api/v1/namespaces/default/secrets/docker-credentials").json()
+        assert docker["type"] == "kubernetes.io/dockerconfigjson"
+        assert base64.b64decode(docker["data"]["config.json"]) == b'{"auths": {}}'
+        signing = client.get("/api/v1/namespaces/tekton-chains/secrets/signing-secrets").json()
+        assert base64.b64decode(signing["data"]["cosign.password"]) == b"s3cret"
+        registry = client.get("/api/v1/namespaces/default/secrets/regcred").json()
+        auths = json.loads(base64.b64decode(registry["data"][".dockerconfigjson"]))["auths"]
+        assert auths["registry.example"]["username"] == "bot"
+        account = client.get("/api/v1/namespaces/default/serviceaccounts/builder")
+        assert account.status_code == 200 and account.json()["metadata"]["name"] == "builder"
+        # a protobuf body of a kind not decoded, or not protobuf at all, is refused with why
+        refused = client.post(
+            "/api/v1/namespaces/default/configmaps",
+            content=b"not protobuf",
+            headers={"Content-Type": "application/vnd.kubernetes.protobuf"},
+        )
+        assert refused.status_code == 400 and "k8s" in refused.json()["message"]

@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from tektite.controller.cluster import Cluster
 from tektite.errors import TektiteError
-from tektite.server import discovery
+from tektite.server import discovery, protobuf
 from tektite.server import logs as logapi
 from tektite.server.auth import Auth, Principal, can
 from tektite.server.resources import Query, Resources
@@ -75,6 +75,8 @@ async def _body(request: Request) -> Any:
     if not raw.strip():
         return {}
     ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    if ctype == protobuf.MEDIA_TYPE:  # kubectl create configmap|secret|namespace|serviceaccount
+        return protobuf.decode(raw)
     try:
         if ctype in ("application/yaml", "application/apply-patch+yaml"):
             return yaml.safe_load(raw)
