@@ -749,8 +749,15 @@ class Engine:
         policy fails the PipelineRun (``ResourceVerificationFailed``) before anything runs. The
         verdict for the run's ``TrustedResourcesVerified`` (None: nothing fetched was checked),
         merged with the one its Pipeline already set. A ref whose params wait for a result, or
-        that does not resolve, is left to its TaskRun (which verifies what it fetches too)."""
+        that does not resolve, is left to its TaskRun (which verifies what it fetches too).
+        Without policies (and the no-match flag at ``ignore``) nothing is fetched here."""
         ns = pr["metadata"].get("namespace", "default")
+        no_match = self.config.flags.get("trusted-resources-verification-no-match-policy", "ignore")
+        if (
+            no_match.strip().lower() == "ignore"
+            and not self.store.list("VerificationPolicy", ns, limit=1).items
+        ):
+            return None  # nothing to verify against: no fetch ahead of the TaskRuns' own
         verdicts: list[tuple[str, trust.Verdict]] = []
         for pt in [*(spec.get("tasks") or []), *(spec.get("finally") or [])]:
             ref = pt.get("taskRef") or {}
