@@ -14,7 +14,7 @@ from tektite.controller.pipelinerun_state import TaskState
 from tektite.controller.taskrun import ON_ERROR_ANNOTATION
 from tektite.core import dag
 from tektite.core.conditions import child_name
-from tektite.core.durations import DurationError, parse_duration
+from tektite.core.durations import DurationError, format_duration, parse_duration
 from tektite.core.substitution import MISSING, Substituter, lookup_tree, references
 
 JSON = dict[str, Any]
@@ -121,7 +121,7 @@ def _timeout(pr: JSON, pt: PipelineTask, is_finally: bool, config: Config, elaps
         return pt.timeout
     if remaining is None:
         return "0s"
-    return f"{remaining:.3f}s".replace(".000s", "s")
+    return format_duration(round(remaining, 3))  # as Go writes a metav1.Duration: 59m59.848s
 
 
 def _workspaces(pr: JSON, spec: PipelineSpec, pt: PipelineTask) -> list[JSON]:
