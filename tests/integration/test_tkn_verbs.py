@@ -462,6 +462,8 @@ spec:
     assert bare.returncode == 1  # -E: the run failed
     ok = tektite(home, "pipelinerun", "logs", "--last", "-E", "-a")
     assert ok.returncode == 0 and "[greet : hi] hello nobody x1" in ok.stdout
+    described = tektite(home, "pipelinerun", "describe", name, "-o", "json")
+    assert json.loads(described.stdout)["status"]["conditions"][0]["reason"] == "Failed"
     wrong = tektite(home, "pipelinerun", "logs", name, "--prefix=maybe")
     assert wrong.returncode == 1 and '--prefix takes true or false, found "maybe"' in wrong.stderr
 

@@ -660,12 +660,18 @@ def pipeline_list() -> None:
 def _describe_definition(ref_kind: str, kind: str, name: str, output: str | None) -> None:
     cluster = STATE.cluster()
     obj = cluster.store.get(ref_kind, name, STATE.namespace)
-    if output is not None:
-        if output not in ("yaml", "json"):
-            raise TektiteError(f'unknown --output "{output}"; expected yaml or json')
-        _print_run(obj, output)
-        return
-    out(describe_definition(obj, _runs_of(cluster, kind, name, 5)))
+    if not _printed_as(obj, output):
+        out(describe_definition(obj, _runs_of(cluster, kind, name, 5)))
+
+
+def _printed_as(obj: JSON, output: str | None) -> bool:
+    """``describe -o yaml|json``: the object itself instead of the description."""
+    if output is None:
+        return False
+    if output not in ("yaml", "json"):
+        raise TektiteError(f'unknown --output "{output}"; expected yaml or json')
+    _print_run(obj, output)
+    return True
 
 
 DescribeOutput = Annotated[str | None, typer.Option("--output", "-o", help="the object as yaml or json")]
@@ -826,9 +832,12 @@ def _run_group(kind: str) -> typer.Typer:
     def describe_(
         name: Annotated[str | None, typer.Argument()] = None,
         last: Annotated[bool, typer.Option("--last", "-L")] = False,
+        output: DescribeOutput = None,
     ) -> None:
-        """Describe a run."""
-        out(describe_run(STATE.cluster().store.get(kind, latest(name, last), STATE.namespace)))
+        """Describe a run (tkn's view; -o yaml|json: the object)."""
+        obj = STATE.cluster().store.get(kind, latest(name, last), STATE.namespace)
+        if not _printed_as(obj, output):
+            out(describe_run(obj))
 
     @group.command("logs")
     def logs_(
