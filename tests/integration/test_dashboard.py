@@ -331,6 +331,10 @@ def test_rerun_from_failure_reuses_the_tasks_that_succeeded(env: Env, browser_co
     assert condition(bad)["status"] == "False"
     page.locator("#run-header .badge[data-status='Failed']").wait_for()
     page.locator(f"#tasks tr[data-task='ok'][data-reused='{old_name}-ok']").wait_for()
+    node = page.locator("#dag g.node[data-task='ok']")
+    assert node.get_attribute("data-reused") == "true"
+    assert "reused" in node.locator("text[data-role='detail']").text_content()
+    assert page.locator("#dag g.node[data-task='bad']").get_attribute("data-reused") == ""
     assert page.locator("#tasks tr[data-task='bad']").get_attribute("data-reused") == ""
     screenshot(page, "dashboard-rerun-from-failure")
 

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError as PydanticError
 
 from tektite.api.pipeline import PipelineSpec, PipelineTask
+from tektite.controller.rerun import reused_taskrun
 from tektite.core import dag
 from tektite.core.conditions import get_condition
 from tektite.server.dashboard.runs import duration_seconds, status_word
@@ -56,6 +57,7 @@ def _node_state(pt_name: str, runs: list[JSON], pr: JSON) -> JSON:
         "runs": [
             {"kind": r.get("kind"), "name": r["metadata"]["name"], "status": status_word(r)} for r in runs
         ],
+        "reused": all(reused_taskrun(r) for r in runs),  # a rerun from failure did not run it again
     }
 
 

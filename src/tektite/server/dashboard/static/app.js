@@ -243,11 +243,12 @@ function dagView(graph, namespace) {
   }
   for (const n of graph.nodes) {
     const g = s("g", { class: `node st-${n.status}`, "data-task": n.name, "data-status": n.status,
-      transform: `translate(${n.x},${n.y})` },
+      "data-reused": n.reused ? "true" : "", transform: `translate(${n.x},${n.y})` },
       s("title", {}, `${n.name}: ${n.status}${n.reason ? ` (${n.reason})` : ""}`),
       s("rect", { width: n.w, height: n.h }),
       s("text", { class: "title", x: 10, y: 20 }, n.name.length > 22 ? n.name.slice(0, 21) + "…" : n.name),
       s("text", { x: 10, y: 39, "data-role": "detail" },
+        n.reused ? `${n.status} · reused` :
         `${n.status}${n.duration !== undefined && n.duration !== null ? " · " + fmtDuration(n.duration) : ""}`));
     const child = (n.runs || [])[0];
     if (child) g.addEventListener("click", () => { location.hash = runHref(namespace, child.kind, child.name); });
