@@ -54,14 +54,15 @@ apiVersion: tekton.dev/v1
 kind: Task
 metadata: {name: publisher}
 spec:
-  params: [{name: artifact}]
-  steps: [{name: push, image: busybox, script: 'echo publishing $(params.artifact)'}]
+  params: [{name: artifact}, {name: channel}]
+  steps: [{name: push, image: busybox, script: 'echo publishing $(params.artifact) to $(params.channel)'}]
 ---
 apiVersion: tekton.dev/v1
 kind: Pipeline
 metadata: {name: ship}
 spec:
   workspaces: [{name: src}]
+  params: [{name: channel, default: stable}]
   tasks:
   - name: fetch
     taskRef: {name: fetcher}
@@ -72,7 +73,9 @@ spec:
     workspaces: [{name: src, workspace: src}]
   - name: publish
     taskRef: {name: publisher}
-    params: [{name: artifact, value: $(tasks.build.results.artifact)}]
+    params:
+    - {name: artifact, value: $(tasks.build.results.artifact)}
+    - {name: channel, value: $(params.channel)}
   finally:
   - name: notify
     taskSpec:
@@ -170,7 +173,7 @@ def test_a_fixed_task_reruns_from_failure_reusing_what_succeeded(failed_run: Pat
     assert logs.returncode == 0, logs.stderr
     # the workspace fetch filled in the old run was there, and fetch wrote to it once
     assert "[build : compile] building source code, fetched 1 time(s)" in logs.stdout
-    assert "[publish : push] publishing app-abc123" in logs.stdout
+    assert "[publish : push] publishing app-abc123 to stable" in logs.stdout
     assert "[fetch : clone] cloned abc123" in logs.stdout  # the reused TaskRun's logs, copied
 
     described = tektite(home, "pipelinerun", "describe", name)
@@ -193,6 +196,14 @@ def test_what_a_changed_task_feeds_runs_again_and_the_rest_is_reused(failed_run:
     }
     assert reused == {"fetch": "ship-1-fetch", "build": f"{second}-build", "publish": f"{second}-publish"}
     assert REUSED not in child(home, third, "notify")["metadata"]["annotations"]  # finally always runs
+
+    # a new value for a pipeline param: only the task that takes it runs again
+    done = tektite(home, "pipelinerun", "rerun", third, "--from-failure", "-p", "channel=beta", "--showlog")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "[publish : push] publishing app-abc123 to beta" in done.stdout
+    beta = newest(home, "PipelineRun")[0]["metadata"]["name"]
+    assert child(home, beta, "build")["metadata"]["annotations"].get(REUSED) == f"{second}-build"
+    assert REUSED not in child(home, beta, "publish")["metadata"]["annotations"]
 
     # fetch's Task changes its result: fetch runs, and build and publish, whose param changed, too
     apply(home, FETCHER.replace("REV", "def456"))

@@ -904,26 +904,25 @@ def _run_group(kind: str) -> typer.Typer:
                     "run the failed ones and what follows them",
                 ),
             ] = False,
+            param: ParamOpt = None,
             showlog: Annotated[bool, typer.Option("--showlog", help="stream the logs")] = False,
             output: Annotated[
                 str | None, typer.Option("--output", "-o", help="print the new run: yaml, json or name")
             ] = None,
             executor: ExecOpt = None,
         ) -> None:
-            """Run again with the same spec (as the dashboard's Rerun); --from-failure reuses what succeeded."""
+            """Run again with the same spec (as the dashboard's Rerun), -p changing params;
+            --from-failure reuses the tasks that succeeded with the same Task and inputs."""
             from tektite.controller.rerun import rerun_object
 
             if output is not None and output not in _OUTPUTS:
                 raise TektiteError(f'unknown --output "{output}"; expected one of {", ".join(_OUTPUTS)}')
             cluster = STATE.cluster()
             old = cluster.store.get(kind, latest(name, last), STATE.namespace)
-            _run_created(
-                cluster,
-                cluster.create(rerun_object(old, from_failure=from_failure)),
-                output,
-                showlog,
-                executor,
+            new = _override(
+                cluster, rerun_object(old, from_failure=from_failure), parse_kv(param, "param"), []
             )
+            _run_created(cluster, cluster.create(new), output, showlog, executor)
 
     @group.command("export")
     def export_(name: str) -> None:
