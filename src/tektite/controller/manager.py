@@ -23,7 +23,6 @@ from typing import Any, Literal
 
 from tektite.api.params import Param, ParamSpec, ResolverRef
 from tektite.api.pipeline import PipelineSpec
-from tektite.controller import children as kids
 from tektite.controller import custom, rerun
 from tektite.controller import pipelinerun as prmod
 from tektite.controller import taskrun as trmod
@@ -913,42 +912,18 @@ class Engine:
         found = self._reuse.get(uid)
         if found is not None:
             return found
-        ns = pr["metadata"].get("namespace", "default")
-        source = pr["metadata"]["annotations"][REUSE_PIPELINERUN]
-        old = self.store.try_get("PipelineRun", source, ns)
-        if old is None:
-            if not (pr.get("status") or {}).get("startTime"):
-                return (
-                    f'PipelineRun "{pr["metadata"]["name"]}" reruns PipelineRun "{source}" from failure '
-                    f"({REUSE_PIPELINERUN}), which is not found in namespace {ns}"
-                )
-            found = {}  # gone since: what is left runs
-        else:
-            old_uid = str(old["metadata"].get("uid"))
-            found = rerun.reusable_taskruns(self.store.list("TaskRun", ns, owner_uid=old_uid).items)
+        planned, old = rerun.plan(self.store, pr)
+        if isinstance(planned, str):
+            return planned
+        if old is not None:
             self._reuse_source[uid] = old
-        self._reuse[uid] = found
-        return found
+        self._reuse[uid] = planned
+        return planned
 
     def _seed_claim(self, pr: JSON, claim: JSON) -> None:
-        """The new run's volumeClaimTemplate directory starts as a copy of the old run's."""
         old = self._reuse_source.get(str(pr["metadata"].get("uid")))
-        workspace = next(
-            (
-                w
-                for w in (pr.get("spec") or {}).get("workspaces") or []
-                if "volumeClaimTemplate" in w
-                and kids.claim_name(pr, w["name"], w["volumeClaimTemplate"] or {})
-                == claim["metadata"]["name"]
-            ),
-            None,
-        )
-        if old is None or workspace is None:
-            return
-        ns = pr["metadata"].get("namespace", "default")
-        old_claim = kids.claim_name(old, workspace["name"], workspace["volumeClaimTemplate"] or {})
-        paths = self.cluster.paths
-        rerun.seed_claims(paths.claim_dir(ns, old_claim), paths.claim_dir(ns, claim["metadata"]["name"]))
+        if old is not None:
+            rerun.seed_claim(self.cluster.paths, pr, old, claim)
 
     def _children_of(self, uid: str, ns: str, pspec: JSON) -> list[JSON]:
         """A PipelineRun's children: from the store once, then kept current from store events

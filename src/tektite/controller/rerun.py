@@ -28,10 +28,14 @@ import copy
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tektite.core.conditions import get_condition, set_condition
 from tektite.errors import TektiteError
+
+if TYPE_CHECKING:  # the CLI imports this module to show reused runs: it stays light
+    from tektite.controller.lookup import Paths
+    from tektite.store.base import Store
 
 __all__ = [
     "RERUN_LABEL",
@@ -41,10 +45,12 @@ __all__ = [
     "copy_logs",
     "inputs",
     "original_taskrun",
+    "plan",
     "rerun_object",
     "reusable_taskruns",
     "reused_status",
     "reused_taskrun",
+    "seed_claim",
     "seed_claims",
     "why_not_reused",
 ]
@@ -228,3 +234,35 @@ def copy_logs(old_run_dir: Path, new_run_dir: Path) -> None:
         if logs.is_dir():
             target = new_run_dir / attempt.relative_to(old_run_dir) / LOG_DIR
             shutil.copytree(logs, target, dirs_exist_ok=True)
+
+
+def plan(store: Store, pr: JSON) -> tuple[dict[str, list[str | None]] | str, JSON | None]:
+    """What the rerun ``pr`` may reuse (:func:`reusable_taskruns` of the PipelineRun its
+    :data:`REUSE_PIPELINERUN` names) and that PipelineRun; a message instead when it is not found
+    and ``pr`` has not started (once started, what is left simply runs)."""
+    meta = pr["metadata"]
+    ns = meta.get("namespace", "default")
+    source = meta["annotations"][REUSE_PIPELINERUN]
+    old = store.try_get("PipelineRun", source, ns)
+    if old is None:
+        if not (pr.get("status") or {}).get("startTime"):
+            return (
+                f'PipelineRun "{meta["name"]}" reruns PipelineRun "{source}" from failure '
+                f"({REUSE_PIPELINERUN}), which is not found in namespace {ns}"
+            ), None
+        return {}, None
+    children = store.list("TaskRun", ns, owner_uid=str(old["metadata"].get("uid"))).items
+    return reusable_taskruns(children), old
+
+
+def seed_claim(paths: Paths, pr: JSON, old: JSON, claim: JSON) -> None:
+    """``claim`` (a PersistentVolumeClaim ``pr`` makes for a volumeClaimTemplate workspace)
+    starts as a copy of what ``old``'s claim for the same workspace holds."""
+    from tektite.controller.children import claim_name
+
+    ns = pr["metadata"].get("namespace", "default")
+    for w in (pr.get("spec") or {}).get("workspaces") or []:
+        template = w.get("volumeClaimTemplate")
+        if template is not None and claim_name(pr, w["name"], template or {}) == claim["metadata"]["name"]:
+            source = paths.claim_dir(ns, claim_name(old, w["name"], template or {}))
+            seed_claims(source, paths.claim_dir(ns, claim["metadata"]["name"]))
