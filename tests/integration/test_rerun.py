@@ -244,3 +244,16 @@ def test_what_cannot_be_rerun_from_failure_is_named(failed_run: Path, tmp_path: 
     assert cond["reason"] == "CouldntGetRerunSource"
     assert 'reruns PipelineRun "gone" from failure' in cond["message"]
     assert not newest(home, "TaskRun", **{"tekton.dev/pipelineRun": "orphan"})
+
+    # ... and so does one naming a run of another Pipeline
+    other = tmp_path / "other.yaml"
+    other.write_text(
+        "apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata: {name: other}\nspec:\n  tasks:\n"
+        "  - {name: fetch, taskRef: {name: fetcher}}\n---\n"
+        "apiVersion: tekton.dev/v1\nkind: PipelineRun\n"
+        "metadata: {name: stranger, annotations: {tektite.dev/reuse-pipelinerun: ship-1}}\n"
+        "spec: {pipelineRef: {name: other}}\n"
+    )
+    assert tektite(home, "run", "-f", str(other)).returncode == 1
+    [run] = [r for r in newest(home, "PipelineRun") if r["metadata"]["name"] == "stranger"]
+    assert 'ran the Pipeline "ship", not "other"' in get_condition(run)["message"]

@@ -238,8 +238,9 @@ def copy_logs(old_run_dir: Path, new_run_dir: Path) -> None:
 
 def plan(store: Store, pr: JSON) -> tuple[dict[str, list[str | None]] | str, JSON | None]:
     """What the rerun ``pr`` may reuse (:func:`reusable_taskruns` of the PipelineRun its
-    :data:`REUSE_PIPELINERUN` names) and that PipelineRun; a message instead when it is not found
-    and ``pr`` has not started (once started, what is left simply runs)."""
+    :data:`REUSE_PIPELINERUN` names) and that PipelineRun; a message instead, when ``pr`` has not
+    started, if that run is not found or ran another stored Pipeline (once started, what is left
+    simply runs)."""
     meta = pr["metadata"]
     ns = meta.get("namespace", "default")
     source = meta["annotations"][REUSE_PIPELINERUN]
@@ -251,8 +252,20 @@ def plan(store: Store, pr: JSON) -> tuple[dict[str, list[str | None]] | str, JSO
                 f"({REUSE_PIPELINERUN}), which is not found in namespace {ns}"
             ), None
         return {}, None
+    mine, theirs = _pipeline_name(pr), _pipeline_name(old)
+    if mine and theirs and mine != theirs and not (pr.get("status") or {}).get("startTime"):
+        return (
+            f'PipelineRun "{meta["name"]}" reruns PipelineRun "{source}" from failure '
+            f'({REUSE_PIPELINERUN}), which ran the Pipeline "{theirs}", not "{mine}"'
+        ), None
     children = store.list("TaskRun", ns, owner_uid=str(old["metadata"].get("uid"))).items
     return reusable_taskruns(children), old
+
+
+def _pipeline_name(pr: JSON) -> str | None:
+    """The stored Pipeline a run names (not a resolver's, not an embedded spec)."""
+    ref = (pr.get("spec") or {}).get("pipelineRef") or {}
+    return None if ref.get("resolver") else ref.get("name")
 
 
 def seed_claim(paths: Paths, pr: JSON, old: JSON, claim: JSON) -> None:
