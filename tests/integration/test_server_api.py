@@ -510,8 +510,12 @@ def test_cli_with_server_talks_to_the_api(served: Served, tmp_path: Path) -> Non
     assert "remote" in listed.stdout.split()
     started = cli("task", "start", "remote")
     assert started.returncode == 0, started.stderr
+    assert "✓ taskrun remote-" in started.stderr  # the run's outcome as it comes, as locally
     runs = cli("taskrun", "list")
     assert "Succeeded" in runs.stdout
+    again = cli("taskrun", "rerun", "--last", "-o", "name")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("taskrun.tekton.dev/remote-")
     refused = cli("apply", "-f", str(_write(tmp_path / "t.yaml", task("by-editor"))))
     assert refused.returncode == 1
     assert "forbidden" in refused.stderr.lower()

@@ -113,11 +113,18 @@ async def _follow_remote(
         with_logs = [r for r in runs if r["kind"] != "CustomRun"]
         await asyncio.wait_for(asyncio.gather(*(asyncio.to_thread(stream, r) for r in with_logs)), timeout)
     deadline = time.monotonic() + timeout if timeout else None
+    followers = [  # for each task's outcome as it comes (✓ task build: Succeeded), as locally
+        Follower(cluster, r["kind"], r["metadata"]["name"], r["metadata"].get("namespace", "default"))
+        for r in runs
+    ]
     while True:
         final = [
             cluster.store.get(r["kind"], r["metadata"]["name"], r["metadata"].get("namespace", "default"))
             for r in runs
         ]
+        for f in followers:
+            for line in f.transitions():
+                err(line)
         if all(is_done(f) for f in final):
             return final
         if deadline and time.monotonic() > deadline:
