@@ -609,9 +609,10 @@ def test_e2e_git_task_runs_with_its_ref_source_and_failures_fail_the_run(
         capsys,
         taskrun("from-git", "git", git_params(repo, "v1"))
         + taskrun("bad-revision", "git", git_params(repo, "no-such-rev"))
-        + taskrun("no-path", "git", {"url": repo.url, "revision": "main"}),
+        + taskrun("no-path", "git", {"url": repo.url, "revision": "main"})
+        + taskrun("cluster-missing", "cluster", {"kind": "task", "name": "nothing-here"}),
     )
-    assert ran.rc == 1  # two of the three runs fail
+    assert ran.rc == 1  # three of the four runs fail
     assert "hello from v1" in ran.out  # the step of the Task at v1 ran
     assert "Traceback" not in ran.out + ran.err
 
@@ -633,6 +634,8 @@ def test_e2e_git_task_runs_with_its_ref_source_and_failures_fail_the_run(
         assert cond["status"] == "False" and cond["reason"] == "TaskRunResolutionFailed", cond
         assert cond["message"].startswith("git resolver: ") and expect in cond["message"]
         assert expect in ran.err  # the summary shows why
+    cond = condition(get_json(tektite_home, capsys, "taskrun", "cluster-missing"))
+    assert cond["reason"] == "TaskRunResolutionFailed" and "nothing-here" in cond["message"], cond
 
 
 PIPELINERUN = """---

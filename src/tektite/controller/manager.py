@@ -570,7 +570,12 @@ class Engine:
             else:
                 task_spec, resolved = self.resolve_task(tr)
         except TektiteError as exc:
-            reason = "CouldntGetTask" if isinstance(exc, NotFound) else TaskRunReason.RESOLUTION_FAILED
+            # a stored Task that is not there: CouldntGetTask; whatever a resolver (the cluster
+            # resolver too) could not fetch: TaskRunResolutionFailed, as Tekton's reconciler says
+            local = isinstance(exc, NotFound) and not (tr.get("spec") or {}).get("taskRef", {}).get(
+                "resolver"
+            )
+            reason = TaskRunReason.COULDNT_GET_TASK if local else TaskRunReason.RESOLUTION_FAILED
             self._write_status(tr, trmod.fail(status, reason, str(exc.message)))
             return False
         if resolved is not None and resolved.remote:
