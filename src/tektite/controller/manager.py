@@ -163,6 +163,10 @@ class Engine:
         self._writing: Key | None = None  # the object whose status the engine is writing right now
         # a queued TaskRun as its latest event showed it: its reconcile need not read it again
         self._seen: dict[Key, JSON] = {}
+        # the newest resourceVersion handled per run: events from other threads come through
+        # call_soon_threadsafe, so one written before the engine's own (synchronous) write can be
+        # handled after it, and must not bring back what that write replaced (see _stale)
+        self._newest: dict[Key, int] = {}
         # per running PipelineRun (by uid): its children (kept current from events), its parsed spec
         self._children: dict[str, dict[tuple[str, str], JSON]] = {}
         self._spec_cache: dict[str, PipelineSpec] = {}
@@ -273,6 +277,8 @@ class Engine:
                 self.cluster.cleanup(obj)
             return
         key = (kind, ns, meta.get("name", ""))
+        if self._stale(key, evt):
+            return
         done = is_done(obj)
         running = self.running.get(key)
         if running is not None:
@@ -320,6 +326,24 @@ class Engine:
                 or (evt.type == "ADDED" and done)
             ):
                 self.enqueue(("PipelineRun", ns, parent))
+
+    NEWEST_KEPT = 20_000  # runs whose newest resourceVersion is remembered (the oldest go first)
+
+    def _stale(self, key: Key, evt: Event) -> bool:
+        """Whether ``evt`` is older than one already handled for the same run.
+
+        The Chains watcher's thread may add its finalizer to a running TaskRun just before the
+        engine writes the run's end: its event, queued to this loop, then arrives after the
+        engine's own. Taken as news, that older object (not done) would start the TaskRun again.
+        """
+        newest = self._newest.pop(key, 0)
+        if evt.resource_version < newest:
+            self._newest[key] = newest
+            return True
+        self._newest[key] = evt.resource_version  # a deletion too: nothing older may revive the run
+        if len(self._newest) > self.NEWEST_KEPT:
+            del self._newest[next(iter(self._newest))]
+        return False
 
     def enqueue(self, key: Key) -> None:
         if key not in self.queued:
