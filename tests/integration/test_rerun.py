@@ -4,13 +4,11 @@ the volumeClaimTemplate workspace the old run left. Everything through the CLI, 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_tkn_verbs import tektite
 
 from tektite.controller.cluster import Cluster
 from tektite.core.conditions import get_condition
@@ -93,18 +91,6 @@ spec:
 """
 BROKEN = 'echo "compiler error"; exit 1'
 FIXED = 'printf "app-$(params.rev)" > $(results.artifact.path)'
-
-
-def tektite(home: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TEKTITE_HOME": str(home)}
-    return subprocess.run(
-        [sys.executable, "-m", "tektite", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=180,
-        input=stdin,
-    )
 
 
 def apply(home: Path, text: str) -> None:

@@ -57,10 +57,15 @@ def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
 
 
-def tektite(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def tektite(home: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TEKTITE_HOME": str(home)}
     return subprocess.run(
-        [sys.executable, "-m", "tektite", *args], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-m", "tektite", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+        input=stdin,
     )
 
 

@@ -804,14 +804,7 @@ class Engine:
             return None
         failed = [(name, v) for name, v in verdicts if v.verified is False]
         if not failed:
-            previous = next(
-                (
-                    c
-                    for c in (pr.get("status") or {}).get("conditions") or []
-                    if c.get("type") == trust.CONDITION
-                ),
-                None,
-            )
+            previous = get_condition(pr, trust.CONDITION)
             if previous is not None and previous.get("status") == "False":
                 return None  # the Pipeline's own warning stands
             return verdicts[0][1]
