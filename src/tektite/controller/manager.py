@@ -693,17 +693,30 @@ class Engine:
             return False
         old_dir = self.cluster.paths.taskrun_dir(ns, source, str(old["metadata"].get("uid", "")))
         await asyncio.to_thread(rerun.copy_logs, old_dir, run_dir)
-        annotations = {**meta["annotations"], REUSED_TASKRUN: rerun.original_taskrun(old)}
-        reused = {**tr, "metadata": {**meta, "annotations": annotations}}
-        self._write_labelled(key, reused, resolved, rerun.reused_status(old))
+        self._write_labelled(
+            key,
+            tr,
+            resolved,
+            rerun.reused_status(old),
+            annotations={REUSED_TASKRUN: rerun.original_taskrun(old)},
+        )
         return True
 
-    def _write_labelled(self, key: Key, tr: JSON, resolved: Resolved | None, status: JSON) -> JSON | None:
-        """Tekton's labels (and the Task's labels/annotations) with a status, in one full update
-        carrying the resourceVersion; on a conflict (e.g. a cancel written meanwhile, which the
-        engine acts on through its event) the latest object is taken and the write repeated."""
+    def _write_labelled(
+        self,
+        key: Key,
+        tr: JSON,
+        resolved: Resolved | None,
+        status: JSON,
+        annotations: dict[str, str] | None = None,
+    ) -> JSON | None:
+        """Tekton's labels (and the Task's labels/annotations, and ``annotations``) with a status,
+        in one full update carrying the resourceVersion; on a conflict (e.g. a cancel or Chains'
+        finalizer written meanwhile) the latest object is taken and the write repeated."""
         for _ in range(10):
             new = self._label_taskrun(tr, resolved)
+            if annotations:
+                new["metadata"]["annotations"].update(annotations)
             old = get_condition(new) or {}
             new["status"] = status
             try:

@@ -7,6 +7,7 @@ running TaskRun just before the engine writes the run's end is therefore handled
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 
 from tektite.controller.cluster import Cluster
 from tektite.controller.manager import Engine
+from tektite.controller.rerun import REUSE_TASKRUN, REUSED_TASKRUN
 from tektite.executor import get_executor
 from tektite.store.base import Event
 
@@ -62,3 +64,29 @@ def test_newer_events_still_count_and_a_deleted_run_stays_deleted(engine: Engine
     assert KEY not in engine._seen
     engine._handle_event(Event("MODIFIED", taskrun(done=False), 8))  # from before the deletion
     assert KEY not in engine._seen
+
+
+def test_a_reused_taskrun_keeps_its_annotation_when_chains_wrote_it_first(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A rerun from failure's TaskRun that reuses an old one says so (tektite.dev/reused-taskrun),
+    even when the Chains watcher added its finalizer after the engine read it: the write then
+    conflicts, and its retry must still carry the annotation."""
+    store = engine.store
+    old = store.create(taskrun(done=True))
+    old = store.update({**old, "status": {**old["status"], "taskSpec": old["spec"]["taskSpec"]}})
+    new = copy.deepcopy(taskrun(done=False))
+    new["metadata"].update(name="build-2", uid="u-2", finalizers=[], annotations={REUSE_TASKRUN: "build"})
+    new.pop("status")
+    read = store.create(new)
+    store.update({**read, "metadata": {**read["metadata"], "finalizers": ["chains.tekton.dev"]}})  # Chains
+
+    key = ("TaskRun", "default", "build-2")
+    run_dir = tmp_path / "run"
+    reused = asyncio.run(engine._reuse_taskrun(read, key, old["spec"]["taskSpec"], None, run_dir))
+
+    assert reused
+    stored = store.get("TaskRun", "build-2", "default")
+    assert stored["metadata"]["annotations"][REUSED_TASKRUN] == "build"
+    assert stored["metadata"]["finalizers"] == ["chains.tekton.dev"]  # Chains' write is kept
+    assert stored["status"]["conditions"][0]["status"] == "True"
