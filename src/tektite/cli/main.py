@@ -121,7 +121,13 @@ def _register_optional() -> None:
     """Command groups that live in higher layers register themselves if present."""
     import importlib
 
-    for module in ("tektite.cli.chains", "tektite.cli.serve", "tektite.cli.triggers", "tektite.cli.bundle"):
+    for module in (
+        "tektite.cli.chains",
+        "tektite.cli.serve",
+        "tektite.cli.triggers",
+        "tektite.cli.bundle",
+        "tektite.cli.cache",
+    ):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

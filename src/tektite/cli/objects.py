@@ -190,8 +190,12 @@ def describe_run(obj: JSON) -> str:
         lines += ["", "📝 Results", "", table(_kv_rows(status["results"]), [" NAME", "VALUE"])]
     if spec.get("workspaces"):
         rows = []
+        from tektite.controller.caches import is_cache  # light; only when describing
+
         for w in spec["workspaces"]:
             src = next((k for k in w if k not in ("name", "subPath")), "")
+            if is_cache(w):
+                src = f"cache {((w['csi'].get('volumeAttributes') or {}).get('key') or '')}"
             rows.append([" " + w["name"], w.get("subPath") or "---", src])
         lines += ["", "📂 Workspaces", "", table(rows, [" NAME", "SUB PATH", "WORKSPACE BINDING"])]
     if obj["kind"] == "TaskRun" and status.get("steps"):

@@ -8,6 +8,7 @@ import hashlib
 from typing import Any
 
 from tektite.api.pipeline import PipelineSpec, PipelineTask
+from tektite.controller import caches
 from tektite.controller.config import Config
 from tektite.controller.matrix import combinations, has_empty_array
 from tektite.controller.pipelinerun_state import TaskState
@@ -148,6 +149,9 @@ def _workspaces(pr: JSON, spec: PipelineSpec, pt: PipelineTask) -> list[JSON]:
         if "volumeClaimTemplate" in b:
             b.pop("volumeClaimTemplate")
             b["persistentVolumeClaim"] = {"claimName": claim_name(pr, source, binding["volumeClaimTemplate"])}
+        elif caches.is_cache(b):  # the run's one working copy of the cache (controller/caches.py)
+            b.pop("csi")
+            b["persistentVolumeClaim"] = {"claimName": claim_name(pr, source, cache_template(source))}
         sub = "/".join(s for s in (binding.get("subPath"), wb.sub_path) if s)
         if sub:
             b["subPath"] = sub
@@ -163,25 +167,38 @@ def claim_name(pr: JSON, workspace: str, template: JSON) -> str:
     return f"{base}-{h}"
 
 
-def claims_for(pr: JSON) -> list[JSON]:
-    """A PersistentVolumeClaim per volumeClaimTemplate binding, owned by the PipelineRun."""
+def cache_template(workspace: str) -> JSON:
+    """What names the claim of a cache binding, as a volumeClaimTemplate names its claim."""
+    return {"metadata": {"name": f"cache-{workspace}"}}
+
+
+def claims_for(pr: JSON, caches_of: dict[str, caches.CacheSpec] | None = None) -> list[JSON]:
+    """A PersistentVolumeClaim per volumeClaimTemplate binding, and per cache binding (its key
+    in annotations, ``caches_of``: workspace -> cache, as substituted), owned by the PipelineRun."""
     out = []
     for w in (pr.get("spec") or {}).get("workspaces") or []:
+        annotations: dict[str, str] = {}
         if "volumeClaimTemplate" in w:
             tpl = w["volumeClaimTemplate"] or {}
-            out.append(
-                {
-                    "apiVersion": "v1",
-                    "kind": "PersistentVolumeClaim",
-                    "metadata": {
-                        "name": claim_name(pr, w["name"], tpl),
-                        "namespace": pr["metadata"].get("namespace"),
-                        "labels": {"tekton.dev/pipelineRun": pr["metadata"]["name"]},
-                        "ownerReferences": [owner_ref(pr)],
-                    },
-                    "spec": tpl.get("spec") or {},
-                }
-            )
+        elif caches_of and w["name"] in caches_of:
+            tpl = cache_template(w["name"])
+            annotations = caches_of[w["name"]].annotations()
+        else:
+            continue
+        claim: JSON = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {
+                "name": claim_name(pr, w["name"], tpl),
+                "namespace": pr["metadata"].get("namespace"),
+                "labels": {"tekton.dev/pipelineRun": pr["metadata"]["name"]},
+                "ownerReferences": [owner_ref(pr)],
+            },
+            "spec": tpl.get("spec") or {},
+        }
+        if annotations:
+            claim["metadata"]["annotations"] = annotations
+        out.append(claim)
     return out
 
 

@@ -34,6 +34,10 @@ class Paths:
     def claim_dir(self, namespace: str, claim: str) -> Path:
         return self.home / "claims" / namespace / claim
 
+    def caches_dir(self) -> Path:
+        """Where keyed workspace caches are kept (controller/caches.py)."""
+        return self.home / "caches"
+
     def taskrun_dir(self, namespace: str, name: str, uid: str) -> Path:
         return self._runs / namespace / f"{name}-{uid[:8]}"
 

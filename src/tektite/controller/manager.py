@@ -23,9 +23,10 @@ from typing import Any, Literal
 
 from tektite.api.params import Param, ParamSpec, ResolverRef
 from tektite.api.pipeline import PipelineSpec
-from tektite.controller import custom, rerun
+from tektite.controller import caches, custom, rerun
 from tektite.controller import pipelinerun as prmod
 from tektite.controller import taskrun as trmod
+from tektite.controller.children import cache_template, claim_name
 from tektite.controller.cluster import Cluster
 from tektite.controller.lookup import RunSetupError
 from tektite.controller.rerun import REUSE_PIPELINERUN, REUSE_TASKRUN, REUSED_TASKRUN
@@ -146,6 +147,7 @@ class Engine:
             self._spares = SpareRunDirs(cluster.paths.spare_runs_dir())
         self.queue: asyncio.Queue[Key] = asyncio.Queue()
         self.queued: set[Key] = set()
+        self.caches = caches.Caches(cluster.paths.caches_dir())
         self.resolver_cache = ResolverCache()  # remote Tasks/Pipelines fetched once (resolution/cache.py)
         self.running: dict[Key, _Running] = {}
         self.finished_hooks: list[FinishedHook] = []
@@ -630,6 +632,9 @@ class Engine:
         reuses = attempt == 0 and REUSE_TASKRUN in (meta.get("annotations") or {})
         if reuses and await self._reuse_taskrun(tr, key, built.task_spec, resolved, run_dir):
             return False
+        for cache, where in built.caches:  # a lone TaskRun's cache workspaces (controller/caches.py)
+            how = await asyncio.to_thread(self.caches.restore, ns, cache, where)
+            log.info('cache "%s" for TaskRun %s/%s: %s', cache.key, ns, meta["name"], how)
         config = self.config
         started = {**status, "startTime": status.get("startTime") or now()}
 
@@ -671,6 +676,10 @@ class Engine:
         final = (
             trmod.retry_status(finished.status) if finished.retry and not stop.is_set() else finished.status
         )
+        if built.caches and (get_condition({"status": final}) or {}).get("status") == "True":
+            for cache, where in built.caches:
+                if await asyncio.to_thread(self.caches.save, ns, cache, where, meta["name"]):
+                    log.info('cache "%s" saved from TaskRun %s/%s', cache.key, ns, meta["name"])
         if observer.started:
             with contextlib.suppress(NotFound):  # deleted meanwhile
                 self._write_status(current, final)
@@ -923,12 +932,16 @@ class Engine:
         for obj in outcome.create:
             if reuse and obj["kind"] == "PersistentVolumeClaim":  # before any task runs (rerun.py)
                 await asyncio.to_thread(self._seed_claim, pr, obj)
+            elif obj["kind"] == "PersistentVolumeClaim":
+                await asyncio.to_thread(self._restore_cache, obj)
             try:
                 self.store.create(obj)
             except AlreadyExists:
                 pass
         for kind, name, message in outcome.cancel:
             self._cancel_child(kind, name, ns, message)
+        if outcome.done and (get_condition({"status": outcome.status}) or {}).get("status") == "True":
+            await asyncio.to_thread(self._save_caches, pr)  # before the end: whoever waits finds them
         if outcome.status != status:
             if self._status_can_wait(status, outcome, key):
                 self._pr_pending.add(key)
@@ -954,6 +967,34 @@ class Engine:
             self._reuse_source[uid] = old
         self._reuse[uid] = planned
         return planned
+
+    def _restore_cache(self, claim: JSON) -> None:
+        """A PipelineRun's cache claim starts as the cache's entry (controller/caches.py)."""
+        meta = claim["metadata"]
+        spec = caches.CacheSpec.from_annotations(meta.get("annotations") or {})
+        if spec is None:
+            return
+        ns = meta.get("namespace") or "default"
+        how = self.caches.restore(ns, spec, self.cluster.paths.claim_dir(ns, meta["name"]))
+        meta["annotations"][caches.RESTORED_ANNOTATION] = how
+        log.info('cache "%s" for claim %s/%s: %s', spec.key, ns, meta["name"], how)
+
+    def _save_caches(self, pr: JSON) -> None:
+        """A PipelineRun that succeeded keeps its cache claims' contents under their keys."""
+        meta = pr["metadata"]
+        ns = meta.get("namespace") or "default"
+        for w in (pr.get("spec") or {}).get("workspaces") or []:
+            if not caches.is_cache(w):
+                continue
+            name = claim_name(pr, w["name"], cache_template(w["name"]))
+            claim = self.store.try_get("PersistentVolumeClaim", name, ns)
+            spec = caches.CacheSpec.from_annotations(
+                ((claim or {}).get("metadata") or {}).get("annotations") or {}
+            )
+            if spec is not None and self.caches.save(
+                ns, spec, self.cluster.paths.claim_dir(ns, name), meta["name"]
+            ):
+                log.info('cache "%s" saved from PipelineRun %s/%s', spec.key, ns, meta["name"])
 
     def _seed_claim(self, pr: JSON, claim: JSON) -> None:
         old = self._reuse_source.get(str(pr["metadata"].get("uid")))

@@ -13,6 +13,7 @@ from typing import Any
 
 from tektite.api.params import Param, ParamSpec
 from tektite.api.pipeline import PipelineSpec, PipelineTask
+from tektite.controller import caches
 from tektite.controller import children as kids
 from tektite.controller.config import Config
 from tektite.controller.pipelinerun_state import Skip, TaskState, aggregate_status
@@ -25,6 +26,7 @@ from tektite.core.durations import DurationError, format_duration, parse_duratio
 from tektite.core.substitution import Substituter
 from tektite.core.when import CELError
 from tektite.core.when import all_true as when_true
+from tektite.errors import TektiteError
 
 JSON = dict[str, Any]
 CANCEL_TIMEOUT_MSG = "TaskRun cancelled as the PipelineRun it belongs to has timed out."
@@ -87,6 +89,7 @@ class Reconciler:
             st.runs.sort(key=_run_order)
         self.graph = dag.build(self.spec.tasks or [])
         self.values: dict[str, Any] = {}
+        self.caches: dict[str, caches.CacheSpec] = {}  # cache bindings, by workspace
         self._invalid_ref: dag.ResultRef | None = None
         self._cel_error: str | None = None
 
@@ -178,6 +181,19 @@ class Reconciler:
                     f'pipeline requires workspace with name "{ws.name}" be provided by pipelinerun',
                 )
                 return False
+        return self.check_caches()
+
+    def check_caches(self) -> bool:
+        """Cache bindings (controller/caches.py), their keys substituted: in :attr:`caches`."""
+        sub = Substituter({"params": self.values, "context": kids.context(self.pr, self.pipeline_name())})
+        for w in self.pr_spec.get("workspaces") or []:
+            if caches.is_cache(w):
+                where = f'PipelineRun {self.meta.get("namespace", "default")}/{self.name}: workspace "{w["name"]}"'
+                try:
+                    self.caches[w["name"]] = caches.parse(w, where, sub.value)
+                except TektiteError as exc:
+                    self.fail(R.INVALID_BINDINGS, str(exc.message))
+                    return False
         return True
 
     # -- skipping -------------------------------------------------------------------------------------
@@ -254,7 +270,7 @@ class Reconciler:
             set_condition(self.status, "Unknown", R.RUNNING, self.count_message())
             if self.bind_params() or not self.check_workspaces():
                 return self.out
-            self.out.create.extend(kids.claims_for(self.pr))
+            self.out.create.extend(kids.claims_for(self.pr, self.caches))
         elif self.bind_params():
             return self.out
         pipeline_t, tasks_t, finally_t = self.timeouts()

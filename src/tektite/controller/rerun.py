@@ -4,8 +4,8 @@ A rerun is a new run with the old one's spec (:func:`rerun_object`, what the Tek
 *Rerun* does). A rerun **from failure** also carries the annotation :data:`REUSE_PIPELINERUN`
 naming the old PipelineRun, and then:
 
-1. when the new run starts, each ``volumeClaimTemplate`` workspace starts as a copy of the old
-   run's (:func:`seed_claims`): what the tasks that will not run again wrote is there for those
+1. when the new run starts, each ``volumeClaimTemplate`` (and cache) workspace starts as a copy
+   of the old run's (:func:`seed_claims`): what the tasks that will not run again wrote is there for those
    that will. A ``persistentVolumeClaim`` is the same directory for both runs already.
 2. each pipeline task (not ``finally``) whose TaskRun succeeded in the old run gets a TaskRun as
    usual, annotated :data:`REUSE_TASKRUN` with the old TaskRun's name (a matrixed task: each
@@ -271,11 +271,14 @@ def _pipeline_name(pr: JSON) -> str | None:
 def seed_claim(paths: Paths, pr: JSON, old: JSON, claim: JSON) -> None:
     """``claim`` (a PersistentVolumeClaim ``pr`` makes for a volumeClaimTemplate workspace)
     starts as a copy of what ``old``'s claim for the same workspace holds."""
-    from tektite.controller.children import claim_name
+    from tektite.controller.caches import is_cache
+    from tektite.controller.children import cache_template, claim_name
 
     ns = pr["metadata"].get("namespace", "default")
     for w in (pr.get("spec") or {}).get("workspaces") or []:
         template = w.get("volumeClaimTemplate")
+        if template is None and is_cache(w):  # a cache's working copy, too: what the old run left
+            template = cache_template(w["name"])
         if template is not None and claim_name(pr, w["name"], template or {}) == claim["metadata"]["name"]:
             source = paths.claim_dir(ns, claim_name(old, w["name"], template or {}))
             seed_claims(source, paths.claim_dir(ns, claim["metadata"]["name"]))

@@ -18,8 +18,9 @@ import orjson
 
 from tektite.api.params import Param, ParamSpec, ResultSpec
 from tektite.api.task import TaskSpec
+from tektite.controller import caches, stepactions, volumes
 from tektite.controller import env as envmod
-from tektite.controller import stepactions, volumes
+from tektite.controller.caches import CacheSpec
 from tektite.controller.config import Config
 from tektite.controller.lookup import Getter, Paths, RunSetupError, Secrets
 from tektite.core import defaults
@@ -27,6 +28,7 @@ from tektite.core import params as paramsmod
 from tektite.core.conditions import child_name
 from tektite.core.durations import DurationError, parse_duration
 from tektite.core.substitution import Substituter
+from tektite.errors import TektiteError
 from tektite.executor.plan import TEKTON_SUBDIRS, Container, Mount, Pod, Probe, WhenExpression
 
 JSON = dict[str, Any]
@@ -54,6 +56,7 @@ class Built:
     step_names: list[str] = field(default_factory=list)
     sidecar_names: list[str] = field(default_factory=list)
     result_values: list[JSON] = field(default_factory=list)  # task results declared with value: $(steps...)
+    caches: list[tuple[CacheSpec, Path]] = field(default_factory=list)  # cache workspaces, where
 
     @functools.cached_property
     def task_spec(self) -> JSON:
@@ -109,6 +112,7 @@ class _Builder:
         self.common: list[Mount] = []
         self.ws_mounts: dict[str, Mount] = {}
         self.vol_sources: dict[str, volumes.Source] = {}
+        self.caches: list[tuple[caches.CacheSpec, Path]] = []  # restored before, saved after the run
         self._tekton: dict[str, Path] = {}
 
     # -- paths --------------------------------------------------------------------------------
@@ -197,17 +201,20 @@ class _Builder:
                 vct_claim = (
                     f"{(src_spec.get('metadata') or {}).get('name') or 'pvc'}-{self.meta['uid'][:8]}-{name}"
                 )
-            src = volumes.materialize(
-                kind,
-                src_spec,
-                name=name,
-                target=self.run_dir / "workspaces" / name,
-                namespace=self.ns,
-                get=self.env.get,
-                paths=self.env.paths,
-                secrets=self.secrets,
-                vct_claim=vct_claim,
-            )
+            if caches.is_cache(binding):  # the engine restores it before the run, saves it after
+                src = self.cache(name, binding)
+            else:
+                src = volumes.materialize(
+                    kind,
+                    src_spec,
+                    name=name,
+                    target=self.run_dir / "workspaces" / name,
+                    namespace=self.ns,
+                    get=self.env.get,
+                    paths=self.env.paths,
+                    secrets=self.secrets,
+                    vct_claim=vct_claim,
+                )
             src = volumes.sub_path(src, binding.get("subPath"))
             self.ws_mounts[name] = volumes.mount(src, mount_path, bool(decl.get("readOnly")))
             claim = src.claim if kind in ("persistentVolumeClaim", "volumeClaimTemplate") else ""
@@ -218,6 +225,19 @@ class _Builder:
                 "volume": f"ws-{name}",
             }
         return variables
+
+    def cache(self, name: str, binding: JSON) -> volumes.Source:
+        """A cache binding of a lone TaskRun (controller/caches.py): a directory of the run."""
+        where = f'TaskRun {self.ns}/{self.meta["name"]}: workspace "{name}"'
+        sub = Substituter({"params": self.params(), "context": self.context()})
+        try:
+            spec = caches.parse(binding, where, sub.value)
+        except TektiteError as exc:
+            raise RunSetupError("InvalidWorkspaceBindings", str(exc.message)) from None
+        target = self.run_dir / "workspaces" / name
+        target.mkdir(parents=True, exist_ok=True)
+        self.caches.append((spec, target))
+        return volumes.Source(target)
 
     def volume_sources(self, spec: JSON) -> None:
         pod_template = self.tr_spec.get("podTemplate") or self.env.config.default_pod_template or {}
@@ -459,7 +479,7 @@ class _Builder:
             dirs=dirs,
         )
         result_values = [r for r in spec.get("results") or [] if r.get("value") is not None]
-        return Built(pod, status_spec, results_decl, names, sc_names, result_values)
+        return Built(pod, status_spec, results_decl, names, sc_names, result_values, self.caches)
 
     def timeout(self) -> float | None:
         value = self.tr_spec.get("timeout")

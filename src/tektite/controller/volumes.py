@@ -146,7 +146,7 @@ def materialize(
         "CreateContainerConfigError",
         f'volume "{name}": {kind} volumes are not supported by '
         "tektite (supported: emptyDir, persistentVolumeClaim, volumeClaimTemplate, configMap, "
-        "secret, projected, hostPath read-only)",
+        "secret, projected, hostPath read-only, and csi with driver cache.tektite.dev: a keyed cache)",
     )
 
 

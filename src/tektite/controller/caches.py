@@ -1,0 +1,266 @@
+"""Keyed caches for workspaces (beyond Tekton: FEATURES demand #11, pipeline#7706).
+
+A workspace bound to the CSI driver :data:`DRIVER` is a cache: a directory restored from the
+namespace's cache under a key when the run starts, and saved under that key when the run
+succeeds, as GitHub's ``actions/cache`` and GitLab's ``cache:`` do. It is plain Tekton YAML (a
+``csi`` workspace binding, which Tekton accepts), so the same file still applies to a cluster
+that has such a driver::
+
+    workspaces:
+    - name: deps
+      csi:
+        driver: cache.tektite.dev
+        volumeAttributes:
+          key: npm-$(params.branch)          # params and context variables are substituted
+          fallbackKeys: npm-main,npm-        # else the newest entry under each prefix, in order
+          policy: pull-push                  # or pull (never saved) / push (starts empty)
+
+- On a PipelineRun the cache is one working copy for all its tasks (a claim, like a
+  ``volumeClaimTemplate``'s): restored before the first task runs, saved once the PipelineRun
+  has succeeded. On a lone TaskRun: restored when it starts, saved when it succeeds.
+- A run works on its own copy: runs that share a key at the same time do not see each other's
+  writes, and a failed run saves nothing. The last run to succeed wins the key.
+- Entries live in ``<home>/caches/<namespace>/``, one directory per key; ``tektite cache list``
+  and ``tektite cache delete`` manage them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tektite.errors import TektiteError
+
+JSON = dict[str, Any]
+DRIVER = "cache.tektite.dev"
+POLICIES = ("pull-push", "pull", "push")
+KEY_ANNOTATION = "tektite.dev/cache-key"  # on the claim a PipelineRun makes for a cache binding
+FALLBACK_ANNOTATION = "tektite.dev/cache-fallback-keys"
+POLICY_ANNOTATION = "tektite.dev/cache-policy"
+RESTORED_ANNOTATION = "tektite.dev/cache-restored"  # what the claim started from
+MAX_KEY = 512
+_ENTRY = "entry.json"
+_DATA = "data"
+
+
+@dataclass(frozen=True)
+class CacheSpec:
+    key: str
+    fallback_keys: tuple[str, ...] = ()
+    policy: str = "pull-push"
+
+    @property
+    def pulls(self) -> bool:
+        return self.policy in ("pull-push", "pull")
+
+    @property
+    def pushes(self) -> bool:
+        return self.policy in ("pull-push", "push")
+
+    def annotations(self) -> dict[str, str]:
+        out = {KEY_ANNOTATION: self.key, POLICY_ANNOTATION: self.policy}
+        if self.fallback_keys:
+            out[FALLBACK_ANNOTATION] = ",".join(self.fallback_keys)
+        return out
+
+    @classmethod
+    def from_annotations(cls, annotations: dict[str, str]) -> CacheSpec | None:
+        key = annotations.get(KEY_ANNOTATION)
+        if not key:
+            return None
+        fallback = tuple(k for k in annotations.get(FALLBACK_ANNOTATION, "").split(",") if k)
+        return cls(key, fallback, annotations.get(POLICY_ANNOTATION, "pull-push"))
+
+
+def is_cache(binding: JSON) -> bool:
+    """Whether a workspace binding (or volume) is a cache: ``csi.driver`` is :data:`DRIVER`."""
+    csi = binding.get("csi")
+    return isinstance(csi, dict) and csi.get("driver") == DRIVER
+
+
+def parse(binding: JSON, where: str, substitute: Callable[[str], str] | None = None) -> CacheSpec:
+    """The cache a binding asks for, its variables substituted; a :class:`TektiteError` naming
+    ``where`` (the workspace) and the field when it is not one."""
+    attrs = (binding.get("csi") or {}).get("volumeAttributes") or {}
+    if not isinstance(attrs, dict):
+        raise TektiteError(
+            f"{where}: csi.volumeAttributes must be a map of strings, found {type(attrs).__name__}"
+        )
+    known = {"key", "fallbackKeys", "policy"}
+    unknown = sorted(set(attrs) - known)
+    if unknown:
+        raise TektiteError(
+            f"{where}: unknown cache attribute(s) {', '.join(unknown)} in csi.volumeAttributes "
+            f"(driver {DRIVER} takes key, fallbackKeys, policy)"
+        )
+
+    def text(name: str, default: str = "") -> str:
+        value = attrs.get(name, default)
+        if not isinstance(value, str):
+            raise TektiteError(f"{where}: csi.volumeAttributes.{name} must be a string, found {value!r}")
+        value = substitute(value) if substitute is not None else value
+        if "$(" in value:
+            raise TektiteError(
+                f'{where}: csi.volumeAttributes.{name} "{value}" names a variable that is not known here '
+                "(params and context variables are)"
+            )
+        return value.strip()
+
+    key = text("key")
+    if not key:
+        raise TektiteError(
+            f"{where}: csi.volumeAttributes.key is required for driver {DRIVER} (the cache's key)"
+        )
+    policy = text("policy", "pull-push") or "pull-push"
+    if policy not in POLICIES:
+        raise TektiteError(
+            f'{where}: csi.volumeAttributes.policy "{policy}" is not one of {", ".join(POLICIES)}'
+        )
+    fallback = tuple(k.strip() for k in text("fallbackKeys").split(",") if k.strip())
+    for k in (key, *fallback):
+        if len(k) > MAX_KEY:
+            raise TektiteError(f"{where}: a cache key is at most {MAX_KEY} characters, found {len(k)}")
+    return CacheSpec(key, fallback, policy)
+
+
+@dataclass(frozen=True)
+class Entry:
+    namespace: str
+    key: str
+    saved: float  # when, seconds since the epoch
+    used: float  # last restored (or saved)
+    size: int  # bytes of file data
+    run: str  # the run that saved it
+
+
+class Caches:
+    """A home's cache entries: ``<root>/<namespace>/<sha256(key)>/{entry.json,data/}``.
+
+    A save copies into a new directory and swaps it in by rename under the namespace's lock; a
+    restore copies out under the same lock, shared: neither sees half of the other."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def _dir(self, namespace: str, key: str) -> Path:
+        return self.root / namespace / hashlib.sha256(key.encode()).hexdigest()[:40]
+
+    @contextlib.contextmanager
+    def _locked(self, namespace: str, exclusive: bool) -> Iterator[None]:
+        folder = self.root / namespace
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def restore(self, namespace: str, spec: CacheSpec, target: Path) -> str:
+        """Fill ``target`` from the entry of ``spec.key``, else from the newest entry under each
+        fallback key in turn. Says what happened: ``hit``, ``fallback <key>`` or ``miss``."""
+        target.mkdir(parents=True, exist_ok=True)
+        if not spec.pulls:
+            return "miss (policy push)"
+        with self._locked(namespace, exclusive=False):
+            found = self._read(self._dir(namespace, spec.key))
+            how = "hit"
+            if found is None:
+                how = "miss"
+                entries = self._entries(namespace)
+                for prefix in spec.fallback_keys:
+                    matches = [e for e in entries if e[1]["key"].startswith(prefix)]
+                    if matches:
+                        found = max(matches, key=lambda e: float(e[1].get("saved", 0)))
+                        how = f"fallback {found[1]['key']}"
+                        break
+            if found is None:
+                return how
+            folder, _ = found
+            shutil.copytree(folder / _DATA, target, symlinks=True, dirs_exist_ok=True)
+            with contextlib.suppress(OSError):
+                os.utime(folder / _ENTRY)  # last used: what pruning goes by
+        return how
+
+    def save(self, namespace: str, spec: CacheSpec, source: Path, run: str) -> bool:
+        """Keep ``source`` as the entry of ``spec.key`` (replacing it); False when the policy
+        does not save or there is nothing to save."""
+        if not spec.pushes or not source.is_dir():
+            return False
+        folder = self.root / namespace
+        folder.mkdir(parents=True, exist_ok=True)
+        incoming = folder / f".incoming-{uuid.uuid4().hex}"
+        old = folder / f".old-{uuid.uuid4().hex}"
+        try:
+            shutil.copytree(source, incoming / _DATA, symlinks=True)
+            size = sum(
+                p.stat().st_size for p in (incoming / _DATA).rglob("*") if p.is_file() and not p.is_symlink()
+            )
+            record = {"key": spec.key, "saved": time.time(), "size": size, "run": run}
+            (incoming / _ENTRY).write_text(json.dumps(record))
+            final = self._dir(namespace, spec.key)
+            with self._locked(namespace, exclusive=True):
+                if final.exists():
+                    os.rename(final, old)
+                os.rename(incoming, final)
+        finally:
+            shutil.rmtree(incoming, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+        return True
+
+    def _read(self, folder: Path) -> tuple[Path, JSON] | None:
+        try:
+            record = json.loads((folder / _ENTRY).read_text())
+        except (OSError, ValueError):
+            return None
+        return (folder, record) if isinstance(record, dict) and "key" in record else None
+
+    def _entries(self, namespace: str) -> list[tuple[Path, JSON]]:
+        folder = self.root / namespace
+        if not folder.is_dir():
+            return []
+        found = [self._read(d) for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")]
+        return [f for f in found if f is not None]
+
+    def list(self, namespace: str | None = None) -> list[Entry]:
+        """Entries of a namespace (of all when None), newest saved first."""
+        if namespace is None:
+            spaces = sorted(d.name for d in self.root.iterdir() if d.is_dir()) if self.root.is_dir() else []
+        else:
+            spaces = [namespace]
+        out = []
+        for ns in spaces:
+            for folder, record in self._entries(ns):
+                used = (folder / _ENTRY).stat().st_mtime
+                out.append(
+                    Entry(
+                        ns,
+                        str(record["key"]),
+                        float(record.get("saved", 0)),
+                        used,
+                        int(record.get("size", 0)),
+                        str(record.get("run", "")),
+                    )
+                )
+        return sorted(out, key=lambda e: -e.saved)
+
+    def delete(self, namespace: str, key: str) -> bool:
+        """Remove one entry; False when there is none."""
+        final = self._dir(namespace, key)
+        if self._read(final) is None:
+            return False
+        gone = self.root / namespace / f".old-{uuid.uuid4().hex}"
+        with self._locked(namespace, exclusive=True):
+            os.rename(final, gone)
+        shutil.rmtree(gone, ignore_errors=True)
+        return True
