@@ -144,3 +144,69 @@ spec:
     assert 'workspace "c": csi.volumeAttributes.policy "sometimes" is not one of pull-push, pull, push' in (
         tektite(home, "taskrun", "describe", "--last").stdout
     )
+
+
+LOCKED = """
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: locked}
+spec:
+  params: [{name: lock}]
+  workspaces: [{name: deps}]
+  tasks:
+  - name: fetch
+    params: [{name: lock, value: $(params.lock)}]
+    taskSpec:
+      params: [{name: lock}]
+      results: [{name: digest}]
+      steps:
+      - image: busybox
+        script: printf "$(params.lock)" | sha256sum | cut -c1-12 | tr -d '\\n' > $(results.digest.path)
+  - name: install
+    AFTER
+    workspaces: [{name: deps, workspace: deps}]
+    taskSpec:
+      workspaces: [{name: deps}]
+      steps:
+      - image: busybox
+        script: |
+          cd $(workspaces.deps.path); echo "cached: $(ls | tr '\\n' ' ')"; touch "$(context.pipelineRun.name)"
+---
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {generateName: locked-}
+spec:
+  pipelineRef: {name: locked}
+  params: [{name: lock, value: LOCK}]
+  workspaces:
+  - name: deps
+    csi: {driver: cache.tektite.dev, volumeAttributes: {key: "npm-$(tasks.fetch.results.digest)"}}
+"""
+
+
+def test_a_key_may_name_results_of_tasks_that_ran_before_the_cache_is_used(tmp_path: Path) -> None:
+    """actions/cache's hashFiles(): the key is a digest a task computed (of a lockfile, say)."""
+    home = tmp_path / "home"
+    f = tmp_path / "locked.yaml"
+
+    def locked(lock: str, after: str = "runAfter: [fetch]") -> tuple[int, str]:
+        f.write_text(LOCKED.replace("AFTER", after).replace("LOCK", lock))
+        done = tektite(home, "run", "-f", str(f))
+        return done.returncode, done.stdout + done.stderr
+
+    code, output = locked("v1")
+    first = newest(home, "PipelineRun")[0]["metadata"]["name"]
+    assert code == 0 and "cached: " in output and f"cached: {first}" not in output, output  # a miss
+    code, output = locked("v1")
+    assert code == 0 and f"cached: {first}" in output, output  # the same lock: the same key
+    code, output = locked("v2")
+    assert code == 0 and first not in output, output  # another lock: another key, a miss
+    keys = [line.split()[0] for line in tektite(home, "cache", "list").stdout.splitlines()[1:]]
+    assert len(keys) == 2 and all(k.startswith("npm-") and len(k) == 16 for k in keys), keys
+
+    # the key names fetch's result, but install does not wait for fetch
+    code, output = locked("v1", after="")
+    assert code == 1, output
+    described = tektite(home, "pipelinerun", "describe", "--last").stdout
+    assert "InvalidWorkspaceBindings" in described
+    assert 'pipeline task "install" uses the cache before the task whose results its key names' in described

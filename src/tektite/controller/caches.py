@@ -88,6 +88,13 @@ def is_cache(binding: JSON) -> bool:
     return isinstance(csi, dict) and csi.get("driver") == DRIVER
 
 
+def needs_results(binding: JSON) -> bool:
+    """Whether a (PipelineRun's) cache binding's key names task results: its claim is then made
+    when the first task that uses it starts, once those results are known."""
+    attrs = (binding.get("csi") or {}).get("volumeAttributes") or {}
+    return isinstance(attrs, dict) and any(isinstance(v, str) and "$(tasks." in v for v in attrs.values())
+
+
 def parse(binding: JSON, where: str, substitute: Callable[[str], str] | None = None) -> CacheSpec:
     """The cache a binding asks for, its variables substituted; a :class:`TektiteError` naming
     ``where`` (the workspace) and the field when it is not one."""
@@ -112,7 +119,7 @@ def parse(binding: JSON, where: str, substitute: Callable[[str], str] | None = N
         if "$(" in value:
             raise TektiteError(
                 f'{where}: csi.volumeAttributes.{name} "{value}" names a variable that is not known here '
-                "(params and context variables are)"
+                "(params and context variables are; on a PipelineRun, results of tasks that ran before its first user)"
             )
         return value.strip()
 

@@ -930,10 +930,13 @@ class Engine:
             return
         outcome = prmod.reconcile(pr, pspec, children, self.config, time.time(), spec_model, reuse)
         for obj in outcome.create:
-            if reuse and obj["kind"] == "PersistentVolumeClaim":  # before any task runs (rerun.py)
-                await asyncio.to_thread(self._seed_claim, pr, obj)
-            elif obj["kind"] == "PersistentVolumeClaim":
-                await asyncio.to_thread(self._restore_cache, obj)
+            if obj["kind"] == "PersistentVolumeClaim":
+                if self.store.try_get("PersistentVolumeClaim", obj["metadata"]["name"], ns) is not None:
+                    continue  # made already (a cache's claim asked for by a later task too)
+                if reuse:  # before any task runs (rerun.py)
+                    await asyncio.to_thread(self._seed_claim, pr, obj)
+                else:
+                    await asyncio.to_thread(self._restore_cache, obj)
             try:
                 self.store.create(obj)
             except AlreadyExists:

@@ -8,6 +8,7 @@ reconciler does, so a restart resumes exactly where the run was.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ from tektite.core.when import all_true as when_true
 from tektite.errors import TektiteError
 
 JSON = dict[str, Any]
+_RESULT_REF = re.compile(r"\$\(tasks\.[^)]*\)")  # a task result in a cache key (see check_caches)
 CANCEL_TIMEOUT_MSG = "TaskRun cancelled as the PipelineRun it belongs to has timed out."
 CANCEL_MSG = "TaskRun cancelled as the PipelineRun it belongs to has been cancelled."
 
@@ -184,17 +186,53 @@ class Reconciler:
         return self.check_caches()
 
     def check_caches(self) -> bool:
-        """Cache bindings (controller/caches.py), their keys substituted: in :attr:`caches`."""
+        """Cache bindings (controller/caches.py), their keys substituted: in :attr:`caches`; a
+        key that names task results is checked here and worked out by :meth:`cache_claims`."""
         sub = Substituter({"params": self.values, "context": kids.context(self.pr, self.pipeline_name())})
         for w in self.pr_spec.get("workspaces") or []:
             if caches.is_cache(w):
-                where = f'PipelineRun {self.meta.get("namespace", "default")}/{self.name}: workspace "{w["name"]}"'
+                later = caches.needs_results(w)
                 try:
-                    self.caches[w["name"]] = caches.parse(w, where, sub.value)
+                    spec = caches.parse(w, self.cache_where(w), lambda v: sub.value(_RESULT_REF.sub("x", v)))
                 except TektiteError as exc:
                     self.fail(R.INVALID_BINDINGS, str(exc.message))
                     return False
+                if not later:
+                    self.caches[w["name"]] = spec
         return True
+
+    def cache_where(self, binding: JSON) -> str:
+        return (
+            f'PipelineRun {self.meta.get("namespace", "default")}/{self.name}: workspace "{binding["name"]}"'
+        )
+
+    def cache_claims(self, st: TaskState, children: list[JSON], tree: JSON) -> list[JSON] | None:
+        """The claims of cache bindings whose key names task results, for the first task that
+        uses one (made again for a later task, the engine keeps the first); None when a key
+        names results not known yet (the run has failed)."""
+        wanted: dict[str, caches.CacheSpec] = {}
+        bound = {
+            (b.get("persistentVolumeClaim") or {}).get("claimName")
+            for c in children
+            for b in (c.get("spec") or {}).get("workspaces") or []
+        }
+        sub = Substituter(tree)
+        for w in self.pr_spec.get("workspaces") or []:
+            if not (caches.is_cache(w) and caches.needs_results(w)):
+                continue
+            if kids.claim_name(self.pr, w["name"], kids.cache_template(w["name"])) not in bound:
+                continue
+            try:
+                wanted[w["name"]] = caches.parse(w, self.cache_where(w), sub.value)
+            except TektiteError as exc:
+                self.fail(
+                    R.INVALID_BINDINGS,
+                    f'{exc.message}: pipeline task "{st.name}" uses the cache before the task whose '
+                    "results its key names has finished (runAfter it, or use one of its results)",
+                )
+                return None
+        made = kids.claims_for(self.pr, wanted) if wanted else []
+        return [c for c in made if caches.KEY_ANNOTATION in (c["metadata"].get("annotations") or {})]
 
     # -- skipping -------------------------------------------------------------------------------------
     def parents_settled(self, st: TaskState) -> bool:
@@ -382,6 +420,10 @@ class Reconciler:
         except kids.ChildError as exc:
             self.fail(exc.reason, str(exc.message))
             return False
+        claims = self.cache_claims(st, created, tree)
+        if claims is None:
+            return False
+        self.out.create.extend(claims)  # before the TaskRuns: the engine restores them first
         st.expected = len(created) if st.pt.matrix is not None else None
         for i, child in enumerate(created):
             notes = child["metadata"].get("annotations") or {}
