@@ -30,8 +30,10 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
+import stat
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -42,6 +44,7 @@ from typing import Any
 from tektite.errors import TektiteError
 
 JSON = dict[str, Any]
+log = logging.getLogger("tektite")
 DRIVER = "cache.tektite.dev"
 POLICIES = ("pull-push", "pull", "push")
 KEY_ANNOTATION = "tektite.dev/cache-key"  # on the claim a PipelineRun makes for a cache binding
@@ -140,6 +143,29 @@ def parse(binding: JSON, where: str, substitute: Callable[[str], str] | None = N
     return CacheSpec(key, fallback, policy)
 
 
+def _special(folder: str, names: list[str]) -> list[str]:
+    """What a copy leaves out: anything but directories, regular files and symlinks (a FIFO a
+    step left would block the copy, a socket cannot be copied)."""
+    skipped = []
+    for name in names:
+        try:
+            mode = os.lstat(os.path.join(folder, name)).st_mode
+        except OSError:
+            skipped.append(name)
+            continue
+        if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+            skipped.append(name)
+    return skipped
+
+
+def _first_error(exc: BaseException) -> str:
+    """shutil.Error carries a list of (source, target, why); the first says enough."""
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list) and exc.args[0]:
+        source, _, why = exc.args[0][0]
+        return f"{source}: {why}"
+    return str(exc)
+
+
 @dataclass(frozen=True)
 class Entry:
     namespace: str
@@ -194,7 +220,11 @@ class Caches:
             if found is None:
                 return how
             folder, _ = found
-            shutil.copytree(folder / _DATA, target, symlinks=True, dirs_exist_ok=True)
+            try:
+                shutil.copytree(folder / _DATA, target, symlinks=True, dirs_exist_ok=True, ignore=_special)
+            except (OSError, shutil.Error) as exc:  # the run goes on, with what was copied
+                log.warning('cache "%s": restoring %s failed: %s', spec.key, found[1]["key"], exc)
+                return f"{how}, incomplete: {_first_error(exc)}"
             with contextlib.suppress(OSError):
                 os.utime(folder / _ENTRY)  # last used: what pruning goes by
         return how
@@ -205,11 +235,11 @@ class Caches:
         if not spec.pushes or not source.is_dir():
             return False
         folder = self.root / namespace
-        folder.mkdir(parents=True, exist_ok=True)
         incoming = folder / f".incoming-{uuid.uuid4().hex}"
         old = folder / f".old-{uuid.uuid4().hex}"
         try:
-            shutil.copytree(source, incoming / _DATA, symlinks=True)
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(source, incoming / _DATA, symlinks=True, ignore=_special)
             size = sum(
                 p.stat().st_size for p in (incoming / _DATA).rglob("*") if p.is_file() and not p.is_symlink()
             )
@@ -220,6 +250,9 @@ class Caches:
                 if final.exists():
                     os.rename(final, old)
                 os.rename(incoming, final)
+        except (OSError, shutil.Error) as exc:  # the entry stays as it was; the run's outcome too
+            log.warning('cache "%s": not saved: %s', spec.key, _first_error(exc))
+            return False
         finally:
             shutil.rmtree(incoming, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)

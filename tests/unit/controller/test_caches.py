@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,17 @@ def test_a_bad_cache_binding_says_which_workspace_and_field(attrs: dict, expecte
         parse(binding(**attrs), 'PipelineRun ns/r: workspace "deps"')
     assert expected in str(caught.value.message)
     assert 'workspace "deps"' in str(caught.value.message)
+
+
+def test_a_fifo_left_in_a_workspace_is_skipped_and_a_failed_save_keeps_the_run_going(tmp_path: Path) -> None:
+    caches = Caches(tmp_path / "caches")
+    work = filled(tmp_path, "work", keep="1")
+    os.mkfifo(work / "pipe")  # copying it would block: it is left out
+    assert caches.save("ns", CacheSpec("k"), work, "r")
+    restored = tmp_path / "restored"
+    assert caches.restore("ns", CacheSpec("k"), restored) == "hit"
+    assert sorted(p.name for p in restored.iterdir()) == ["keep"]
+
+    broken = Caches(filled(tmp_path, "not-a-dir-parent") / "keep-out")
+    (tmp_path / "not-a-dir-parent" / "keep-out").write_text("a file where the caches would go")
+    assert not broken.save("ns", CacheSpec("k"), work, "r")  # logged, not raised
