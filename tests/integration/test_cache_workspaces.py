@@ -102,6 +102,8 @@ def test_a_cache_workspace_starts_from_what_the_last_successful_run_saved(tmp_pa
 
     described = tektite(home, "pipelinerun", "describe", newest_run)
     assert "cache deps-$(params.branch)" in described.stdout
+    caches_section = described.stdout.split("Caches", 1)[1].split()
+    assert caches_section[3:] == ["deps", "deps-feature", "fallback", "deps-main"], described.stdout
 
     deleted = tektite(home, "cache", "delete", "deps-main")
     assert deleted.returncode == 0 and 'cache "deps-main" deleted' in deleted.stdout

@@ -664,6 +664,38 @@ def pipeline_list() -> None:
     _list_defs("Pipeline")
 
 
+def _caches_used(pr: JSON) -> str:
+    """A PipelineRun's keyed caches (docs/caches.md): each workspace's key and how it started."""
+    if pr.get("kind") != "PipelineRun" or not any(
+        (w.get("csi") or {}).get("driver") == "cache.tektite.dev"
+        for w in (pr.get("spec") or {}).get("workspaces") or []
+    ):
+        return ""
+    claims = (
+        STATE.cluster()
+        .store.list(
+            "PersistentVolumeClaim",
+            STATE.namespace,
+            label_selector=f"tekton.dev/pipelineRun={pr['metadata']['name']}",
+        )
+        .items
+    )
+    rows = []
+    for claim in claims:
+        notes = (claim.get("metadata") or {}).get("annotations") or {}
+        if "tektite.dev/cache-key" in notes:
+            rows.append(
+                [
+                    " " + notes.get("tektite.dev/cache-workspace", "---"),
+                    notes["tektite.dev/cache-key"],
+                    notes.get("tektite.dev/cache-restored", "---"),
+                ]
+            )
+    if not rows:
+        return ""
+    return "\n\n🗄️  Caches\n\n" + table(sorted(rows), [" WORKSPACE", "KEY", "RESTORED"])
+
+
 def _describe_definition(ref_kind: str, kind: str, name: str, output: str | None) -> None:
     cluster = STATE.cluster()
     obj = cluster.store.get(ref_kind, name, STATE.namespace)
@@ -844,7 +876,7 @@ def _run_group(kind: str) -> typer.Typer:
         """Describe a run (tkn's view; -o yaml|json: the object)."""
         obj = STATE.cluster().store.get(kind, latest(name, last), STATE.namespace)
         if not _printed_as(obj, output):
-            out(describe_run(obj))
+            out(describe_run(obj) + _caches_used(obj))
 
     @group.command("logs")
     def logs_(

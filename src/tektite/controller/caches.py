@@ -51,6 +51,7 @@ KEY_ANNOTATION = "tektite.dev/cache-key"  # on the claim a PipelineRun makes for
 FALLBACK_ANNOTATION = "tektite.dev/cache-fallback-keys"
 POLICY_ANNOTATION = "tektite.dev/cache-policy"
 RESTORED_ANNOTATION = "tektite.dev/cache-restored"  # what the claim started from
+WORKSPACE_ANNOTATION = "tektite.dev/cache-workspace"  # the PipelineRun's workspace it is for
 MAX_KEY = 512
 _ENTRY = "entry.json"
 _DATA = "data"

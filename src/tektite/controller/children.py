@@ -182,7 +182,7 @@ def claims_for(pr: JSON, caches_of: dict[str, caches.CacheSpec] | None = None) -
             tpl = w["volumeClaimTemplate"] or {}
         elif caches_of and w["name"] in caches_of:
             tpl = cache_template(w["name"])
-            annotations = caches_of[w["name"]].annotations()
+            annotations = {**caches_of[w["name"]].annotations(), caches.WORKSPACE_ANNOTATION: w["name"]}
         else:
             continue
         claim: JSON = {
