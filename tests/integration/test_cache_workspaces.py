@@ -10,6 +10,9 @@ from pathlib import Path
 from test_rerun import apply, child, newest
 from test_tkn_verbs import tektite
 
+from tektite.controller.cluster import Cluster
+from tektite.server.dashboard.detail import run_detail
+
 PIPELINE = """
 apiVersion: tekton.dev/v1
 kind: Pipeline
@@ -104,6 +107,12 @@ def test_a_cache_workspace_starts_from_what_the_last_successful_run_saved(tmp_pa
     assert "cache deps-$(params.branch)" in described.stdout
     caches_section = described.stdout.split("Caches", 1)[1].split()
     assert caches_section[3:] == ["deps", "deps-feature", "fallback", "deps-main"], described.stdout
+    cluster = Cluster(home)  # the dashboard's run page says the same
+    try:
+        [row] = run_detail(cluster, "PipelineRun", newest_run, "default")["workspaces"]
+    finally:
+        cluster.close()
+    assert row == {"name": "deps", "source": "cache deps-feature (fallback deps-main)", "subPath": None}
 
     deleted = tektite(home, "cache", "delete", "deps-main")
     assert deleted.returncode == 0 and 'cache "deps-main" deleted' in deleted.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tektite.controller import caches
 from tektite.controller.cluster import Cluster
 from tektite.server.dashboard.graph import build_graph, pipeline_spec
 from tektite.server.dashboard.runs import duration_seconds, status_word, summary
@@ -11,11 +12,24 @@ from tektite.server.dashboard.runs import duration_seconds, status_word, summary
 JSON = dict[str, Any]
 
 
-def workspace_rows(bindings: list[JSON]) -> list[JSON]:
-    """One row per workspace binding: its name, what backs it, and the subPath."""
+def workspace_rows(bindings: list[JSON], claims: list[JSON] | None = None) -> list[JSON]:
+    """One row per workspace binding: its name, what backs it, and the subPath; a cache
+    (docs/caches.md) says its key and, from the run's ``claims``, how it started."""
+    used = {
+        notes.get(caches.WORKSPACE_ANNOTATION): notes
+        for notes in ((c.get("metadata") or {}).get("annotations") or {} for c in claims or [])
+        if caches.KEY_ANNOTATION in notes
+    }
     rows = []
     for b in bindings:
-        if "persistentVolumeClaim" in b:
+        if caches.is_cache(b):
+            notes = used.get(b.get("name")) or {}
+            key = notes.get(caches.KEY_ANNOTATION) or (
+                (b["csi"].get("volumeAttributes") or {}).get("key") or ""
+            )
+            restored = notes.get(caches.RESTORED_ANNOTATION)
+            source = f"cache {key}" + (f" ({restored})" if restored else "")
+        elif "persistentVolumeClaim" in b:
             source = f"PersistentVolumeClaim {(b['persistentVolumeClaim'] or {}).get('claimName', '')}"
         elif "configMap" in b:
             source = f"ConfigMap {(b['configMap'] or {}).get('name', '')}"
@@ -81,7 +95,14 @@ def run_detail(cluster: Cluster, kind: str, name: str, namespace: str) -> JSON:
             if not k.startswith("chains.tekton.dev/")
         },
         "results": [{"name": r.get("name"), "value": r.get("value")} for r in status.get("results") or []],
-        "workspaces": workspace_rows(spec.get("workspaces") or []),
+        "workspaces": workspace_rows(
+            spec.get("workspaces") or [],
+            cluster.store.list(
+                "PersistentVolumeClaim", namespace, label_selector=f"tekton.dev/pipelineRun={name}"
+            ).items
+            if kind == "PipelineRun"
+            else None,
+        ),
         "conditions": status.get("conditions") or [],
     }
     if kind == "PipelineRun":
