@@ -324,6 +324,17 @@ def test_workspace_flags_take_tkns_forms_and_name_a_mistake(home: Path, tmp_path
             },
         },
         "name=shared,emptyDir=Memory": {"name": "shared", "emptyDir": {"medium": "Memory"}},
+        "name=shared,cache=npm-$(params.who),fallbackKey=npm-main,fallbackKey=npm-,cachePolicy=pull": {
+            "name": "shared",
+            "csi": {
+                "driver": "cache.tektite.dev",
+                "volumeAttributes": {
+                    "key": "npm-$(params.who)",
+                    "fallbackKeys": "npm-main,npm-",
+                    "policy": "pull",
+                },
+            },
+        },
     }
     for flag, binding in cases.items():
         done = tektite(
@@ -335,6 +346,7 @@ def test_workspace_flags_take_tkns_forms_and_name_a_mistake(home: Path, tmp_path
         ("name=shared,claimname=pvc", 'unknown part "claimname=pvc"'),
         ("name=shared,claimName=pvc,secret=s", "one source per workspace, found claimName, secret"),
         ("claimName=pvc", "name=WS is required"),
+        ("name=shared,emptyDir=,fallbackKey=npm-", "fallbackKey and cachePolicy apply to cache="),
     ]:
         done = tektite(home, "pipeline", "start", "hello", "-p", "who=x", "-w", flag, "--dry-run")
         assert done.returncode == 1 and message in done.stderr, (flag, done.stderr)

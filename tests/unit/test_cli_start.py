@@ -72,6 +72,7 @@ def test_the_commands_are_all_registered_still() -> None:
         "verify-attestation",
         "eventlistener",
         "bundle",
+        "cache",
     } <= names
 
 

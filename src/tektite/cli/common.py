@@ -245,8 +245,8 @@ def param_value(value: str, declared_type: str | None = None) -> Any:
     return value
 
 
-_WS_SOURCES = ("emptyDir", "claimName", "config", "secret", "volumeClaimTemplateFile", "csiFile")
-_WS_KEYS = ("name", "subPath", "item", *_WS_SOURCES)
+_WS_SOURCES = ("emptyDir", "claimName", "config", "secret", "volumeClaimTemplateFile", "csiFile", "cache")
+_WS_KEYS = ("name", "subPath", "item", "fallbackKey", "cachePolicy", *_WS_SOURCES)
 
 
 def read_yaml_mapping(path: str, what: str) -> JSON:
@@ -266,9 +266,12 @@ def read_yaml_mapping(path: str, what: str) -> JSON:
 def workspace_binding(spec: str) -> JSON:
     """tkn's ``-w`` syntax: ``name=WS`` and one of ``emptyDir=[MEDIUM]``, ``claimName=PVC``,
     ``config=CM``, ``secret=S`` (both with ``item=KEY=PATH``, repeatable),
-    ``volumeClaimTemplateFile=FILE``, ``csiFile=FILE``; ``subPath=P`` with any."""
+    ``volumeClaimTemplateFile=FILE``, ``csiFile=FILE``; ``subPath=P`` with any. tektite's own:
+    ``cache=KEY`` (a keyed cache, docs/caches.md) with ``fallbackKey=PREFIX`` (repeatable) and
+    ``cachePolicy=pull-push|pull|push``."""
     fields: dict[str, str] = {}
     items: list[JSON] = []
+    fallback: list[str] = []
     for part in spec.split(","):
         key, sep, value = part.partition("=")
         key = key.strip()
@@ -276,8 +279,11 @@ def workspace_binding(spec: str) -> JSON:
             raise TektiteError(
                 f'invalid workspace "{spec}": unknown part "{part}"; expected name=WS with one of '
                 "emptyDir=, claimName=PVC, config=CM, secret=SECRET, volumeClaimTemplateFile=FILE, "
-                "csiFile=FILE (and subPath=P, item=KEY=PATH)"
+                "csiFile=FILE, cache=KEY (and subPath=P, item=KEY=PATH, fallbackKey=PREFIX, cachePolicy=P)"
             )
+        if key == "fallbackKey":
+            fallback.append(value)
+            continue
         if key == "item":
             item_key, _, path = value.partition("=")
             if not item_key or not path:
@@ -299,6 +305,8 @@ def workspace_binding(spec: str) -> JSON:
     source = sources[0] if sources else "emptyDir"
     if items and source not in ("config", "secret"):
         raise TektiteError(f'invalid workspace "{spec}": item applies to config= and secret=')
+    if (fallback or "cachePolicy" in fields) and source != "cache":
+        raise TektiteError(f'invalid workspace "{spec}": fallbackKey and cachePolicy apply to cache=')
     if source == "claimName":
         binding["persistentVolumeClaim"] = {"claimName": fields["claimName"]}
     elif source == "config":
@@ -309,6 +317,13 @@ def workspace_binding(spec: str) -> JSON:
         binding["volumeClaimTemplate"] = read_yaml_mapping(fields[source], "volume claim template")
     elif source == "csiFile":
         binding["csi"] = read_yaml_mapping(fields[source], "CSI")
+    elif source == "cache":
+        attrs = {"key": fields["cache"]}
+        if fallback:
+            attrs["fallbackKeys"] = ",".join(fallback)
+        if "cachePolicy" in fields:
+            attrs["policy"] = fields["cachePolicy"]
+        binding["csi"] = {"driver": "cache.tektite.dev", "volumeAttributes": attrs}
     else:
         medium = fields.get("emptyDir", "").strip().strip('"')
         binding["emptyDir"] = {"medium": medium} if medium else {}
