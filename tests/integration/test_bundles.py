@@ -10,13 +10,12 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 from typing import Any
 
+import clirun
 import httpx
 import pytest
 import yaml
@@ -67,13 +66,7 @@ PIPELINE = {
 
 
 def tektite(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TEKTITE_HOME": str(home)}
-    done = subprocess.run(
-        [sys.executable, "-m", "tektite", *args], capture_output=True, text=True, env=env, timeout=180
-    )
-    if check and done.returncode != 0:
-        raise AssertionError(f"tektite {' '.join(args)} exited {done.returncode}:\n{done.stderr}")
-    return done
+    return clirun.tektite(home, *args, check=check)
 
 
 def push_layers(registry: str, repository: str, tag: str, layers: list[tuple[bytes, dict[str, str]]],

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from clirun import tektite
 from test_rerun import apply, child, newest
-from test_tkn_verbs import tektite
 
 from tektite.controller.cluster import Cluster
 from tektite.server.dashboard.detail import run_detail

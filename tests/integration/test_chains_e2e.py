@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import clirun
 import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -59,17 +60,7 @@ spec:
 def tektite(
     home: Path, *args: str, env: dict[str, str] | None = None, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "TEKTITE_HOME": str(home), **(env or {})}
-    done = subprocess.run(
-        [sys.executable, "-m", "tektite.cli.main", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=180,
-    )
-    if check and done.returncode != 0:
-        raise AssertionError(f"tektite {' '.join(args)} exited {done.returncode}:\n{done.stderr}")
-    return done
+    return clirun.tektite(home, *args, env=env, check=check)
 
 
 def start_tektite(

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_tkn_verbs import tektite
+from clirun import tektite
 
 from tektite.controller.cluster import Cluster
 from tektite.core.conditions import get_condition

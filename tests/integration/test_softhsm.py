@@ -5,12 +5,11 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import os
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import clirun
 import pytest
 from conftest_softhsm import SoftHsm, softhsm  # noqa: F401  (fixture)
 from cryptography.hazmat.primitives import serialization
@@ -123,13 +122,7 @@ def test_engine_runs_are_signed_by_the_token_through_chains_config(
     home = tmp_path / "home"
 
     def tektite(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "tektite.cli.main", *args],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "TEKTITE_HOME": str(home)},
-            timeout=180,
-        )
+        return clirun.tektite(home, *args)
 
     (tmp_path / "run.yaml").write_text(
         f"""

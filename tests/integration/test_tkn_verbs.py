@@ -5,13 +5,11 @@ timeouts, ``--task-serviceaccount``, ``--pod-template``), ``task|pipeline logs``
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from clirun import tektite
 
 from tektite.controller.cluster import Cluster
 
@@ -55,18 +53,6 @@ def home(tmp_path: Path) -> Path:
     done = tektite(tmp_path / "home", "apply", "-f", str(tmp_path / "objects.yaml"))
     assert done.returncode == 0, done.stderr
     return tmp_path / "home"
-
-
-def tektite(home: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TEKTITE_HOME": str(home)}
-    return subprocess.run(
-        [sys.executable, "-m", "tektite", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=180,
-        input=stdin,
-    )
 
 
 def runs(home: Path, kind: str) -> list[JSON]:

@@ -10,10 +10,10 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+import clirun
 import pytest
 import yaml
 
@@ -53,15 +53,7 @@ spec:
 
 
 def tektite(cwd: Path, *args: str, home: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COSIGN_PASSWORD": PASSWORD, "TEKTITE_HOME": str(home or cwd / "home")}
-    return subprocess.run(
-        [sys.executable, "-m", "tektite", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    return clirun.tektite(home or cwd / "home", *args, env={"COSIGN_PASSWORD": PASSWORD}, cwd=cwd)
 
 
 def git(repo: Path, *args: str) -> None:
