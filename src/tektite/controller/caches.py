@@ -177,6 +177,22 @@ class Entry:
     run: str  # the run that saved it
 
 
+def evictions(
+    entries: list[Entry], unused_for: float | None, max_bytes: float | None, now: float
+) -> list[Entry]:
+    """Which of one namespace's entries to delete: those not used in ``unused_for`` seconds,
+    then the least recently used until the rest hold at most ``max_bytes``."""
+    doomed = [e for e in entries if unused_for is not None and now - e.used > unused_for]
+    if max_bytes is not None:
+        kept = sorted((e for e in entries if e not in doomed), key=lambda e: (e.used, e.saved))
+        total = sum(e.size for e in kept)
+        while kept and total > max_bytes:
+            oldest = kept.pop(0)
+            total -= oldest.size
+            doomed.append(oldest)
+    return doomed
+
+
 class Caches:
     """A home's cache entries: ``<root>/<namespace>/<sha256(key)>/{entry.json,data/}``.
 

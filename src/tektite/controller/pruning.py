@@ -54,6 +54,10 @@ class PruneConfig:
     pipelines: dict[str, Retention] = field(default_factory=dict)
     tasks: dict[str, Retention] = field(default_factory=dict)
     kinds: tuple[str, ...] = ("PipelineRun", "TaskRun")
+    # keyed workspace caches (controller/caches.py): entries unused for this long go, then the
+    # least recently used until the namespace's entries fit in cache_max_bytes
+    cache_keep_since_minutes: float | None = None
+    cache_max_bytes: float | None = None
 
     @classmethod
     def from_data(cls, data: Mapping[str, str], where: str = CONFIGMAP) -> PruneConfig:
@@ -78,6 +82,23 @@ class PruneConfig:
             )
 
         cfg = cls(default=retention(""))
+        since = data.get("caches.keep-since")
+        if since not in (None, ""):
+            cfg.cache_keep_since_minutes = number("caches.keep-since", since, float)
+        size = data.get("caches.max-size")
+        if size not in (None, ""):
+            from tektite.controller.env import parse_quantity  # here: the CLI imports this module
+
+            cfg.cache_max_bytes = parse_quantity(size)
+            if cfg.cache_max_bytes is None or cfg.cache_max_bytes < 0:
+                raise ValidationError(
+                    [
+                        FieldError(
+                            ("data", "caches.max-size"), "invalid size", "a quantity such as 10Gi", repr(size)
+                        )
+                    ],
+                    obj=f'ConfigMap "{where}"',
+                )
         for key in data:
             for scope, target in (("pipeline.", cfg.pipelines), ("task.", cfg.tasks)):
                 if key.startswith(scope) and key.endswith((".keep", ".keep-since")):
@@ -222,4 +243,27 @@ class Pruner:
                     continue
                 log.info("pruned %s %s/%s", obj["kind"], ns, obj["metadata"]["name"])
                 deleted.append(obj)
+        self.sweep_caches(configs, now)
         return deleted
+
+    def sweep_caches(self, configs: dict[str, PruneConfig], now: datetime) -> list[str]:
+        """Evict cache entries by ``caches.keep-since`` and ``caches.max-size``; their keys."""
+        from tektite.controller.caches import Caches, evictions  # here: the CLI imports this module
+
+        caches = Caches(self.cluster.paths.caches_dir())
+        by_ns: dict[str, list[Any]] = {}
+        for entry in caches.list():
+            by_ns.setdefault(entry.namespace, []).append(entry)
+        evicted = []
+        for ns, entries in sorted(by_ns.items()):
+            config = configs.get(ns) or configs.get("*")
+            if config is None:
+                continue
+            since = config.cache_keep_since_minutes
+            for entry in evictions(
+                entries, since * 60 if since is not None else None, config.cache_max_bytes, now.timestamp()
+            ):
+                if caches.delete(ns, entry.key):
+                    log.info('evicted cache "%s" in %s', entry.key, ns)
+                    evicted.append(entry.key)
+        return evicted

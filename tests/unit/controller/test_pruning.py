@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tektite.controller.caches import Caches, CacheSpec, Entry, evictions
 from tektite.controller.cluster import Cluster
 from tektite.controller.pruning import PruneConfig, Pruner, Retention, plan, protection, select
 from tektite.errors import ValidationError
@@ -140,4 +142,53 @@ def test_pruner_applies_namespace_config_over_the_global_one(tmp_path: Path) -> 
     assert names(deleted) == ["team-0", "team-1"]
     left = names(cluster.store.list("PipelineRun", "*").items)
     assert left == ["default-0", "default-1", "default-2", "team-2", "team-running"]
+    cluster.close()
+
+
+def entry(key: str, used_minutes_ago: float, size: int, ns: str = "team") -> Entry:
+    used = (NOW - timedelta(minutes=used_minutes_ago)).timestamp()
+    return Entry(ns, key, used, used, size, "r")
+
+
+def test_cache_evictions_go_by_last_use_then_by_size() -> None:
+    entries = [entry("a", 10, 400), entry("b", 5000, 100), entry("c", 30, 300), entry("d", 20, 300)]
+    now = NOW.timestamp()
+    assert [e.key for e in evictions(entries, 60 * 60, None, now)] == ["b"]  # unused for over an hour
+    # then the least recently used go until 700 bytes are left: c (used 30 minutes ago)
+    assert [e.key for e in evictions(entries, 60 * 60, 700, now)] == ["b", "c"]
+    assert [e.key for e in evictions(entries, None, 0, now)] == ["b", "c", "d", "a"]
+    assert evictions(entries, None, None, now) == []
+
+    cfg = PruneConfig.from_data({"caches.keep-since": "1440", "caches.max-size": "10Gi"})
+    assert (cfg.cache_keep_since_minutes, cfg.cache_max_bytes) == (1440.0, 10 * 1024**3)
+    with pytest.raises(ValidationError) as caught:
+        PruneConfig.from_data({"caches.max-size": "lots"})
+    assert "caches.max-size" in caught.value.diagnostics() and "10Gi" in caught.value.diagnostics()
+
+
+def test_the_pruner_evicts_cache_entries_by_its_configmap(tmp_path: Path) -> None:
+    cluster = Cluster(tmp_path)
+    caches = Caches(cluster.paths.caches_dir())
+    for ns in ("team", "other"):
+        for key, size in (("old", 300), ("new", 200)):
+            work = tmp_path / f"{ns}-{key}"
+            work.mkdir()
+            (work / "f").write_bytes(b"x" * size)
+            caches.save(ns, CacheSpec(key), work, "r")
+    for e in caches.list():  # "old" was used an hour before "new"
+        os.utime(caches._dir(e.namespace, e.key) / "entry.json", (e.used - 3600 * (e.key == "old"),) * 2)
+    cluster.store.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "tektite-pruner", "namespace": "team"},
+            "data": {"caches.max-size": "250"},
+        }
+    )
+    Pruner(cluster).sweep()
+    assert sorted((e.namespace, e.key) for e in caches.list()) == [
+        ("other", "new"),
+        ("other", "old"),
+        ("team", "new"),
+    ]
     cluster.close()
