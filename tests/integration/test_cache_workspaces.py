@@ -77,10 +77,12 @@ def test_a_cache_workspace_starts_from_what_the_last_successful_run_saved(tmp_pa
     code, output = run(home, tmp_path, "main")
     assert code == 0, output
     assert "nothing cached" in output and "test sees 1 install(s)" in output  # one copy for all tasks
+    assert "• cache deps (deps-main): miss" in output  # what the follow output says
 
     code, output = run(home, tmp_path, "main")
     assert code == 0, output
     assert "found: main" in output and "test sees 2 install(s)" in output
+    assert "• cache deps (deps-main): hit" in output
 
     # a failed run works on its own copy and saves nothing
     code, output = run(home, tmp_path, "main", fail="yes")
@@ -92,6 +94,7 @@ def test_a_cache_workspace_starts_from_what_the_last_successful_run_saved(tmp_pa
     # a new branch starts from main's entry (fallbackKeys) and keeps its own
     code, output = run(home, tmp_path, "feature")
     assert code == 0 and "test sees 4 install(s)" in output, output
+    assert "• cache deps (deps-feature): fallback deps-main" in output
     newest_run = newest(home, "PipelineRun")[0]["metadata"]["name"]
     claim = child(home, newest_run, "install")["spec"]["workspaces"][0]["persistentVolumeClaim"]["claimName"]
     pvc = tektite(home, "get", "pvc", claim, "-o", "json")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tektite.controller.caches import DRIVER, KEY_ANNOTATION, RESTORED_ANNOTATION, WORKSPACE_ANNOTATION
 from tektite.controller.rerun import reused_taskrun
 from tektite.core.conditions import get_condition, is_done
 
@@ -37,6 +38,7 @@ class Follower:
     failed_only: bool = False  # tkn --log-failed: only the logs of TaskRuns that failed
     files: dict[Path, _File] = field(default_factory=dict)
     seen: dict[str, str] = field(default_factory=dict)  # task -> last reported reason
+    has_caches: bool | None = None  # whether the PipelineRun binds a keyed cache (asked once)
 
     def taskruns(self) -> list[tuple[str, JSON]]:
         """(label, taskrun) in creation order; label is the pipeline task ("" for a lone TaskRun).
@@ -105,8 +107,8 @@ class Follower:
         return [p.decode(errors="replace") for p in parts]
 
     def transitions(self) -> list[str]:
-        """One line per task that changed state since the last call."""
-        msgs = []
+        """One line per task that changed state since the last call (and per cache restored)."""
+        msgs = self.caches_restored()
         for label, tr in self.taskruns():
             key = label or tr["metadata"]["name"]
             cond = get_condition(tr) or {}
@@ -125,6 +127,33 @@ class Follower:
                     else ""
                 )
             )
+        return msgs
+
+    def caches_restored(self) -> list[str]:
+        """One line per keyed cache a PipelineRun's claim started from (docs/caches.md)."""
+        if self.kind != "PipelineRun" or self.has_caches is False:
+            return []
+        store = self.cluster.store
+        if self.has_caches is None:
+            pr = store.try_get("PipelineRun", self.name, self.namespace) or {}
+            self.has_caches = any(
+                (w.get("csi") or {}).get("driver") == DRIVER
+                for w in (pr.get("spec") or {}).get("workspaces") or []
+            )
+            if not self.has_caches:
+                return []
+        msgs = []
+        claims = store.list(
+            "PersistentVolumeClaim", self.namespace, label_selector=f"tekton.dev/pipelineRun={self.name}"
+        ).items
+        for claim in claims:
+            notes = claim["metadata"].get("annotations") or {}
+            how = notes.get(RESTORED_ANNOTATION)
+            seen = f"claim {claim['metadata']['name']}"
+            if how is None or seen in self.seen:
+                continue
+            self.seen[seen] = how
+            msgs.append(f"• cache {notes.get(WORKSPACE_ANNOTATION, '')} ({notes.get(KEY_ANNOTATION)}): {how}")
         return msgs
 
     def done(self) -> bool:

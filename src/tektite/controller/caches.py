@@ -35,7 +35,6 @@ import os
 import shutil
 import stat
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -252,8 +251,8 @@ class Caches:
         if not spec.pushes or not source.is_dir():
             return False
         folder = self.root / namespace
-        incoming = folder / f".incoming-{uuid.uuid4().hex}"
-        old = folder / f".old-{uuid.uuid4().hex}"
+        incoming = folder / f".incoming-{os.urandom(8).hex()}"
+        old = folder / f".old-{os.urandom(8).hex()}"
         try:
             folder.mkdir(parents=True, exist_ok=True)
             shutil.copytree(source, incoming / _DATA, symlinks=True, ignore=_special)
@@ -298,7 +297,10 @@ class Caches:
         out = []
         for ns in spaces:
             for folder, record in self._entries(ns):
-                used = (folder / _ENTRY).stat().st_mtime
+                try:
+                    used = (folder / _ENTRY).stat().st_mtime
+                except OSError:  # deleted meanwhile
+                    continue
                 out.append(
                     Entry(
                         ns,
@@ -316,8 +318,11 @@ class Caches:
         final = self._dir(namespace, key)
         if self._read(final) is None:
             return False
-        gone = self.root / namespace / f".old-{uuid.uuid4().hex}"
+        gone = self.root / namespace / f".old-{os.urandom(8).hex()}"
         with self._locked(namespace, exclusive=True):
-            os.rename(final, gone)
+            try:
+                os.rename(final, gone)
+            except FileNotFoundError:  # deleted meanwhile
+                return False
         shutil.rmtree(gone, ignore_errors=True)
         return True
