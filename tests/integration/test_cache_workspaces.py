@@ -151,7 +151,20 @@ spec:
     assert "count 0" in outputs[0].stdout and "count 1" in outputs[1].stdout
     assert "counter-default" in tektite(home, "cache", "list").stdout
 
+    # what no run could take is refused when it is applied, with the file, line and field
     f.write_text(taskrun.replace("ATTRS", "counter, policy: sometimes"))
+    bad = tektite(home, "run", "-f", str(f))
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == (
+        f'Error: {f}:8: TaskRun "count-*": spec.workspaces[0].csi.volumeAttributes.policy: unknown cache '
+        'policy; expected pull-push, pull, push, found "sometimes"'
+    )
+    # what only the run's variables make wrong fails the run, saying so
+    f.write_text(
+        taskrun.replace("ATTRS", "counter, policy: $(params.how)").replace(
+            "spec:\n", "spec:\n  params: [{name: how, value: sometimes}]\n", 1
+        )
+    )
     bad = tektite(home, "run", "-f", str(f))
     assert bad.returncode == 1
     assert "InvalidWorkspaceBindings" in bad.stdout + bad.stderr

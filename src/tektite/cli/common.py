@@ -323,7 +323,9 @@ def workspace_binding(spec: str) -> JSON:
             attrs["fallbackKeys"] = ",".join(fallback)
         if "cachePolicy" in fields:
             attrs["policy"] = fields["cachePolicy"]
-        binding["csi"] = {"driver": "cache.tektite.dev", "volumeAttributes": attrs}
+        from tektite.core.cachebinding import DRIVER
+
+        binding["csi"] = {"driver": DRIVER, "volumeAttributes": attrs}
     else:
         medium = fields.get("emptyDir", "").strip().strip('"')
         binding["emptyDir"] = {"medium": medium} if medium else {}

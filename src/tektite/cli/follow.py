@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tektite.controller.caches import DRIVER, KEY_ANNOTATION, RESTORED_ANNOTATION, WORKSPACE_ANNOTATION
+from tektite.controller.caches import KEY_ANNOTATION, RESTORED_ANNOTATION, WORKSPACE_ANNOTATION
 from tektite.controller.rerun import reused_taskrun
+from tektite.core.cachebinding import DRIVER
 from tektite.core.conditions import get_condition, is_done
 
 if TYPE_CHECKING:

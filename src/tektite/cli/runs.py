@@ -666,9 +666,10 @@ def pipeline_list() -> None:
 
 def _caches_used(pr: JSON) -> str:
     """A PipelineRun's keyed caches (docs/caches.md): each workspace's key and how it started."""
+    from tektite.core.cachebinding import DRIVER
+
     if pr.get("kind") != "PipelineRun" or not any(
-        (w.get("csi") or {}).get("driver") == "cache.tektite.dev"
-        for w in (pr.get("spec") or {}).get("workspaces") or []
+        (w.get("csi") or {}).get("driver") == DRIVER for w in (pr.get("spec") or {}).get("workspaces") or []
     ):
         return ""
     claims = (

@@ -40,12 +40,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tektite.core.cachebinding import DRIVER, POLICIES, problems
 from tektite.errors import TektiteError
 
 JSON = dict[str, Any]
 log = logging.getLogger("tektite")
-DRIVER = "cache.tektite.dev"
-POLICIES = ("pull-push", "pull", "push")
 KEY_ANNOTATION = "tektite.dev/cache-key"  # on the claim a PipelineRun makes for a cache binding
 FALLBACK_ANNOTATION = "tektite.dev/cache-fallback-keys"
 POLICY_ANNOTATION = "tektite.dev/cache-policy"
@@ -101,18 +100,11 @@ def needs_results(binding: JSON) -> bool:
 def parse(binding: JSON, where: str, substitute: Callable[[str], str] | None = None) -> CacheSpec:
     """The cache a binding asks for, its variables substituted; a :class:`TektiteError` naming
     ``where`` (the workspace) and the field when it is not one."""
-    attrs = (binding.get("csi") or {}).get("volumeAttributes") or {}
-    if not isinstance(attrs, dict):
-        raise TektiteError(
-            f"{where}: csi.volumeAttributes must be a map of strings, found {type(attrs).__name__}"
-        )
-    known = {"key", "fallbackKeys", "policy"}
-    unknown = sorted(set(attrs) - known)
-    if unknown:
-        raise TektiteError(
-            f"{where}: unknown cache attribute(s) {', '.join(unknown)} in csi.volumeAttributes "
-            f"(driver {DRIVER} takes key, fallbackKeys, policy)"
-        )
+    found = problems(binding.get("csi"))
+    if found:  # what admission says too (core/validation.py), for runs stored before it did
+        path, problem, expected, value = found[0]
+        raise TektiteError(f"{where}: {'.'.join(path)}: {problem}: expected {expected}, found {value}")
+    attrs = binding["csi"]["volumeAttributes"]
 
     def text(name: str, default: str = "") -> str:
         value = attrs.get(name, default)

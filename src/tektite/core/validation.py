@@ -15,7 +15,7 @@ from tektite.api.pipeline import Pipeline, PipelineSpec, PipelineTask
 from tektite.api.runs import PipelineRun, TaskRun
 from tektite.api.structure import Parsed, describe, did_you_mean
 from tektite.api.task import Step, StepAction, Task, TaskSpec
-from tektite.core import dag
+from tektite.core import cachebinding, dag
 from tektite.core.durations import DurationError, parse_duration
 from tektite.core.substitution import references
 from tektite.errors import FieldError, ValidationError
@@ -99,6 +99,9 @@ class Checker:
                 "volumeClaimTemplate, configMap, secret, projected, csi",
                 found=", ".join(kinds) if kinds else "none",
             )
+        if isinstance(ws.csi, dict) and ws.csi.get("driver") == cachebinding.DRIVER:  # a keyed cache
+            for sub, problem, expected, found in cachebinding.problems(ws.csi):
+                self.add((*path, *sub), problem, expected=expected, found=found)
 
     # -- params / results ------------------------------------------------------------------
     def param_specs(self, path: P, specs: list[ParamSpec] | None) -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tektite.controller.caches import DRIVER, Caches, CacheSpec, is_cache, parse
+from tektite.controller.caches import Caches, CacheSpec, is_cache, parse
+from tektite.core.cachebinding import DRIVER
 from tektite.errors import TektiteError
 
 
@@ -103,16 +104,27 @@ def test_a_binding_is_a_cache_by_its_driver_and_its_key_is_substituted() -> None
 @pytest.mark.parametrize(
     ("attrs", "expected"),
     [
-        ({}, 'PipelineRun ns/r: workspace "deps": csi.volumeAttributes.key is required'),
-        ({"key": "k", "policy": "sometimes"}, 'policy "sometimes" is not one of pull-push, pull, push'),
-        ({"key": "k", "paths": "node_modules"}, "unknown cache attribute(s) paths"),
+        ({}, 'PipelineRun ns/r: workspace "deps": csi.volumeAttributes.key: a cache needs its key'),
+        (
+            {"key": "k", "policy": "sometimes"},
+            'policy: unknown cache policy: expected pull-push, pull, push, found "sometimes"',
+        ),
+        (
+            {"key": "k", "paths": "node_modules"},
+            "paths: unknown cache attribute: expected key, fallbackKeys, policy",
+        ),
+        ({"key": "k", "policy": "$(params.p)"}, 'policy "sometimes" is not one of pull-push, pull, push'),
         ({"key": "npm-$(params.nope)"}, 'key "npm-$(params.nope)" names a variable that is not known here'),
         ({"key": "k" * 600}, "a cache key is at most 512 characters, found 600"),
     ],
 )
 def test_a_bad_cache_binding_says_which_workspace_and_field(attrs: dict, expected: str) -> None:
     with pytest.raises(TektiteError) as caught:
-        parse(binding(**attrs), 'PipelineRun ns/r: workspace "deps"')
+        parse(
+            binding(**attrs),
+            'PipelineRun ns/r: workspace "deps"',
+            lambda v: v.replace("$(params.p)", "sometimes"),
+        )
     assert expected in str(caught.value.message)
     assert 'workspace "deps"' in str(caught.value.message)
 
