@@ -31,6 +31,7 @@ from tektite.errors import TektiteError
 
 JSON = dict[str, Any]
 _RESULT_REF = re.compile(r"\$\(tasks\.[^)]*\)")  # a task result in a cache key (see check_caches)
+_RESULT_TASK = re.compile(r"\$\(tasks\.([^.)]+)\.")  # the task it names
 CANCEL_TIMEOUT_MSG = "TaskRun cancelled as the PipelineRun it belongs to has timed out."
 CANCEL_MSG = "TaskRun cancelled as the PipelineRun it belongs to has been cancelled."
 
@@ -201,6 +202,20 @@ class Reconciler:
                     self.caches[w["name"]] = spec
         return True
 
+    def ancestors(self, st: TaskState) -> set[str]:
+        """The pipeline tasks that finish before ``st`` starts: what it depends on, through any
+        number of tasks (a ``finally`` task: every task of ``tasks``)."""
+        if st.is_finally:
+            return {t.name for t in self.spec.tasks or []}
+        found: set[str] = set()
+        todo = list(self.graph.get(st.name, []))
+        while todo:
+            name = todo.pop()
+            if name not in found:
+                found.add(name)
+                todo.extend(self.graph.get(name, []))
+        return found
+
     def cache_where(self, binding: JSON) -> str:
         return (
             f'PipelineRun {self.meta.get("namespace", "default")}/{self.name}: workspace "{binding["name"]}"'
@@ -217,12 +232,21 @@ class Reconciler:
             for b in (c.get("spec") or {}).get("workspaces") or []
         }
         sub = Substituter(tree)
+        before = self.ancestors(st)
         for w in self.pr_spec.get("workspaces") or []:
             if not (caches.is_cache(w) and caches.needs_results(w)):
                 continue
             if kids.claim_name(self.pr, w["name"], kids.cache_template(w["name"])) not in bound:
                 continue
+            attrs = w["csi"].get("volumeAttributes") or {}
+            named = {
+                m.group(1) for v in attrs.values() if isinstance(v, str) for m in _RESULT_TASK.finditer(v)
+            }
             try:
+                if not named <= before:  # whatever finished by chance: the same run, the same outcome
+                    raise TektiteError(
+                        f"{self.cache_where(w)}: its key names results of {', '.join(sorted(named - before))}"
+                    )
                 wanted[w["name"]] = caches.parse(w, self.cache_where(w), sub.value)
             except TektiteError as exc:
                 self.fail(
