@@ -82,12 +82,16 @@ def test_a_cache_workspace_starts_from_what_the_last_successful_run_saved(tmp_pa
     code, output = run(home, tmp_path, "main")
     assert code == 0, output
     assert "found: main" in output and "test sees 2 install(s)" in output
+    claims = home / "claims" / "default"
+    assert not list(claims.glob("cache-deps-*"))  # a succeeded run's copies are freed once saved
     assert "• cache deps (deps-main): hit" in output
 
     # a failed run works on its own copy and saves nothing
     code, output = run(home, tmp_path, "main", fail="yes")
     assert code == 1, output
     assert "test sees 3 install(s)" in output
+    [kept] = claims.glob("cache-deps-*")  # a failed run's copy stays, for a rerun from failure
+    assert (kept / "installed").read_text().split() == ["main"] * 3
     code, output = run(home, tmp_path, "main")
     assert "test sees 3 install(s)" in output, output  # from the second run's entry, not the failed one's
 
@@ -150,6 +154,7 @@ spec:
     assert [o.returncode for o in outputs] == [0, 0]
     assert "count 0" in outputs[0].stdout and "count 1" in outputs[1].stdout
     assert "counter-default" in tektite(home, "cache", "list").stdout
+    assert not list((home / "runs" / "default").glob("count-*/workspaces/c"))  # freed once saved
 
     # what no run could take is refused when it is applied, with the file, line and field
     f.write_text(taskrun.replace("ATTRS", "counter, policy: sometimes"))

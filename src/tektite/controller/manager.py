@@ -14,6 +14,7 @@ import fcntl
 import json
 import logging
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -678,8 +679,11 @@ class Engine:
         )
         if built.caches and (get_condition({"status": final}) or {}).get("status") == "True":
             for cache, where in built.caches:
-                if await asyncio.to_thread(self.caches.save, ns, cache, where, meta["name"]):
+                saved = await asyncio.to_thread(self.caches.save, ns, cache, where, meta["name"])
+                if saved:
                     log.info('cache "%s" saved from TaskRun %s/%s', cache.key, ns, meta["name"])
+                if saved or not cache.pushes:  # the entry holds it: free the run's copy
+                    await asyncio.to_thread(shutil.rmtree, where, True)
         if observer.started:
             with contextlib.suppress(NotFound):  # deleted meanwhile
                 self._write_status(current, final)
@@ -983,7 +987,9 @@ class Engine:
         log.info('cache "%s" for claim %s/%s: %s', spec.key, ns, meta["name"], how)
 
     def _save_caches(self, pr: JSON) -> None:
-        """A PipelineRun that succeeded keeps its cache claims' contents under their keys."""
+        """A PipelineRun that succeeded keeps its cache claims' contents under their keys, and
+        frees its copies (the entry holds what it saved; a copy per run would fill the disk). A
+        failed run's copy stays, for a rerun from failure and for a look."""
         meta = pr["metadata"]
         ns = meta.get("namespace") or "default"
         for w in (pr.get("spec") or {}).get("workspaces") or []:
@@ -994,10 +1000,14 @@ class Engine:
             spec = caches.CacheSpec.from_annotations(
                 ((claim or {}).get("metadata") or {}).get("annotations") or {}
             )
-            if spec is not None and self.caches.save(
-                ns, spec, self.cluster.paths.claim_dir(ns, name), meta["name"]
-            ):
+            if spec is None:
+                continue
+            copy = self.cluster.paths.claim_dir(ns, name)
+            saved = self.caches.save(ns, spec, copy, meta["name"])
+            if saved:
                 log.info('cache "%s" saved from PipelineRun %s/%s', spec.key, ns, meta["name"])
+            if saved or not spec.pushes:  # a save that failed keeps the copy: nothing is lost
+                shutil.rmtree(copy, ignore_errors=True)
 
     def _seed_claim(self, pr: JSON, claim: JSON) -> None:
         old = self._reuse_source.get(str(pr["metadata"].get("uid")))
