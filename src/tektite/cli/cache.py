@@ -94,12 +94,14 @@ def delete_caches(
 
 
 def _duration(text: str) -> float:
-    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    """A Go duration (12h, 90m, 1h30m), or days (7d)."""
+    from tektite.core.durations import DurationError, parse_duration
+
     try:
-        return float(text[:-1]) * units[text[-1]]
-    except (KeyError, ValueError, IndexError):
+        return float(text[:-1]) * 86400 if text.endswith("d") else parse_duration(text)
+    except (ValueError, DurationError):
         raise TektiteError(
-            f'--unused-for "{text}": expected a number and a unit, d, h, m or s (7d, 12h)'
+            f'--unused-for "{text}": expected days (7d) or a Go duration (12h, 1h30m)'
         ) from None
 
 

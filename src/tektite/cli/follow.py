@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tektite.controller.caches import KEY_ANNOTATION, RESTORED_ANNOTATION, WORKSPACE_ANNOTATION
+from tektite.controller.caches import in_use
 from tektite.controller.rerun import reused_taskrun
-from tektite.core.cachebinding import DRIVER
+from tektite.core.cachebinding import is_cache
 from tektite.core.conditions import get_condition, is_done
 
 if TYPE_CHECKING:
@@ -137,24 +137,19 @@ class Follower:
         store = self.cluster.store
         if self.has_caches is None:
             pr = store.try_get("PipelineRun", self.name, self.namespace) or {}
-            self.has_caches = any(
-                (w.get("csi") or {}).get("driver") == DRIVER
-                for w in (pr.get("spec") or {}).get("workspaces") or []
-            )
+            self.has_caches = any(is_cache(w) for w in (pr.get("spec") or {}).get("workspaces") or [])
             if not self.has_caches:
                 return []
         msgs = []
         claims = store.list(
             "PersistentVolumeClaim", self.namespace, label_selector=f"tekton.dev/pipelineRun={self.name}"
         ).items
-        for claim in claims:
-            notes = claim["metadata"].get("annotations") or {}
-            how = notes.get(RESTORED_ANNOTATION)
-            seen = f"claim {claim['metadata']['name']}"
+        for workspace, (key, how) in sorted(in_use(claims).items()):
+            seen = f"cache {workspace}"
             if how is None or seen in self.seen:
                 continue
             self.seen[seen] = how
-            msgs.append(f"• cache {notes.get(WORKSPACE_ANNOTATION, '')} ({notes.get(KEY_ANNOTATION)}): {how}")
+            msgs.append(f"• cache {workspace} ({key}): {how}")
         return msgs
 
     def done(self) -> bool:

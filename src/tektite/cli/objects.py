@@ -190,7 +190,7 @@ def describe_run(obj: JSON) -> str:
         lines += ["", "📝 Results", "", table(_kv_rows(status["results"]), [" NAME", "VALUE"])]
     if spec.get("workspaces"):
         rows = []
-        from tektite.controller.caches import is_cache  # light; only when describing
+        from tektite.core.cachebinding import is_cache  # only when describing
 
         for w in spec["workspaces"]:
             src = next((k for k in w if k not in ("name", "subPath")), "")

@@ -666,35 +666,21 @@ def pipeline_list() -> None:
 
 def _caches_used(pr: JSON) -> str:
     """A PipelineRun's keyed caches (docs/caches.md): each workspace's key and how it started."""
-    from tektite.core.cachebinding import DRIVER
+    from tektite.controller.caches import in_use  # only when describing
+    from tektite.core.cachebinding import is_cache
 
     if pr.get("kind") != "PipelineRun" or not any(
-        (w.get("csi") or {}).get("driver") == DRIVER for w in (pr.get("spec") or {}).get("workspaces") or []
+        is_cache(w) for w in (pr.get("spec") or {}).get("workspaces") or []
     ):
         return ""
-    claims = (
-        STATE.cluster()
-        .store.list(
-            "PersistentVolumeClaim",
-            STATE.namespace,
-            label_selector=f"tekton.dev/pipelineRun={pr['metadata']['name']}",
-        )
-        .items
+    name = pr["metadata"]["name"]
+    claims = STATE.cluster().store.list(
+        "PersistentVolumeClaim", STATE.namespace, label_selector=f"tekton.dev/pipelineRun={name}"
     )
-    rows = []
-    for claim in claims:
-        notes = (claim.get("metadata") or {}).get("annotations") or {}
-        if "tektite.dev/cache-key" in notes:
-            rows.append(
-                [
-                    " " + notes.get("tektite.dev/cache-workspace", "---"),
-                    notes["tektite.dev/cache-key"],
-                    notes.get("tektite.dev/cache-restored", "---"),
-                ]
-            )
+    rows = [[" " + ws, key, how or "---"] for ws, (key, how) in sorted(in_use(claims.items).items())]
     if not rows:
         return ""
-    return "\n\n🗄️  Caches\n\n" + table(sorted(rows), [" WORKSPACE", "KEY", "RESTORED"])
+    return "\n\n🗄️  Caches\n\n" + table(rows, [" WORKSPACE", "KEY", "RESTORED"])
 
 
 def _describe_definition(ref_kind: str, kind: str, name: str, output: str | None) -> None:

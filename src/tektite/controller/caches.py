@@ -84,17 +84,15 @@ class CacheSpec:
         return cls(key, fallback, annotations.get(POLICY_ANNOTATION, "pull-push"))
 
 
-def is_cache(binding: JSON) -> bool:
-    """Whether a workspace binding (or volume) is a cache: ``csi.driver`` is :data:`DRIVER`."""
-    csi = binding.get("csi")
-    return isinstance(csi, dict) and csi.get("driver") == DRIVER
-
-
-def needs_results(binding: JSON) -> bool:
-    """Whether a (PipelineRun's) cache binding's key names task results: its claim is then made
-    when the first task that uses it starts, once those results are known."""
-    attrs = (binding.get("csi") or {}).get("volumeAttributes") or {}
-    return isinstance(attrs, dict) and any(isinstance(v, str) and "$(tasks." in v for v in attrs.values())
+def in_use(claims: list[JSON]) -> dict[str, tuple[str, str | None]]:
+    """A PipelineRun's cache claims (its claims whose annotations name a key): workspace ->
+    (key as substituted, how it started: hit, fallback KEY, miss; None until restored)."""
+    out: dict[str, tuple[str, str | None]] = {}
+    for claim in claims:
+        notes = (claim.get("metadata") or {}).get("annotations") or {}
+        if KEY_ANNOTATION in notes:
+            out[notes.get(WORKSPACE_ANNOTATION, "")] = (notes[KEY_ANNOTATION], notes.get(RESTORED_ANNOTATION))
+    return out
 
 
 def parse(binding: JSON, where: str, substitute: Callable[[str], str] | None = None) -> CacheSpec:

@@ -13,7 +13,7 @@ from tektite.controller.config import Config
 from tektite.controller.matrix import combinations, has_empty_array
 from tektite.controller.pipelinerun_state import TaskState
 from tektite.controller.taskrun import ON_ERROR_ANNOTATION
-from tektite.core import dag
+from tektite.core import cachebinding, dag
 from tektite.core.conditions import child_name
 from tektite.core.durations import DurationError, format_duration, parse_duration
 from tektite.core.substitution import MISSING, Substituter, lookup_tree, references
@@ -149,7 +149,7 @@ def _workspaces(pr: JSON, spec: PipelineSpec, pt: PipelineTask) -> list[JSON]:
         if "volumeClaimTemplate" in b:
             b.pop("volumeClaimTemplate")
             b["persistentVolumeClaim"] = {"claimName": claim_name(pr, source, binding["volumeClaimTemplate"])}
-        elif caches.is_cache(b):  # the run's one working copy of the cache (controller/caches.py)
+        elif cachebinding.is_cache(b):  # the run's one working copy of the cache (controller/caches.py)
             b.pop("csi")
             b["persistentVolumeClaim"] = {"claimName": claim_name(pr, source, cache_template(source))}
         sub = "/".join(s for s in (binding.get("subPath"), wb.sub_path) if s)
@@ -173,33 +173,36 @@ def cache_template(workspace: str) -> JSON:
 
 
 def claims_for(pr: JSON, caches_of: dict[str, caches.CacheSpec] | None = None) -> list[JSON]:
-    """A PersistentVolumeClaim per volumeClaimTemplate binding, and per cache binding (its key
-    in annotations, ``caches_of``: workspace -> cache, as substituted), owned by the PipelineRun."""
+    """A PersistentVolumeClaim per volumeClaimTemplate binding, and per cache binding in
+    ``caches_of`` (workspace -> cache, as substituted), owned by the PipelineRun."""
     out = []
     for w in (pr.get("spec") or {}).get("workspaces") or []:
-        annotations: dict[str, str] = {}
         if "volumeClaimTemplate" in w:
-            tpl = w["volumeClaimTemplate"] or {}
+            out.append(_claim(pr, w["name"], w["volumeClaimTemplate"] or {}))
         elif caches_of and w["name"] in caches_of:
-            tpl = cache_template(w["name"])
-            annotations = {**caches_of[w["name"]].annotations(), caches.WORKSPACE_ANNOTATION: w["name"]}
-        else:
-            continue
-        claim: JSON = {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {
-                "name": claim_name(pr, w["name"], tpl),
-                "namespace": pr["metadata"].get("namespace"),
-                "labels": {"tekton.dev/pipelineRun": pr["metadata"]["name"]},
-                "ownerReferences": [owner_ref(pr)],
-            },
-            "spec": tpl.get("spec") or {},
-        }
-        if annotations:
-            claim["metadata"]["annotations"] = annotations
-        out.append(claim)
+            out.append(cache_claim(pr, w["name"], caches_of[w["name"]]))
     return out
+
+
+def cache_claim(pr: JSON, workspace: str, cache: caches.CacheSpec) -> JSON:
+    """The claim of a cache binding: its cache in annotations, for the engine to restore it."""
+    claim = _claim(pr, workspace, cache_template(workspace))
+    claim["metadata"]["annotations"] = {**cache.annotations(), caches.WORKSPACE_ANNOTATION: workspace}
+    return claim
+
+
+def _claim(pr: JSON, workspace: str, template: JSON) -> JSON:
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {
+            "name": claim_name(pr, workspace, template),
+            "namespace": pr["metadata"].get("namespace"),
+            "labels": {"tekton.dev/pipelineRun": pr["metadata"]["name"]},
+            "ownerReferences": [owner_ref(pr)],
+        },
+        "spec": template.get("spec") or {},
+    }
 
 
 def owner_ref(obj: JSON) -> JSON:

@@ -33,6 +33,7 @@ from tektite.controller.lookup import RunSetupError
 from tektite.controller.rerun import REUSE_PIPELINERUN, REUSE_TASKRUN, REUSED_TASKRUN
 from tektite.controller.rundirs import SANDBOX_SKELETON, SpareRunDirs, sandbox_links
 from tektite.controller.taskrun_build import BuildEnv, Built, build_pod
+from tektite.core import cachebinding
 from tektite.core.conditions import UNFINISHED, TaskRunReason, get_condition, is_done, now, parse_time
 from tektite.core.params import enum_subset_problem
 from tektite.errors import AlreadyExists, Conflict, NotFound, TektiteError
@@ -935,8 +936,9 @@ class Engine:
         outcome = prmod.reconcile(pr, pspec, children, self.config, time.time(), spec_model, reuse)
         for obj in outcome.create:
             if obj["kind"] == "PersistentVolumeClaim":
-                if self.store.try_get("PersistentVolumeClaim", obj["metadata"]["name"], ns) is not None:
-                    continue  # made already (a cache's claim asked for by a later task too)
+                is_cache = caches.KEY_ANNOTATION in (obj["metadata"].get("annotations") or {})
+                if is_cache and self.store.try_get("PersistentVolumeClaim", obj["metadata"]["name"], ns):
+                    continue  # a cache's claim that a later task asked for too: made already
                 if reuse:  # before any task runs (rerun.py)
                     await asyncio.to_thread(self._seed_claim, pr, obj)
                 else:
@@ -993,7 +995,7 @@ class Engine:
         meta = pr["metadata"]
         ns = meta.get("namespace") or "default"
         for w in (pr.get("spec") or {}).get("workspaces") or []:
-            if not caches.is_cache(w):
+            if not cachebinding.is_cache(w):
                 continue
             name = claim_name(pr, w["name"], cache_template(w["name"]))
             claim = self.store.try_get("PersistentVolumeClaim", name, ns)

@@ -8,7 +8,6 @@ reconciler does, so a restart resumes exactly where the run was.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +18,7 @@ from tektite.controller import children as kids
 from tektite.controller.config import Config
 from tektite.controller.pipelinerun_state import Skip, TaskState, aggregate_status
 from tektite.controller.rerun import REUSE_PIPELINERUN, REUSE_TASKRUN
-from tektite.core import dag, defaults
+from tektite.core import cachebinding, dag, defaults
 from tektite.core import params as paramsmod
 from tektite.core.conditions import PipelineRunReason as R
 from tektite.core.conditions import get_condition, now, parse_time, set_condition
@@ -30,8 +29,6 @@ from tektite.core.when import all_true as when_true
 from tektite.errors import TektiteError
 
 JSON = dict[str, Any]
-_RESULT_REF = re.compile(r"\$\(tasks\.[^)]*\)")  # a task result in a cache key (see check_caches)
-_RESULT_TASK = re.compile(r"\$\(tasks\.([^.)]+)\.")  # the task it names
 CANCEL_TIMEOUT_MSG = "TaskRun cancelled as the PipelineRun it belongs to has timed out."
 CANCEL_MSG = "TaskRun cancelled as the PipelineRun it belongs to has been cancelled."
 
@@ -191,10 +188,12 @@ class Reconciler:
         key that names task results is checked here and worked out by :meth:`cache_claims`."""
         sub = Substituter({"params": self.values, "context": kids.context(self.pr, self.pipeline_name())})
         for w in self.pr_spec.get("workspaces") or []:
-            if caches.is_cache(w):
-                later = caches.needs_results(w)
+            if cachebinding.is_cache(w):
+                later = bool(cachebinding.result_tasks(w))
                 try:
-                    spec = caches.parse(w, self.cache_where(w), lambda v: sub.value(_RESULT_REF.sub("x", v)))
+                    spec = caches.parse(
+                        w, self.cache_where(w), lambda v: sub.value(cachebinding.RESULT_REF.sub("x", v))
+                    )
                 except TektiteError as exc:
                     self.fail(R.INVALID_BINDINGS, str(exc.message))
                     return False
@@ -234,14 +233,9 @@ class Reconciler:
         sub = Substituter(tree)
         before = self.ancestors(st)
         for w in self.pr_spec.get("workspaces") or []:
-            if not (caches.is_cache(w) and caches.needs_results(w)):
+            named = cachebinding.result_tasks(w) if cachebinding.is_cache(w) else set()
+            if not named or kids.claim_name(self.pr, w["name"], kids.cache_template(w["name"])) not in bound:
                 continue
-            if kids.claim_name(self.pr, w["name"], kids.cache_template(w["name"])) not in bound:
-                continue
-            attrs = w["csi"].get("volumeAttributes") or {}
-            named = {
-                m.group(1) for v in attrs.values() if isinstance(v, str) for m in _RESULT_TASK.finditer(v)
-            }
             try:
                 if not named <= before:  # whatever finished by chance: the same run, the same outcome
                     raise TektiteError(
@@ -255,8 +249,7 @@ class Reconciler:
                     "results its key names has finished (runAfter it, or use one of its results)",
                 )
                 return None
-        made = kids.claims_for(self.pr, wanted) if wanted else []
-        return [c for c in made if caches.KEY_ANNOTATION in (c["metadata"].get("annotations") or {})]
+        return [kids.cache_claim(self.pr, name, spec) for name, spec in wanted.items()]
 
     # -- skipping -------------------------------------------------------------------------------------
     def parents_settled(self, st: TaskState) -> bool:

@@ -271,8 +271,8 @@ def _pipeline_name(pr: JSON) -> str | None:
 def seed_claim(paths: Paths, pr: JSON, old: JSON, claim: JSON) -> None:
     """``claim`` (a PersistentVolumeClaim ``pr`` makes for a volumeClaimTemplate workspace)
     starts as a copy of what ``old``'s claim for the same workspace holds."""
-    from tektite.controller.caches import is_cache
     from tektite.controller.children import cache_template, claim_name
+    from tektite.core.cachebinding import is_cache
 
     ns = pr["metadata"].get("namespace", "default")
     for w in (pr.get("spec") or {}).get("workspaces") or []:

@@ -23,7 +23,7 @@ from tektite.controller import env as envmod
 from tektite.controller.caches import CacheSpec
 from tektite.controller.config import Config
 from tektite.controller.lookup import Getter, Paths, RunSetupError, Secrets
-from tektite.core import defaults
+from tektite.core import cachebinding, defaults
 from tektite.core import params as paramsmod
 from tektite.core.conditions import child_name
 from tektite.core.durations import DurationError, parse_duration
@@ -201,7 +201,7 @@ class _Builder:
                 vct_claim = (
                     f"{(src_spec.get('metadata') or {}).get('name') or 'pvc'}-{self.meta['uid'][:8]}-{name}"
                 )
-            if caches.is_cache(binding):  # the engine restores it before the run, saves it after
+            if cachebinding.is_cache(binding):  # the engine restores it before the run, saves it after
                 src = self.cache(name, binding)
             else:
                 src = volumes.materialize(

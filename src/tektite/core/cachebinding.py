@@ -3,11 +3,27 @@ checked where a run is admitted (core/validation.py) and where it starts (contro
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 DRIVER = "cache.tektite.dev"
 POLICIES = ("pull-push", "pull", "push")
 ATTRIBUTES = ("key", "fallbackKeys", "policy")
+RESULT_REF = re.compile(r"\$\(tasks\.([^.)]+)\.[^)]*\)")  # a task's result in a key; group 1: the task
+
+
+def is_cache(binding: Any) -> bool:
+    """Whether a workspace binding (or volume) is a cache: ``csi.driver`` is :data:`DRIVER`."""
+    csi = binding.get("csi") if isinstance(binding, dict) else None
+    return isinstance(csi, dict) and csi.get("driver") == DRIVER
+
+
+def result_tasks(binding: Any) -> set[str]:
+    """The pipeline tasks whose results a cache binding's attributes name."""
+    attrs = ((binding.get("csi") or {}).get("volumeAttributes") if isinstance(binding, dict) else None) or {}
+    if not isinstance(attrs, dict):
+        return set()
+    return {m.group(1) for v in attrs.values() if isinstance(v, str) for m in RESULT_REF.finditer(v)}
 
 
 def problems(csi: Any) -> list[tuple[tuple[str, ...], str, str, str]]:

@@ -99,7 +99,7 @@ class Checker:
                 "volumeClaimTemplate, configMap, secret, projected, csi",
                 found=", ".join(kinds) if kinds else "none",
             )
-        if isinstance(ws.csi, dict) and ws.csi.get("driver") == cachebinding.DRIVER:  # a keyed cache
+        if cachebinding.is_cache({"csi": ws.csi}):  # a keyed cache
             for sub, problem, expected, found in cachebinding.problems(ws.csi):
                 self.add((*path, *sub), problem, expected=expected, found=found)
 

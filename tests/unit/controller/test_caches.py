@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tektite.controller.caches import Caches, CacheSpec, is_cache, parse
-from tektite.core.cachebinding import DRIVER
+from tektite.controller.caches import Caches, CacheSpec, parse
+from tektite.core.cachebinding import DRIVER, is_cache
 from tektite.errors import TektiteError
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from tektite.controller import caches
 from tektite.controller.cluster import Cluster
+from tektite.core import cachebinding
 from tektite.server.dashboard.graph import build_graph, pipeline_spec
 from tektite.server.dashboard.runs import duration_seconds, status_word, summary
 
@@ -15,20 +16,14 @@ JSON = dict[str, Any]
 def workspace_rows(bindings: list[JSON], claims: list[JSON] | None = None) -> list[JSON]:
     """One row per workspace binding: its name, what backs it, and the subPath; a cache
     (docs/caches.md) says its key and, from the run's ``claims``, how it started."""
-    used = {
-        notes.get(caches.WORKSPACE_ANNOTATION): notes
-        for notes in ((c.get("metadata") or {}).get("annotations") or {} for c in claims or [])
-        if caches.KEY_ANNOTATION in notes
-    }
+    used = caches.in_use(claims or [])
     rows = []
     for b in bindings:
-        if caches.is_cache(b):
-            notes = used.get(b.get("name")) or {}
-            key = notes.get(caches.KEY_ANNOTATION) or (
-                (b["csi"].get("volumeAttributes") or {}).get("key") or ""
+        if cachebinding.is_cache(b):
+            key, restored = used.get(
+                b.get("name", ""), ((b["csi"].get("volumeAttributes") or {}).get("key"), None)
             )
-            restored = notes.get(caches.RESTORED_ANNOTATION)
-            source = f"cache {key}" + (f" ({restored})" if restored else "")
+            source = f"cache {key or ''}" + (f" ({restored})" if restored else "")
         elif "persistentVolumeClaim" in b:
             source = f"PersistentVolumeClaim {(b['persistentVolumeClaim'] or {}).get('claimName', '')}"
         elif "configMap" in b:
